@@ -1,0 +1,197 @@
+//! The Docker Engine API calls the capturer makes. Only read-only endpoints
+//! are ever called: `/_ping`, `/version`, `/containers/json`,
+//! `/containers/{id}/json`, `/containers/{id}/logs`, `/events`.
+
+pub mod http;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use http::{Body, BodyRead, DockerError, Endpoint, Response};
+
+/// The largest JSON answer read from a control endpoint.
+const MAX_JSON_BYTES: usize = 64 << 20;
+
+/// A client of one daemon: an endpoint plus the control-call deadline.
+#[derive(Debug, Clone)]
+pub struct Docker {
+    pub endpoint: Endpoint,
+    pub request_timeout: Duration,
+}
+
+/// One entry of `GET /containers/json`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerSummary {
+    pub id: String,
+    #[serde(default)]
+    pub names: Vec<String>,
+    #[serde(default)]
+    pub image: String,
+    #[serde(default)]
+    pub created: i64,
+    #[serde(default)]
+    pub state: String,
+}
+
+/// What the capturer needs of `GET /containers/{id}/json`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerInspect {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub created: String,
+    pub config: InspectConfig,
+    pub state: InspectState,
+    #[serde(default)]
+    pub host_config: Option<InspectHostConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectConfig {
+    #[serde(default)]
+    pub tty: bool,
+    #[serde(default)]
+    pub image: String,
+    #[serde(default)]
+    pub labels: Option<HashMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectState {
+    #[serde(default)]
+    pub running: bool,
+    #[serde(default)]
+    pub restarting: bool,
+    #[serde(default)]
+    pub started_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectHostConfig {
+    #[serde(default)]
+    pub log_config: Option<LogConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LogConfig {
+    #[serde(default, rename = "Type")]
+    pub kind: String,
+}
+
+/// One message of `GET /events`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Event {
+    #[serde(rename = "Type", default)]
+    pub kind: String,
+    #[serde(rename = "Action", default)]
+    pub action: String,
+    #[serde(rename = "Actor", default)]
+    pub actor: Option<EventActor>,
+    #[serde(rename = "timeNano", default)]
+    pub time_nano: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventActor {
+    #[serde(rename = "ID", default)]
+    pub id: String,
+}
+
+/// Options of one logs request.
+#[derive(Debug, Clone, Copy)]
+pub struct LogsQuery {
+    pub follow: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    /// Unix ns; 0 means from the start.
+    pub since_ns: i64,
+    /// `None` is `tail=all`.
+    pub tail: Option<u64>,
+}
+
+impl LogsQuery {
+    pub fn path(&self, id: &str) -> String {
+        let mut path = format!(
+            "/containers/{id}/logs?follow={}&stdout={}&stderr={}&timestamps=1",
+            self.follow as u8, self.stdout as u8, self.stderr as u8
+        );
+        if self.since_ns > 0 {
+            path.push_str("&since=");
+            path.push_str(&crate::frame::format_since(self.since_ns));
+        }
+        match self.tail {
+            Some(n) => path.push_str(&format!("&tail={n}")),
+            None => path.push_str("&tail=all"),
+        }
+        path
+    }
+}
+
+impl Docker {
+    pub fn new(endpoint: Endpoint, request_timeout: Duration) -> Docker {
+        Docker { endpoint, request_timeout }
+    }
+
+    async fn get_json<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<T, DockerError> {
+        let body = self.endpoint.get_bytes(path, self.request_timeout, MAX_JSON_BYTES).await?;
+        serde_json::from_slice(&body).map_err(|e| DockerError::Protocol(format!("{path}: {e}")))
+    }
+
+    pub async fn ping(&self) -> Result<(), DockerError> {
+        self.endpoint.get_bytes("/_ping", self.request_timeout, 1024).await.map(|_| ())
+    }
+
+    /// Lists containers: running only, or all of them.
+    pub async fn list(&self, all: bool) -> Result<Vec<ContainerSummary>, DockerError> {
+        self.get_json(&format!("/containers/json?all={}", all as u8)).await
+    }
+
+    pub async fn inspect(&self, id: &str) -> Result<ContainerInspect, DockerError> {
+        self.get_json(&format!("/containers/{id}/json")).await
+    }
+
+    /// Opens the container lifecycle event stream.
+    pub async fn events(&self) -> Result<Response, DockerError> {
+        // {"type":["container"],"event":["start","die","destroy"]}
+        let filters = "%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22start%22%2C%22die%22%2C%22destroy%22%5D%7D";
+        self.endpoint.get(&format!("/events?filters={filters}"), self.request_timeout).await
+    }
+
+    /// Opens a logs stream; headers within the request deadline.
+    pub async fn logs(&self, id: &str, query: &LogsQuery) -> Result<Response, DockerError> {
+        self.endpoint.get(&query.path(id), self.request_timeout).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_query_sends_nine_digits_and_tail() {
+        let q = LogsQuery { follow: true, stdout: true, stderr: false, since_ns: 1_500_000_000_000_000_001, tail: Some(256) };
+        assert_eq!(
+            q.path("abc"),
+            "/containers/abc/logs?follow=1&stdout=1&stderr=0&timestamps=1&since=1500000000.000000001&tail=256"
+        );
+        let q = LogsQuery { follow: false, stdout: true, stderr: true, since_ns: 0, tail: None };
+        assert_eq!(q.path("abc"), "/containers/abc/logs?follow=0&stdout=1&stderr=1&timestamps=1&tail=all");
+    }
+
+    #[test]
+    fn events_filter_decodes() {
+        let filters = "%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22start%22%2C%22die%22%2C%22destroy%22%5D%7D";
+        let decoded = filters.replace("%7B", "{").replace("%7D", "}").replace("%22", "\"").replace("%3A", ":")
+            .replace("%5B", "[").replace("%5D", "]").replace("%2C", ",");
+        assert_eq!(decoded, r#"{"type":["container"],"event":["start","die","destroy"]}"#);
+    }
+}

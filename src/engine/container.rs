@@ -1,0 +1,138 @@
+//! What the capturer knows of one container, shared by its records.
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+
+use crate::config::{Config, LabelFilter};
+use crate::docker::ContainerInspect;
+
+/// A container's identity, as records and stats show it. Immutable; shared
+/// by `Arc` with every record, so a batch keeps it alive on its own.
+#[derive(Debug)]
+pub struct ContainerMeta {
+    pub id: CString,
+    pub name: CString,
+    pub image: CString,
+    pub labels: BTreeMap<String, String>,
+    pub created_ns: i64,
+    pub tty: bool,
+    pub log_driver: String,
+}
+
+fn c_string(s: &str) -> CString {
+    // Docker ids, names and image names hold no NUL; drop any rather than fail.
+    CString::new(s.replace('\0', "")).unwrap_or_default()
+}
+
+impl ContainerMeta {
+    pub fn from_inspect(inspect: &ContainerInspect) -> ContainerMeta {
+        let created_ns = crate::frame::parse_rfc3339(inspect.created.as_bytes()).unwrap_or(0);
+        ContainerMeta {
+            id: c_string(&inspect.id),
+            name: c_string(inspect.name.trim_start_matches('/')),
+            image: c_string(&inspect.config.image),
+            labels: inspect.config.labels.clone().unwrap_or_default().into_iter().collect(),
+            created_ns,
+            tty: inspect.config.tty,
+            log_driver: inspect
+                .host_config
+                .as_ref()
+                .and_then(|h| h.log_config.as_ref())
+                .map(|l| l.kind.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    #[cfg(test)]
+    pub fn for_tests(id: &str, name: &str) -> ContainerMeta {
+        ContainerMeta {
+            id: c_string(id),
+            name: c_string(name),
+            image: c_string("test"),
+            labels: BTreeMap::new(),
+            created_ns: 0,
+            tty: false,
+            log_driver: "json-file".into(),
+        }
+    }
+
+    pub fn id_str(&self) -> &str {
+        self.id.to_str().unwrap_or("")
+    }
+
+    pub fn name_str(&self) -> &str {
+        self.name.to_str().unwrap_or("")
+    }
+
+    pub fn image_str(&self) -> &str {
+        self.image.to_str().unwrap_or("")
+    }
+
+    /// The id as `docker ps` shows it.
+    pub fn short_id(&self) -> &str {
+        let id = self.id_str();
+        &id[..id.len().min(12)]
+    }
+
+    /// Applies the configured filters: includes (any prefix of name or id;
+    /// every label; any image prefix), then excludes, which win.
+    pub fn is_wanted(&self, config: &Config) -> bool {
+        let (id, name, image) = (self.id_str(), self.name_str(), self.image_str());
+        let names_match = |list: &[String]| list.iter().any(|p| name.starts_with(p.as_str()) || id.starts_with(p.as_str()));
+        let image_match = |list: &[String]| list.iter().any(|p| image.starts_with(p.as_str()));
+        let label_match = |f: &LabelFilter| match (self.labels.get(&f.key), &f.value) {
+            (Some(_), None) => true,
+            (Some(v), Some(want)) => v == want,
+            (None, _) => false,
+        };
+        if !config.include_containers.is_empty() && !names_match(&config.include_containers) {
+            return false;
+        }
+        if !config.include_images.is_empty() && !image_match(&config.include_images) {
+            return false;
+        }
+        if !config.include_labels.iter().all(label_match) {
+            return false;
+        }
+        if names_match(&config.exclude_containers) || image_match(&config.exclude_images) {
+            return false;
+        }
+        !config.exclude_labels.iter().any(label_match)
+    }
+
+    /// The container as JSON: id, name, image, labels, creation time.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id_str(),
+            "name": self.name_str(),
+            "image": self.image_str(),
+            "labels": self.labels,
+            "created": crate::frame::format_rfc3339(self.created_ns),
+            "tty": self.tty,
+            "log_driver": self.log_driver,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_include_exclude_and_labels() {
+        let mut meta = ContainerMeta::for_tests("abcdef123456", "web-1");
+        meta.labels.insert("team".into(), "blue".into());
+        let cfg = |doc: &str| Config::from_json(doc).unwrap();
+        assert!(meta.is_wanted(&cfg("{}")));
+        assert!(meta.is_wanted(&cfg(r#"{"include_containers": ["web"]}"#)));
+        assert!(meta.is_wanted(&cfg(r#"{"include_containers": ["abc"]}"#)));
+        assert!(!meta.is_wanted(&cfg(r#"{"include_containers": ["api"]}"#)));
+        assert!(!meta.is_wanted(&cfg(r#"{"include_containers": ["web"], "exclude_containers": ["web-1"]}"#)));
+        assert!(meta.is_wanted(&cfg(r#"{"include_labels": ["team=blue"]}"#)));
+        assert!(meta.is_wanted(&cfg(r#"{"include_labels": ["team"]}"#)));
+        assert!(!meta.is_wanted(&cfg(r#"{"include_labels": ["team=red"]}"#)));
+        assert!(!meta.is_wanted(&cfg(r#"{"exclude_labels": ["team"]}"#)));
+        assert!(meta.is_wanted(&cfg(r#"{"include_images": ["te"]}"#)));
+        assert!(!meta.is_wanted(&cfg(r#"{"exclude_images": ["test"]}"#)));
+    }
+}

@@ -1,0 +1,346 @@
+//! Discovery: the engine's main loop. Subscribes to container events first,
+//! then lists containers, and keeps one reader task per followed container.
+//! After any error or gap in the event stream it subscribes and lists again;
+//! while the daemon is away it retries with backoff and recovers by itself.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::task::{Id, JoinError, JoinSet};
+use tokio::time::Instant;
+
+use super::reader::{ContainerState, Reader, ReaderExit};
+use super::stats::{ReaderState, TaskGuard};
+use super::{cancelled, Backoff, Shared};
+use crate::config::unix_now_ns;
+use crate::docker::{Body, BodyRead, ContainerSummary, DockerError, Event};
+
+/// The shortest time between event-stream renewals (each renewal re-lists).
+const MIN_EVENTS_ROTATION: Duration = Duration::from_secs(10);
+/// The longest event line accepted.
+const MAX_EVENT_BYTES: usize = 1 << 20;
+/// Containers created this long before the event stream broke are looked
+/// at again when listing after the gap.
+const GAP_MARGIN_NS: i64 = 5_000_000_000;
+
+/// What discovery knows of a container.
+enum Slot {
+    /// A reader task owns the container's state.
+    Reading { restart_pending: bool, destroyed: bool },
+    /// Stopped and drained; waiting for a start.
+    Idle(ContainerState),
+    Excluded,
+    Unreadable,
+    /// Its reader panicked; not retried (logged).
+    Failed,
+}
+
+type ReaderResult = (String, Option<ContainerState>, ReaderExit);
+
+struct Discovery {
+    shared: Arc<Shared>,
+    slots: HashMap<String, Slot>,
+    readers: JoinSet<ReaderResult>,
+    task_ids: HashMap<Id, String>,
+    backoff: Backoff,
+    first_listing: bool,
+    /// When the event stream was last known whole (Unix ns).
+    events_lost_ns: Option<i64>,
+    daemon_down: bool,
+}
+
+/// Runs discovery and every reader until shutdown, then joins them all
+/// within `drain_deadline` (aborting what is left after it).
+pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
+    let _guard = TaskGuard::new(&shared.stats);
+    let mut shutdown = shared.shutdown.clone();
+    let config = shared.config.clone();
+    let mut d = Discovery {
+        backoff: Backoff::new(config.retry_backoff, config.retry_backoff_max, "discovery"),
+        shared,
+        slots: HashMap::new(),
+        readers: JoinSet::new(),
+        task_ids: HashMap::new(),
+        first_listing: true,
+        events_lost_ns: None,
+        daemon_down: false,
+    };
+    let mut events: Option<Body> = None;
+    let mut buf = BytesMut::new();
+    let mut reconnect_at = Instant::now();
+    let events_rotation = config.rotation_interval.max(MIN_EVENTS_ROTATION);
+    let mut rotate_at = Instant::now() + events_rotation;
+
+    loop {
+        tokio::select! {
+            biased;
+            _ = cancelled(&mut shutdown) => break,
+            Some(done) = d.readers.join_next_with_id(), if !d.readers.is_empty() => d.on_reader_exit(done),
+            read = next_events(&mut events, &mut buf) => match read {
+                Ok(lines) => {
+                    for event in lines {
+                        d.on_event(event);
+                    }
+                }
+                Err(e) => {
+                    d.shared.log.info("Event stream ended; subscribing again.", &[("reason", &e)]);
+                    events = None;
+                    d.events_lost_ns = Some(unix_now_ns());
+                    reconnect_at = Instant::now();
+                }
+            },
+            _ = tokio::time::sleep_until(rotate_at), if events.is_some() => {
+                // A silent event stream looks the same as a dead one: renew
+                // it (and list again) from time to time.
+                events = None;
+                d.events_lost_ns = Some(unix_now_ns());
+                reconnect_at = Instant::now();
+            }
+            _ = tokio::time::sleep_until(reconnect_at), if events.is_none() => {
+                let shared = d.shared.clone();
+                let connected = tokio::select! {
+                    biased;
+                    _ = cancelled(&mut shutdown) => break,
+                    r = subscribe_and_list(&shared, d.first_listing) => r,
+                };
+                match connected {
+                    Ok((body, list)) => {
+                        buf.clear();
+                        events = Some(body);
+                        rotate_at = Instant::now() + events_rotation;
+                        d.on_connected(list);
+                    }
+                    Err(e) => {
+                        reconnect_at = Instant::now() + d.backoff.next_delay();
+                        d.on_daemon_error(&e);
+                    }
+                }
+            }
+        }
+    }
+
+    drop(events);
+    let readers = &mut d.readers;
+    let joined = tokio::time::timeout(drain_deadline, async { while readers.join_next().await.is_some() {} }).await;
+    if joined.is_err() {
+        d.shared.log.warn("Readers did not stop in time; aborting them.", &[("left", &d.readers.len())]);
+        d.readers.abort_all();
+        while d.readers.join_next().await.is_some() {}
+    }
+}
+
+async fn subscribe_and_list(shared: &Shared, first: bool) -> Result<(Body, Vec<ContainerSummary>), DockerError> {
+    // Subscribe first, then list: a container that starts in between is in
+    // one or the other (or both; duplicates are harmless).
+    let events = shared.docker.events().await?;
+    shared.stats.events_connects.fetch_add(1, Relaxed);
+    // At start only running containers matter; after a gap, exited ones
+    // may be short-lived containers whose whole life fell into it.
+    let list = shared.docker.list(!first).await?;
+    shared.stats.listings.fetch_add(1, Relaxed);
+    Ok((events.body, list))
+}
+
+/// Reads the event stream until at least one event line is complete.
+/// Pends forever when there is no stream.
+async fn next_events(events: &mut Option<Body>, buf: &mut BytesMut) -> Result<Vec<Event>, String> {
+    let Some(body) = events.as_mut() else {
+        return std::future::pending().await;
+    };
+    loop {
+        let mut out = Vec::new();
+        while let Some(eol) = buf.iter().position(|&b| b == b'\n') {
+            let line = buf.split_to(eol + 1);
+            let line = &line[..eol];
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<Event>(line) {
+                Ok(e) => out.push(e),
+                Err(e) => return Err(format!("bad event: {e}")),
+            }
+        }
+        if !out.is_empty() {
+            return Ok(out);
+        }
+        if buf.len() > MAX_EVENT_BYTES {
+            return Err("event line exceeds 1 MiB".into());
+        }
+        match body.read(buf).await {
+            Ok(BodyRead::Data(_)) => {}
+            Ok(BodyRead::End) => return Err("the daemon closed the event stream".into()),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+impl Discovery {
+    fn spawn(&mut self, id: String, state: Option<ContainerState>, found_at_start: bool) {
+        if let Some(state) = &state {
+            state.stats.set_state(ReaderState::Starting);
+        }
+        let reader = Reader::new(self.shared.clone(), id.clone());
+        let guard = TaskGuard::new(&self.shared.stats);
+        let handle = self.readers.spawn(async move {
+            let _guard = guard;
+            reader.run(state, found_at_start).await
+        });
+        self.task_ids.insert(handle.id(), id.clone());
+        self.slots.insert(id, Slot::Reading { restart_pending: false, destroyed: false });
+    }
+
+    fn on_connected(&mut self, list: Vec<ContainerSummary>) {
+        if self.daemon_down {
+            self.shared.log.warn("Docker daemon reachable again.", &[("docker_host", &self.shared.docker.endpoint.describe())]);
+        }
+        self.daemon_down = false;
+        self.backoff.reset();
+        self.shared.stats.daemon_reachable.store(true, Relaxed);
+        let first = self.first_listing;
+        self.first_listing = false;
+        let gap_start = self.events_lost_ns.map(|t| t - GAP_MARGIN_NS);
+
+        let listed: std::collections::HashSet<&str> = list.iter().map(|c| c.id.as_str()).collect();
+        if !first {
+            // Gone during the gap: forget what no reader holds.
+            let gone: Vec<String> = self
+                .slots
+                .iter()
+                .filter(|(id, slot)| !listed.contains(id.as_str()) && !matches!(slot, Slot::Reading { .. }))
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in gone {
+                self.slots.remove(&id);
+                self.shared.stats.forget(&id);
+            }
+        }
+        for c in &list {
+            let running = first || c.state == "running" || c.state == "restarting";
+            match self.slots.get(&c.id) {
+                None => {
+                    let created_ns = c.created.saturating_mul(1_000_000_000);
+                    let born_in_gap = gap_start.is_some_and(|g| created_ns >= g);
+                    if running || born_in_gap {
+                        self.spawn(c.id.clone(), None, first);
+                    }
+                }
+                Some(Slot::Idle(_)) if running => {
+                    let Some(Slot::Idle(state)) = self.slots.remove(&c.id) else { unreachable!() };
+                    self.spawn(c.id.clone(), Some(state), false);
+                }
+                Some(Slot::Reading { .. }) => {
+                    if let Some(Slot::Reading { restart_pending, .. }) = self.slots.get_mut(&c.id) {
+                        // It may have restarted during the gap; the reader
+                        // checks again when its stream ends.
+                        *restart_pending |= running;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn on_daemon_error(&mut self, e: &DockerError) {
+        self.shared.stats.daemon_error(e.to_string());
+        let endpoint = self.shared.docker.endpoint.describe();
+        if !self.daemon_down {
+            self.shared.log.warn(
+                "Docker daemon unavailable; retrying with backoff.",
+                &[("docker_host", &endpoint), ("error", e)],
+            );
+        } else {
+            self.shared.log.debug("Docker daemon still unavailable.", &[("docker_host", &endpoint), ("error", e)]);
+        }
+        self.daemon_down = true;
+    }
+
+    fn on_event(&mut self, event: Event) {
+        if event.kind != "container" {
+            return;
+        }
+        let Some(actor) = event.actor else { return };
+        let id = actor.id;
+        match event.action.as_str() {
+            "start" => match self.slots.get_mut(&id) {
+                None => self.spawn(id, None, false),
+                Some(Slot::Reading { restart_pending, .. }) => *restart_pending = true,
+                Some(Slot::Idle(_)) => {
+                    let Some(Slot::Idle(state)) = self.slots.remove(&id) else { unreachable!() };
+                    self.spawn(id, Some(state), false);
+                }
+                Some(Slot::Excluded | Slot::Unreadable | Slot::Failed) => {}
+            },
+            "destroy" => match self.slots.get_mut(&id) {
+                Some(Slot::Reading { destroyed, .. }) => *destroyed = true,
+                Some(_) => {
+                    self.slots.remove(&id);
+                    self.shared.stats.forget(&id);
+                }
+                None => {}
+            },
+            // A dying container's reader sees its stream end and drains it.
+            _ => {}
+        }
+    }
+
+    fn on_reader_exit(&mut self, done: Result<(Id, ReaderResult), JoinError>) {
+        let (id, state, exit) = match done {
+            Ok((task, result)) => {
+                self.task_ids.remove(&task);
+                result
+            }
+            Err(e) => {
+                let id = self.task_ids.remove(&e.id()).unwrap_or_default();
+                if e.is_panic() {
+                    self.shared.log.error(
+                        "Container reader panicked; the container is no longer followed.",
+                        &[("container_id", &id), ("error", &panic_message(e))],
+                    );
+                    self.slots.insert(id, Slot::Failed);
+                } else {
+                    self.slots.remove(&id);
+                }
+                return;
+            }
+        };
+        let (restart_pending, destroyed) = match self.slots.remove(&id) {
+            Some(Slot::Reading { restart_pending, destroyed }) => (restart_pending, destroyed),
+            _ => (false, false),
+        };
+        if destroyed {
+            self.shared.stats.forget(&id);
+            return;
+        }
+        match exit {
+            ReaderExit::Drained => match state {
+                Some(state) if restart_pending => self.spawn(id, Some(state), false),
+                Some(state) => {
+                    self.slots.insert(id, Slot::Idle(state));
+                }
+                None => {}
+            },
+            ReaderExit::Gone => self.shared.stats.forget(&id),
+            ReaderExit::Unreadable(_) => {
+                self.slots.insert(id, Slot::Unreadable);
+            }
+            ReaderExit::Excluded => {
+                self.slots.insert(id, Slot::Excluded);
+            }
+            ReaderExit::Cancelled => {}
+        }
+    }
+}
+
+fn panic_message(e: JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into()),
+        Err(e) => e.to_string(),
+    }
+}

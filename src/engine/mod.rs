@@ -1,0 +1,219 @@
+//! The engine: one tokio runtime per capture, on a thread of its own,
+//! running discovery and one reader task per container.
+//!
+//! The runtime is current-thread: every reader and the discovery loop run on
+//! the engine's one thread, so a line read from a socket reaches the queue
+//! without crossing threads (a multi-thread runtime paid two futex wake-ups
+//! per one-line HTTP chunk and read at a third of the daemon's rate). The
+//! host's thread only ever touches the queue and the stats.
+
+pub mod container;
+pub mod discovery;
+pub mod reader;
+pub mod stats;
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::{unix_now_ns, Config};
+use crate::docker::{Docker, Endpoint};
+use crate::log::Logger;
+use crate::queue::{Closed, Queue, Record};
+use stats::EngineStats;
+
+/// How long `stop` waits for the engine's thread before giving up on it.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(5);
+/// How long the tasks get to finish after the shutdown signal.
+const TASK_DRAIN_DEADLINE: Duration = Duration::from_secs(2);
+
+/// What the tasks share.
+pub struct Shared {
+    pub config: Arc<Config>,
+    pub docker: Docker,
+    pub queue: Queue,
+    pub stats: Arc<EngineStats>,
+    pub log: Arc<Logger>,
+    pub shutdown: watch::Receiver<bool>,
+    /// When the capture started (Unix ns): the `since` of `now`.
+    pub started_ns: i64,
+}
+
+/// Resolves once the shutdown signal is set (or its sender is gone).
+pub async fn cancelled(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Exponential backoff with jitter, and the jittered rotation interval.
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    current: Duration,
+    rng: u64,
+}
+
+impl Backoff {
+    pub fn new(base: Duration, max: Duration, seed: &str) -> Backoff {
+        let mut rng = unix_now_ns() as u64 ^ 0x9E37_79B9_7F4A_7C15;
+        for b in seed.bytes() {
+            rng = (rng ^ b as u64).wrapping_mul(0x0100_0000_01B3);
+        }
+        Backoff { base, max, current: base, rng: rng | 1 }
+    }
+
+    fn random_unit(&mut self) -> f64 {
+        // xorshift64*
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// The next wait: the current step, jittered down by up to half.
+    pub fn next_delay(&mut self) -> Duration {
+        let step = self.current;
+        self.current = (self.current * 2).min(self.max);
+        step.mul_f64(0.5 + 0.5 * self.random_unit())
+    }
+
+    pub fn reset(&mut self) {
+        self.current = self.base;
+    }
+
+    /// `interval` scaled by a random factor in `1 ± jitter`.
+    pub fn jittered(&mut self, interval: Duration, jitter: f64) -> Duration {
+        interval.mul_f64(1.0 + jitter * (2.0 * self.random_unit() - 1.0))
+    }
+}
+
+/// A running capture.
+pub struct Engine {
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    thread: Mutex<Option<(JoinHandle<()>, mpsc::Receiver<()>)>>,
+}
+
+/// Why the engine could not start or stop cleanly.
+#[derive(Debug)]
+pub struct EngineError(pub String);
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Engine {
+    /// Starts the engine's thread and runtime. The daemon need not be up:
+    /// discovery retries with backoff and recovers by itself.
+    pub fn start(config: Config) -> Result<Engine, EngineError> {
+        let config = Arc::new(config);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let stats = Arc::new(EngineStats::default());
+        let shared = Arc::new(Shared {
+            docker: Docker::new(Endpoint::new(config.docker_host.clone()), config.request_timeout),
+            queue: Queue::new(config.queue_max_records, config.queue_max_bytes),
+            log: Arc::new(Logger::new(config.log_level)),
+            stats,
+            shutdown: shutdown_rx,
+            started_ns: unix_now_ns(),
+            config,
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| EngineError(format!("cannot build the engine's runtime: {e}")))?;
+        let (done_tx, done_rx) = mpsc::channel();
+        let task_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("log-capturer".into())
+            .spawn(move || {
+                runtime.block_on(discovery::run(task_shared, TASK_DRAIN_DEADLINE));
+                runtime.shutdown_timeout(Duration::from_secs(1));
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| EngineError(format!("cannot start the engine's thread: {e}")))?;
+        Ok(Engine { shared, shutdown: shutdown_tx, thread: Mutex::new(Some((thread, done_rx))) })
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Takes up to `max` records, waiting at most `timeout` for the first.
+    pub fn poll(&self, max: usize, timeout: Duration) -> Result<Vec<Record>, Closed> {
+        self.shared.queue.pop(max, timeout)
+    }
+
+    /// Stops the engine: wakes every poll, signals every task, and waits
+    /// (at most `STOP_DEADLINE`) for the engine's thread. Idempotent.
+    pub fn stop(&self) -> Result<(), EngineError> {
+        let _ = self.shutdown.send(true);
+        self.shared.queue.close();
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some((handle, done)) = thread else { return Ok(()) };
+        match done.recv_timeout(STOP_DEADLINE) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = handle.join();
+                Ok(())
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(EngineError(format!(
+                "the engine's thread did not stop within {} s; it was left running",
+                STOP_DEADLINE.as_secs()
+            ))),
+        }
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// The stats document (JSON).
+    pub fn stats_json(&self) -> serde_json::Value {
+        let now = unix_now_ns();
+        let shared = &self.shared;
+        let s = &shared.stats;
+        let (depth, depth_bytes) = shared.queue.depth();
+        let (max_records, max_bytes) = shared.queue.limits();
+        let mut containers: Vec<_> = s.containers().iter().map(|c| c.to_json(now)).collect();
+        containers.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "docker_host": shared.docker.endpoint.describe(),
+            "uptime_seconds": (now - shared.started_ns) as f64 / 1e9,
+            "tasks": s.tasks.load(Relaxed),
+            "file_descriptors_open": stats::open_fds(),
+            "records": s.records.load(Relaxed),
+            "bytes": s.bytes.load(Relaxed),
+            "queue": {
+                "records": depth,
+                "bytes": depth_bytes,
+                "max_records": max_records,
+                "max_bytes": max_bytes,
+                "backpressure_seconds": shared.queue.backpressure_ns.load(Relaxed) as f64 / 1e9,
+            },
+            "daemon": {
+                "reachable": s.daemon_reachable.load(Relaxed),
+                "errors": s.daemon_errors.load(Relaxed),
+                "last_error": s.last_daemon_error(),
+                "event_stream_connects": s.events_connects.load(Relaxed),
+                "listings": s.listings.load(Relaxed),
+            },
+            "containers": containers,
+        })
+    }
+
+    /// A container's identity as JSON (by id, id prefix of 12+, or name).
+    pub fn container_json(&self, id_or_name: &str) -> Option<serde_json::Value> {
+        self.shared.stats.find(id_or_name).map(|c| c.meta.to_json())
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}

@@ -1,0 +1,625 @@
+//! One container's reader: follow its log stream with a deadline on every
+//! read, rotate the stream on schedule, resume exactly after what was
+//! delivered, drain the container when it stops.
+//!
+//! The reader owns its container's state while it runs and hands it back
+//! when it ends, so a later run (a restart) resumes from the same position.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::container::ContainerMeta;
+use super::stats::{ContainerStats, ReaderState, ReopenReason};
+use super::{cancelled, Backoff, Shared};
+use crate::config::unix_now_ns;
+use crate::docker::{BodyRead, ContainerInspect, DockerError, LogsQuery, Response};
+use crate::frame::{decode_multiplexed, decode_raw, Decoded, FrameError, Stream};
+use crate::position::{Assembler, Dedup, Line, Position};
+use crate::queue::Record;
+
+/// The widest bounded `tail` asked for before falling back to `tail=all`.
+const MAX_BOUNDED_TAIL: u64 = 1 << 21;
+/// A reopen widens its `tail` by this factor when the window was too short.
+const TAIL_WIDEN_FACTOR: u64 = 8;
+/// Initial capacity of the decode buffer.
+const BUFFER_BYTES: usize = 64 * 1024;
+
+/// A container's reading state, kept across reader runs.
+pub struct ContainerState {
+    pub meta: Arc<ContainerMeta>,
+    pub position: Position,
+    pub stats: Arc<ContainerStats>,
+    /// The `tail` the next reopen asks for.
+    pub tail: u64,
+    /// When the stream is next rotated.
+    pub next_rotation: Instant,
+}
+
+/// How a reader run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReaderExit {
+    /// The container stopped and its log was read to the end.
+    Drained,
+    /// The container no longer exists.
+    Gone,
+    /// The container's log driver cannot be read; reported once.
+    Unreadable(String),
+    /// The filters leave this container out.
+    Excluded,
+    /// The capture is stopping.
+    Cancelled,
+}
+
+/// How one follow stream ended.
+enum FollowEnd {
+    Rotation,
+    Idle,
+    Widen,
+    StreamEnd,
+    Error(ReadError),
+    Cancelled,
+}
+
+/// A failure while reading a stream.
+#[derive(Debug)]
+enum ReadError {
+    Docker(DockerError),
+    Frame(FrameError),
+    /// A type-3 frame: the daemon's own error, in band.
+    Daemon(String),
+    Timeout,
+}
+
+impl ReadError {
+    fn kind(&self) -> &'static str {
+        match self {
+            ReadError::Docker(e) => e.kind(),
+            ReadError::Frame(_) => "protocol",
+            ReadError::Daemon(_) => "daemon_error",
+            ReadError::Timeout => "read_timeout",
+        }
+    }
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Docker(e) => e.fmt(f),
+            ReadError::Frame(e) => write!(f, "malformed log stream: {e}"),
+            ReadError::Daemon(m) => write!(f, "daemon error in the log stream: {m}"),
+            ReadError::Timeout => f.write_str("no data within read_timeout"),
+        }
+    }
+}
+
+/// A reader of one container.
+pub struct Reader {
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+    id: String,
+    backoff: Backoff,
+}
+
+impl Reader {
+    pub fn new(shared: Arc<Shared>, id: String) -> Reader {
+        let shutdown = shared.shutdown.clone();
+        let backoff = Backoff::new(shared.config.retry_backoff, shared.config.retry_backoff_max, &id);
+        Reader { shared, shutdown, id, backoff }
+    }
+
+    /// Runs until the container is drained, gone, unreadable or the capture
+    /// stops. `state` is the container's state from an earlier run, if any;
+    /// `found_at_start` says the container was running when the capture
+    /// started (the `since` policy applies to it).
+    pub async fn run(mut self, state: Option<ContainerState>, found_at_start: bool) -> (String, Option<ContainerState>, ReaderExit) {
+        let inspect = match self.inspect_with_retry().await {
+            Ok(i) => i,
+            Err(exit) => return (self.id, state, exit),
+        };
+        let mut state = match state {
+            Some(state) => state,
+            None => {
+                let meta = Arc::new(ContainerMeta::from_inspect(&inspect));
+                if !meta.is_wanted(&self.shared.config) {
+                    return (self.id, None, ReaderExit::Excluded);
+                }
+                let config = &self.shared.config;
+                let since = if !found_at_start && meta.created_ns >= self.shared.started_ns {
+                    0 // it started after the capture: read it all
+                } else {
+                    config.initial_since_ns(self.shared.started_ns)
+                };
+                let stats = self.shared.stats.container(&meta);
+                self.shared.log.info(
+                    "Following container.",
+                    &[("container_id", &meta.short_id()), ("container_name", &meta.name_str())],
+                );
+                ContainerState {
+                    meta,
+                    position: Position::starting_at(since),
+                    stats,
+                    tail: config.reopen_tail,
+                    next_rotation: Instant::now() + self.backoff.jittered(config.rotation_interval, config.rotation_jitter),
+                }
+            }
+        };
+        let exit = self.read(&mut state, inspect.state.running).await;
+        state.stats.stream_opened_ns.store(0, Relaxed);
+        state.stats.set_state(match exit {
+            ReaderExit::Unreadable(_) => ReaderState::Unreadable,
+            _ => ReaderState::Drained,
+        });
+        (self.id, Some(state), exit)
+    }
+
+    async fn inspect_with_retry(&mut self) -> Result<ContainerInspect, ReaderExit> {
+        loop {
+            let shared = self.shared.clone();
+            let result = tokio::select! {
+                biased;
+                _ = cancelled(&mut self.shutdown) => return Err(ReaderExit::Cancelled),
+                r = shared.docker.inspect(&self.id) => r,
+            };
+            match result {
+                Ok(i) => return Ok(i),
+                Err(DockerError::Status { code: 404, .. }) => return Err(ReaderExit::Gone),
+                Err(e) => {
+                    self.shared.log.debug("Inspect failed; retrying.", &[("container_id", &short(&self.id)), ("error", &e)]);
+                    if self.sleep_backoff().await {
+                        return Err(ReaderExit::Cancelled);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sleeps the next backoff step; true when the capture is stopping.
+    async fn sleep_backoff(&mut self) -> bool {
+        let wait = self.backoff.next_delay();
+        tokio::select! {
+            biased;
+            _ = cancelled(&mut self.shutdown) => true,
+            _ = tokio::time::sleep(wait) => false,
+        }
+    }
+
+    fn streams(&self, meta: &ContainerMeta) -> Vec<Stream> {
+        if meta.tty {
+            vec![Stream::Console]
+        } else {
+            let s = self.shared.config.streams;
+            let mut v = Vec::with_capacity(2);
+            if s.stdout {
+                v.push(Stream::Stdout);
+            }
+            if s.stderr {
+                v.push(Stream::Stderr);
+            }
+            v
+        }
+    }
+
+    fn query(&self, state: &ContainerState, follow: bool) -> LogsQuery {
+        let s = self.shared.config.streams;
+        let streams = self.streams(&state.meta);
+        let since_ns = state.position.resume_since_ns(&streams);
+        let tail = if since_ns == 0 || state.tail > MAX_BOUNDED_TAIL { None } else { Some(state.tail) };
+        LogsQuery {
+            follow,
+            // A TTY stream is all "stdout" to the daemon.
+            stdout: s.stdout || state.meta.tty,
+            stderr: s.stderr && !state.meta.tty,
+            since_ns,
+            tail,
+        }
+    }
+
+    async fn open(&mut self, state: &ContainerState, query: &LogsQuery) -> Result<Response, ReadError> {
+        state.stats.requests.fetch_add(1, Relaxed);
+        let shared = self.shared.clone();
+        tokio::select! {
+            biased;
+            _ = cancelled(&mut self.shutdown) => Err(ReadError::Docker(DockerError::Protocol("cancelled".into()))),
+            r = shared.docker.logs(&self.id, query) => r.map_err(ReadError::Docker),
+        }
+    }
+
+    async fn read(&mut self, state: &mut ContainerState, running: bool) -> ReaderExit {
+        if !running {
+            return self.drain(state).await;
+        }
+        let mut reason: Option<ReopenReason> = None;
+        loop {
+            if *self.shutdown.borrow() {
+                return ReaderExit::Cancelled;
+            }
+            state.stats.set_state(ReaderState::Starting);
+            let query = self.query(state, true);
+            let response = match self.open(state, &query).await {
+                Ok(r) => r,
+                Err(e) => {
+                    if *self.shutdown.borrow() {
+                        return ReaderExit::Cancelled;
+                    }
+                    if let Some(exit) = self.terminal(state, &e) {
+                        return exit;
+                    }
+                    self.note_error(state, &e);
+                    state.stats.set_state(ReaderState::Backoff);
+                    if self.sleep_backoff().await {
+                        return ReaderExit::Cancelled;
+                    }
+                    reason = Some(ReopenReason::Error);
+                    continue;
+                }
+            };
+            let opened = Instant::now();
+            if opened >= state.next_rotation {
+                let cfg = &self.shared.config;
+                state.stats.rotations.fetch_add(1, Relaxed);
+                state.stats.last_rotation_ns.store(unix_now_ns(), Relaxed);
+                state.next_rotation = opened + self.backoff.jittered(cfg.rotation_interval, cfg.rotation_jitter);
+            }
+            if let Some(r) = reason {
+                state.stats.reopened(r);
+            }
+            state.stats.stream_opened_ns.store(unix_now_ns(), Relaxed);
+            state.stats.set_state(ReaderState::Following);
+
+            let end = self.follow(state, response, &query).await;
+            state.stats.stream_opened_ns.store(0, Relaxed);
+            reason = match end {
+                FollowEnd::Cancelled => return ReaderExit::Cancelled,
+                FollowEnd::Rotation => {
+                    self.backoff.reset();
+                    Some(ReopenReason::Rotation)
+                }
+                FollowEnd::Idle => {
+                    self.backoff.reset();
+                    Some(ReopenReason::Idle)
+                }
+                FollowEnd::Widen => {
+                    state.tail = state.tail.saturating_mul(TAIL_WIDEN_FACTOR);
+                    self.shared.log.debug(
+                        "Reopened window too short; widening it.",
+                        &[("container_id", &state.meta.short_id()), ("tail", &state.tail)],
+                    );
+                    Some(ReopenReason::Widen)
+                }
+                FollowEnd::StreamEnd => {
+                    // The stream ends when the container stops, or early (a
+                    // daemon bug): ask which.
+                    let inspect = tokio::select! {
+                        biased;
+                        _ = cancelled(&mut self.shutdown) => return ReaderExit::Cancelled,
+                        r = self.shared.docker.inspect(&self.id) => r,
+                    };
+                    match inspect {
+                        Err(DockerError::Status { code: 404, .. }) => return ReaderExit::Gone,
+                        Ok(i) if !i.state.running => return self.drain(state).await,
+                        Ok(_) => {
+                            if opened.elapsed() < Duration::from_secs(1) && self.sleep_backoff().await {
+                                // An at-once end of a running container's
+                                // stream must not become a request loop.
+                                return ReaderExit::Cancelled;
+                            }
+                            Some(ReopenReason::StreamEnd)
+                        }
+                        Err(e) => {
+                            self.note_error(state, &ReadError::Docker(e));
+                            if self.sleep_backoff().await {
+                                return ReaderExit::Cancelled;
+                            }
+                            Some(ReopenReason::Error)
+                        }
+                    }
+                }
+                FollowEnd::Error(e) => {
+                    if let Some(exit) = self.terminal(state, &e) {
+                        return exit;
+                    }
+                    self.note_error(state, &e);
+                    state.stats.set_state(ReaderState::Backoff);
+                    if self.sleep_backoff().await {
+                        return ReaderExit::Cancelled;
+                    }
+                    Some(ReopenReason::Error)
+                }
+            };
+        }
+    }
+
+    /// 404 and 501 end the reader; they are not retried.
+    fn terminal(&self, state: &ContainerState, e: &ReadError) -> Option<ReaderExit> {
+        match e {
+            ReadError::Docker(DockerError::Status { code: 404, .. }) => Some(ReaderExit::Gone),
+            ReadError::Docker(DockerError::Status { code: 501, message }) => {
+                state.stats.error("unreadable_driver", message.clone());
+                self.shared.log.warn(
+                    "Container's log driver cannot be read; it will not be retried.",
+                    &[
+                        ("container_id", &state.meta.short_id()),
+                        ("container_name", &state.meta.name_str()),
+                        ("log_driver", &state.meta.log_driver),
+                        ("error", message),
+                    ],
+                );
+                Some(ReaderExit::Unreadable(message.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    fn note_error(&self, state: &ContainerState, e: &ReadError) {
+        state.stats.error(e.kind(), e.to_string());
+        self.shared.log.warn(
+            "Log stream failed; reopening after a backoff.",
+            &[("container_id", &state.meta.short_id()), ("error_type", &e.kind()), ("error", e)],
+        );
+    }
+
+    /// Reads one stream until it rotates, idles, ends or fails. A follow
+    /// stream rotates and idles; a non-follow read has no rotation and its
+    /// silence is an error.
+    async fn follow(&mut self, state: &mut ContainerState, response: Response, query: &LogsQuery) -> FollowEnd {
+        let mut body = response.body;
+        let config = self.shared.config.clone();
+        let streams = self.streams(&state.meta);
+        let mut buf = BytesMut::with_capacity(BUFFER_BYTES);
+        let mut session = Session::new(&config, state.meta.tty);
+        // A window asked with `tail=all` holds everything; a bounded one
+        // must be shown to reach back far enough first.
+        let mut verified = query.tail.is_none();
+        let read_timeout = config.read_timeout;
+        let mut last_data = Instant::now();
+        let far = last_data + Duration::from_secs(86_400 * 365);
+        let rotation_at = if query.follow { state.next_rotation } else { far };
+        let sleep = tokio::time::sleep_until(rotation_at.min(last_data + read_timeout));
+        tokio::pin!(sleep);
+        loop {
+            let read = tokio::select! {
+                biased;
+                _ = cancelled(&mut self.shutdown) => return FollowEnd::Cancelled,
+                _ = &mut sleep => {
+                    let now = Instant::now();
+                    if now >= rotation_at {
+                        return FollowEnd::Rotation;
+                    }
+                    if now >= last_data + read_timeout {
+                        return if query.follow { FollowEnd::Idle } else { FollowEnd::Error(ReadError::Timeout) };
+                    }
+                    sleep.as_mut().reset(rotation_at.min(last_data + read_timeout));
+                    continue;
+                }
+                r = body.read(&mut buf) => r,
+            };
+            let eof = match read {
+                Err(e) => return FollowEnd::Error(ReadError::Docker(e)),
+                Ok(BodyRead::End) => true,
+                Ok(BodyRead::Data(_)) => false,
+            };
+            if !verified {
+                match session.peek_first_ts(&buf, eof) {
+                    Err(e) => return FollowEnd::Error(ReadError::Frame(e)),
+                    // No entry yet: the window held nothing at or after
+                    // `since`, so nothing can be missing from it.
+                    Ok(None) if eof => verified = true,
+                    Ok(None) => {
+                        last_data = Instant::now();
+                        continue;
+                    }
+                    Ok(Some(first_ts)) if state.position.proves_continuity(&streams, first_ts) => verified = true,
+                    Ok(Some(_)) => {
+                        // The daemon took its tail snapshot before sending
+                        // the first entry; a count of the same window now
+                        // covers it. Fewer entries than asked means it
+                        // reached back before `since`.
+                        let probe = LogsQuery { follow: false, ..*query };
+                        match self.count_entries(state, &probe).await {
+                            Err(None) => return FollowEnd::Cancelled,
+                            Err(Some(e)) => return FollowEnd::Error(e),
+                            Ok(n) if n < query.tail.unwrap_or(u64::MAX) => verified = true,
+                            Ok(_) => return FollowEnd::Widen,
+                        }
+                    }
+                }
+            }
+            match session.decode(state, &mut buf, eof) {
+                Ok(()) => {}
+                Err(e) => {
+                    // Deliver what came before the error, then fail.
+                    if self.deliver(state, &mut session.lines).await.is_err() {
+                        return FollowEnd::Cancelled;
+                    }
+                    return FollowEnd::Error(e);
+                }
+            }
+            if eof && !query.follow {
+                // The container has stopped: a line still waiting for its
+                // end will not get one.
+                session.assembler.finish(&mut state.position, &mut session.lines);
+            }
+            if self.deliver(state, &mut session.lines).await.is_err() {
+                return FollowEnd::Cancelled;
+            }
+            if eof {
+                return FollowEnd::StreamEnd;
+            }
+            last_data = Instant::now();
+        }
+    }
+
+    /// Reads a stopped container's log to its end: a non-follow read from
+    /// the position, widened until its window reaches back far enough.
+    async fn drain(&mut self, state: &mut ContainerState) -> ReaderExit {
+        loop {
+            let query = self.query(state, false);
+            let end = match self.open(state, &query).await {
+                Ok(response) => self.follow(state, response, &query).await,
+                Err(e) => FollowEnd::Error(e),
+            };
+            match end {
+                FollowEnd::Cancelled => return ReaderExit::Cancelled,
+                FollowEnd::StreamEnd => {
+                    self.shared.log.info(
+                        "Container stopped; its log was read to the end.",
+                        &[("container_id", &state.meta.short_id()), ("container_name", &state.meta.name_str())],
+                    );
+                    return ReaderExit::Drained;
+                }
+                FollowEnd::Widen => {
+                    state.tail = state.tail.saturating_mul(TAIL_WIDEN_FACTOR);
+                    state.stats.reopened(ReopenReason::Widen);
+                }
+                FollowEnd::Error(e) => {
+                    if *self.shutdown.borrow() {
+                        return ReaderExit::Cancelled;
+                    }
+                    if let Some(exit) = self.terminal(state, &e) {
+                        return exit;
+                    }
+                    self.note_error(state, &e);
+                    if self.sleep_backoff().await {
+                        return ReaderExit::Cancelled;
+                    }
+                }
+                // A non-follow read neither rotates nor idles.
+                FollowEnd::Rotation | FollowEnd::Idle => unreachable!("non-follow read rotated"),
+            }
+        }
+    }
+
+    /// Reads a non-follow response to its end and counts its entries,
+    /// delivering nothing. `Err(None)` is cancellation.
+    async fn count_entries(&mut self, state: &ContainerState, query: &LogsQuery) -> Result<u64, Option<ReadError>> {
+        debug_assert!(!query.follow);
+        let response = self.open(state, query).await.map_err(|e| if *self.shutdown.borrow() { None } else { Some(e) })?;
+        let mut body = response.body;
+        let mut buf = BytesMut::with_capacity(BUFFER_BYTES);
+        let mut count = 0u64;
+        let read_timeout = self.shared.config.read_timeout;
+        loop {
+            let read = tokio::select! {
+                biased;
+                _ = cancelled(&mut self.shutdown) => return Err(None),
+                r = tokio::time::timeout(read_timeout, body.read(&mut buf)) => r,
+            };
+            let eof = match read {
+                Err(_) => return Err(Some(ReadError::Timeout)),
+                Ok(Err(e)) => return Err(Some(ReadError::Docker(e))),
+                Ok(Ok(BodyRead::End)) => true,
+                Ok(Ok(BodyRead::Data(_))) => false,
+            };
+            loop {
+                let next = if state.meta.tty { decode_raw(&mut buf, eof) } else { decode_multiplexed(&mut buf) };
+                match next.map_err(|e| Some(ReadError::Frame(e)))? {
+                    None => break,
+                    Some(Decoded::Entry(_)) => count += 1,
+                    Some(Decoded::DaemonError(m)) => return Err(Some(ReadError::Daemon(m))),
+                }
+            }
+            if eof {
+                return Ok(count);
+            }
+        }
+    }
+
+    /// Hands lines to the queue (waiting for room), then counts them.
+    async fn deliver(&mut self, state: &mut ContainerState, lines: &mut Vec<Line>) -> Result<(), ()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let meta = &state.meta;
+        let mut bytes = 0u64;
+        let mut newest = 0i64;
+        let mut records: VecDeque<Record> = lines
+            .drain(..)
+            .map(|line| {
+                bytes += line.message.len() as u64;
+                newest = newest.max(line.ts_ns);
+                Record { container: meta.clone(), stream: line.stream, ts_ns: line.ts_ns, flags: line.flags, message: line.message }
+            })
+            .collect();
+        let n = records.len() as u64;
+        self.shared.queue.push_all(&mut records, &mut self.shutdown).await.map_err(|_| ())?;
+        let stats = &state.stats;
+        stats.records.fetch_add(n, Relaxed);
+        stats.bytes.fetch_add(bytes, Relaxed);
+        stats.last_ts_ns.fetch_max(newest, Relaxed);
+        stats.set_position(&state.position);
+        self.shared.stats.records.fetch_add(n, Relaxed);
+        self.shared.stats.bytes.fetch_add(bytes, Relaxed);
+        Ok(())
+    }
+}
+
+/// Decoding state of one connection.
+struct Session {
+    tty: bool,
+    dedup: Dedup,
+    assembler: Assembler,
+    lines: Vec<Line>,
+}
+
+impl Session {
+    fn new(config: &crate::config::Config, tty: bool) -> Session {
+        Session {
+            tty,
+            dedup: Dedup::default(),
+            assembler: Assembler::new(config.auto_partial_merge, config.max_line_bytes),
+            lines: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn next(&self, buf: &mut BytesMut, eof: bool) -> Result<Option<Decoded>, FrameError> {
+        if self.tty {
+            decode_raw(buf, eof)
+        } else {
+            decode_multiplexed(buf)
+        }
+    }
+
+    /// The timestamp of the first entry in `buf`, without consuming it.
+    fn peek_first_ts(&self, buf: &BytesMut, eof: bool) -> Result<Option<i64>, FrameError> {
+        let mut copy = buf.clone();
+        loop {
+            match self.next(&mut copy, eof)? {
+                None => return Ok(None),
+                Some(Decoded::Entry(e)) => return Ok(Some(e.ts_ns)),
+                Some(Decoded::DaemonError(_)) => continue,
+            }
+        }
+    }
+
+    /// Decodes every complete entry into lines, advancing the position. A
+    /// daemon error frame ends decoding with an error.
+    fn decode(&mut self, state: &mut ContainerState, buf: &mut BytesMut, eof: bool) -> Result<(), ReadError> {
+        let position = &mut state.position;
+        while let Some(decoded) = self.next(buf, eof).map_err(ReadError::Frame)? {
+            match decoded {
+                Decoded::DaemonError(message) => return Err(ReadError::Daemon(message)),
+                Decoded::Entry(entry) => {
+                    let (k, new) = self.dedup.check(position, entry.stream, entry.ts_ns);
+                    if new {
+                        self.assembler.accept(position, entry, k, &mut self.lines);
+                    }
+                }
+            }
+        }
+        if eof && !buf.is_empty() {
+            return Err(ReadError::Frame(FrameError(format!("stream ended inside a frame ({} bytes left)", buf.len()))));
+        }
+        Ok(())
+    }
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}

@@ -1,0 +1,240 @@
+//! Per-container and engine-wide statistics, updated by the tasks with
+//! atomics and read by `capture_stats` as JSON.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use super::container::ContainerMeta;
+use crate::frame::format_rfc3339;
+use crate::position::Position;
+
+/// Why a stream was closed and opened again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReopenReason {
+    /// The rotation interval passed (the stream was healthy).
+    Rotation = 0,
+    /// Nothing arrived within `read_timeout`.
+    Idle = 1,
+    /// The daemon ended the stream while the container still ran.
+    StreamEnd = 2,
+    /// The stream failed (connection error, daemon error frame).
+    Error = 3,
+    /// The reopened window did not reach back far enough; asked for more.
+    Widen = 4,
+}
+
+impl ReopenReason {
+    pub const ALL: [ReopenReason; 5] =
+        [ReopenReason::Rotation, ReopenReason::Idle, ReopenReason::StreamEnd, ReopenReason::Error, ReopenReason::Widen];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ReopenReason::Rotation => "rotation",
+            ReopenReason::Idle => "idle",
+            ReopenReason::StreamEnd => "stream_end",
+            ReopenReason::Error => "error",
+            ReopenReason::Widen => "widen",
+        }
+    }
+}
+
+/// A container reader's lifecycle state, as stats show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReaderState {
+    Starting,
+    Following,
+    Backoff,
+    Drained,
+    Unreadable,
+    Excluded,
+}
+
+impl ReaderState {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReaderState::Starting => "starting",
+            ReaderState::Following => "following",
+            ReaderState::Backoff => "backoff",
+            ReaderState::Drained => "drained",
+            ReaderState::Unreadable => "unreadable",
+            ReaderState::Excluded => "excluded",
+        }
+    }
+}
+
+struct Detail {
+    state: ReaderState,
+    errors: BTreeMap<&'static str, u64>,
+    last_error: Option<String>,
+    position: Option<Position>,
+}
+
+/// One container's counters.
+pub struct ContainerStats {
+    pub meta: Arc<ContainerMeta>,
+    pub rotations: AtomicU64,
+    pub last_rotation_ns: AtomicI64,
+    /// When the current stream opened (Unix ns), 0 when none is open.
+    pub stream_opened_ns: AtomicI64,
+    pub reopens: [AtomicU64; 5],
+    pub records: AtomicU64,
+    pub bytes: AtomicU64,
+    /// The newest Docker timestamp delivered.
+    pub last_ts_ns: AtomicI64,
+    pub requests: AtomicU64,
+    detail: Mutex<Detail>,
+}
+
+impl ContainerStats {
+    pub fn new(meta: Arc<ContainerMeta>) -> ContainerStats {
+        ContainerStats {
+            meta,
+            rotations: AtomicU64::new(0),
+            last_rotation_ns: AtomicI64::new(0),
+            stream_opened_ns: AtomicI64::new(0),
+            reopens: Default::default(),
+            records: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            last_ts_ns: AtomicI64::new(0),
+            requests: AtomicU64::new(0),
+            detail: Mutex::new(Detail { state: ReaderState::Starting, errors: BTreeMap::new(), last_error: None, position: None }),
+        }
+    }
+
+    fn detail(&self) -> std::sync::MutexGuard<'_, Detail> {
+        self.detail.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_state(&self, state: ReaderState) {
+        self.detail().state = state;
+    }
+
+    pub fn state(&self) -> ReaderState {
+        self.detail().state
+    }
+
+    /// Counts an error of this kind and keeps its message.
+    pub fn error(&self, kind: &'static str, message: impl Into<String>) {
+        let mut d = self.detail();
+        *d.errors.entry(kind).or_insert(0) += 1;
+        d.last_error = Some(message.into());
+    }
+
+    pub fn errors(&self, kind: &str) -> u64 {
+        self.detail().errors.get(kind).copied().unwrap_or(0)
+    }
+
+    pub fn reopened(&self, reason: ReopenReason) {
+        self.reopens[reason as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn set_position(&self, position: &Position) {
+        self.detail().position = Some(position.clone());
+    }
+
+    pub fn to_json(&self, now_ns: i64) -> Value {
+        let d = self.detail();
+        let opened = self.stream_opened_ns.load(Relaxed);
+        let last_rotation = self.last_rotation_ns.load(Relaxed);
+        let last_ts = self.last_ts_ns.load(Relaxed);
+        let reopens: BTreeMap<&str, u64> =
+            ReopenReason::ALL.iter().map(|r| (r.name(), self.reopens[*r as usize].load(Relaxed))).collect();
+        let position = d.position.as_ref().map(|p| {
+            json!({
+                "stdout": {"ts": format_rfc3339(p.marks[0].ts_ns), "count": p.marks[0].count},
+                "stderr": {"ts": format_rfc3339(p.marks[1].ts_ns), "count": p.marks[1].count},
+                "console": {"ts": format_rfc3339(p.marks[2].ts_ns), "count": p.marks[2].count},
+            })
+        });
+        json!({
+            "id": self.meta.id_str(),
+            "name": self.meta.name_str(),
+            "image": self.meta.image_str(),
+            "state": d.state.name(),
+            "rotations": self.rotations.load(Relaxed),
+            "last_rotation": if last_rotation > 0 { Value::from(format_rfc3339(last_rotation)) } else { Value::Null },
+            "stream_age_seconds": if opened > 0 { Value::from((now_ns - opened).max(0) as f64 / 1e9) } else { Value::Null },
+            "reopens": reopens,
+            "errors": d.errors,
+            "last_error": d.last_error,
+            "records": self.records.load(Relaxed),
+            "bytes": self.bytes.load(Relaxed),
+            "requests": self.requests.load(Relaxed),
+            "last_timestamp": if last_ts > 0 { Value::from(format_rfc3339(last_ts)) } else { Value::Null },
+            "lag_seconds": if last_ts > 0 { Value::from((now_ns - last_ts).max(0) as f64 / 1e9) } else { Value::Null },
+            "position": position,
+        })
+    }
+}
+
+/// Engine-wide counters.
+#[derive(Default)]
+pub struct EngineStats {
+    pub daemon_errors: AtomicU64,
+    pub events_connects: AtomicU64,
+    pub listings: AtomicU64,
+    pub records: AtomicU64,
+    pub bytes: AtomicU64,
+    pub tasks: AtomicI64,
+    pub daemon_reachable: std::sync::atomic::AtomicBool,
+    last_daemon_error: Mutex<Option<String>>,
+    containers: Mutex<BTreeMap<String, Arc<ContainerStats>>>,
+}
+
+impl EngineStats {
+    pub fn daemon_error(&self, message: String) {
+        self.daemon_errors.fetch_add(1, Relaxed);
+        self.daemon_reachable.store(false, Relaxed);
+        *self.last_daemon_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+    }
+
+    pub fn container(&self, meta: &Arc<ContainerMeta>) -> Arc<ContainerStats> {
+        let mut map = self.containers.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(meta.id_str().to_string()).or_insert_with(|| Arc::new(ContainerStats::new(meta.clone()))).clone()
+    }
+
+    pub fn forget(&self, id: &str) {
+        self.containers.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
+
+    pub fn containers(&self) -> Vec<Arc<ContainerStats>> {
+        self.containers.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    pub fn find(&self, id_or_name: &str) -> Option<Arc<ContainerStats>> {
+        let map = self.containers.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(id_or_name).cloned().or_else(|| {
+            map.values()
+                .find(|c| c.meta.name_str() == id_or_name || (id_or_name.len() >= 12 && c.meta.id_str().starts_with(id_or_name)))
+                .cloned()
+        })
+    }
+
+    pub fn last_daemon_error(&self) -> Option<String> {
+        self.last_daemon_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Counts this process's open file descriptors (Linux: /proc/self/fd).
+pub fn open_fds() -> Option<u64> {
+    std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count().saturating_sub(1) as u64)
+}
+
+/// Keeps the alive-task gauge: +1 when made, −1 when dropped.
+pub struct TaskGuard(Arc<EngineStats>);
+
+impl TaskGuard {
+    pub fn new(stats: &Arc<EngineStats>) -> TaskGuard {
+        stats.tasks.fetch_add(1, Relaxed);
+        TaskGuard(stats.clone())
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.tasks.fetch_sub(1, Relaxed);
+    }
+}

@@ -1,0 +1,356 @@
+//! The log stream's wire format: multiplexed frames or a raw TTY stream,
+//! each entry prefixed with Docker's RFC 3339 timestamp.
+//!
+//! Framing is decided from the container's `Config.Tty`, never guessed from
+//! the bytes (a TTY stream may well start with byte 1 or 2).
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Which stream an entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Stream {
+    Stdout = 1,
+    Stderr = 2,
+    /// A TTY container: stdout and stderr merged, no framing.
+    Console = 3,
+}
+
+impl Stream {
+    pub const fn index(self) -> usize {
+        self as usize - 1
+    }
+    pub const fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+            Stream::Console => "console",
+        }
+    }
+}
+
+/// Docker splits longer output into pieces of exactly this many bytes.
+pub const PIECE_BYTES: usize = 16 * 1024;
+
+/// The largest frame accepted; Docker's are at most a piece plus its
+/// timestamp, and in-band error messages are short.
+pub const MAX_FRAME_BYTES: usize = 1 << 20;
+
+/// One log entry as the daemon sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub stream: Stream,
+    pub ts_ns: i64,
+    /// The payload after the timestamp prefix, newline included if present.
+    pub payload: Bytes,
+}
+
+/// What the decoder found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded {
+    Entry(Entry),
+    /// A type-3 frame: the daemon's in-band error ("Error grabbing logs: …").
+    DaemonError(String),
+}
+
+/// A malformed stream: the connection cannot be trusted past this point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameError(pub String);
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Takes the next complete entry off the front of a multiplexed stream.
+/// `Ok(None)` means more bytes are needed.
+pub fn decode_multiplexed(buf: &mut BytesMut) -> Result<Option<Decoded>, FrameError> {
+    if buf.len() < 8 {
+        return Ok(None);
+    }
+    let kind = buf[0];
+    let len = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
+    if buf[1] != 0 || buf[2] != 0 || buf[3] != 0 || kind > 3 {
+        return Err(FrameError(format!(
+            "bad frame header {:02x?}: not a multiplexed log stream",
+            &buf[..8]
+        )));
+    }
+    if len > MAX_FRAME_BYTES {
+        return Err(FrameError(format!("frame of {len} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")));
+    }
+    if buf.len() < 8 + len {
+        buf.reserve(8 + len - buf.len());
+        return Ok(None);
+    }
+    buf.advance(8);
+    let frame = buf.split_to(len).freeze();
+    let stream = match kind {
+        1 => Stream::Stdout,
+        2 => Stream::Stderr,
+        3 => {
+            let text = String::from_utf8_lossy(&frame);
+            return Ok(Some(Decoded::DaemonError(text.trim_end().to_string())));
+        }
+        // Type 0 (stdin) never carries logs; treat it as stdout like Docker's
+        // own stdcopy does.
+        _ => Stream::Stdout,
+    };
+    split_timestamp(stream, frame).map(|e| Some(Decoded::Entry(e)))
+}
+
+/// Takes the next entry off the front of a raw (TTY) stream: `<ts> <text>\n`,
+/// or a 16 KiB piece without newline. At `eof`, whatever remains is the last
+/// entry.
+pub fn decode_raw(buf: &mut BytesMut, eof: bool) -> Result<Option<Decoded>, FrameError> {
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    let Some(space) = buf.iter().take(TIMESTAMP_MAX + 1).position(|&b| b == b' ') else {
+        if buf.len() > TIMESTAMP_MAX || eof {
+            return Err(FrameError(format!(
+                "raw stream entry has no timestamp prefix: {:?}",
+                String::from_utf8_lossy(&buf[..buf.len().min(40)])
+            )));
+        }
+        return Ok(None);
+    };
+    let body_start = space + 1;
+    let limit = (buf.len() - body_start).min(PIECE_BYTES);
+    let end = match memchr(b'\n', &buf[body_start..body_start + limit]) {
+        Some(i) => body_start + i + 1,
+        None if limit == PIECE_BYTES => body_start + PIECE_BYTES,
+        None if eof => buf.len(),
+        None => return Ok(None),
+    };
+    let frame = buf.split_to(end).freeze();
+    split_timestamp(Stream::Console, frame).map(|e| Some(Decoded::Entry(e)))
+}
+
+/// The longest timestamp prefix accepted (RFC 3339 with 9 digits and an
+/// offset is 35 bytes).
+const TIMESTAMP_MAX: usize = 40;
+
+fn split_timestamp(stream: Stream, mut frame: Bytes) -> Result<Entry, FrameError> {
+    // Fast path: Docker's fixed format, `2006-01-02T15:04:05.000000000Z `.
+    if frame.len() >= 31 && frame[30] == b' ' && frame[29] == b'Z' {
+        if let Some(ts_ns) = parse_fixed(&frame[..30]) {
+            frame.advance(31);
+            return Ok(Entry { stream, ts_ns, payload: frame });
+        }
+    }
+    let space = frame
+        .iter()
+        .take(TIMESTAMP_MAX + 1)
+        .position(|&b| b == b' ')
+        .ok_or_else(|| FrameError("log entry has no timestamp prefix".into()))?;
+    let ts_ns = parse_rfc3339(&frame[..space]).ok_or_else(|| {
+        FrameError(format!("bad timestamp {:?}", String::from_utf8_lossy(&frame[..space])))
+    })?;
+    frame.advance(space + 1);
+    Ok(Entry { stream, ts_ns, payload: frame })
+}
+
+fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&b| b == needle)
+}
+
+#[inline]
+fn digits(bytes: &[u8]) -> Option<u32> {
+    let mut value = 0u32;
+    for &b in bytes {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        value = value * 10 + d as u32;
+    }
+    Some(value)
+}
+
+/// `2006-01-02T15:04:05.000000000Z` exactly (30 bytes).
+#[inline]
+fn parse_fixed(s: &[u8]) -> Option<i64> {
+    if s[4] != b'-' || s[7] != b'-' || s[10] != b'T' || s[13] != b':' || s[16] != b':' || s[19] != b'.' {
+        return None;
+    }
+    let nanos = digits(&s[20..29])?;
+    let secs = civil_seconds(
+        digits(&s[0..4])? as i64,
+        digits(&s[5..7])?,
+        digits(&s[8..10])?,
+        digits(&s[11..13])?,
+        digits(&s[14..16])?,
+        digits(&s[17..19])?,
+    )?;
+    Some(secs * 1_000_000_000 + nanos as i64)
+}
+
+/// Parses RFC 3339 (`Z` or `±hh:mm`, 0 to 9 fraction digits) into Unix ns.
+pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
+    if s.len() < 20 || s[4] != b'-' || s[7] != b'-' || !(s[10] == b'T' || s[10] == b't' || s[10] == b' ') {
+        return None;
+    }
+    if s[13] != b':' || s[16] != b':' {
+        return None;
+    }
+    let mut secs = civil_seconds(
+        digits(&s[0..4])? as i64,
+        digits(&s[5..7])?,
+        digits(&s[8..10])?,
+        digits(&s[11..13])?,
+        digits(&s[14..16])?,
+        digits(&s[17..19])?,
+    )?;
+    let mut rest = &s[19..];
+    let mut nanos = 0i64;
+    if rest.first() == Some(&b'.') {
+        let n = rest[1..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        nanos = digits(&rest[1..1 + n])? as i64 * 10i64.pow(9 - n as u32);
+        rest = &rest[1 + n..];
+    }
+    match rest {
+        [b'Z'] | [b'z'] => {}
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let offset = (digits(&[*h1, *h2])? * 3600 + digits(&[*m1, *m2])? * 60) as i64;
+            secs += if *sign == b'+' { -offset } else { offset };
+        }
+        _ => return None,
+    }
+    Some(secs * 1_000_000_000 + nanos)
+}
+
+/// Seconds since the Unix epoch of a UTC civil time (Howard Hinnant's
+/// days-from-civil).
+fn civil_seconds(year: i64, month: u32, day: u32, hour: u32, min: u32, sec: u32) -> Option<i64> {
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = month as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour as i64 * 3600 + min as i64 * 60 + sec as i64)
+}
+
+/// Formats Unix ns as Docker's fixed RFC 3339 form (UTC, 9 digits).
+pub fn format_rfc3339(ts_ns: i64) -> String {
+    let secs = ts_ns.div_euclid(1_000_000_000);
+    let nanos = ts_ns.rem_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let tod = secs.rem_euclid(86_400);
+    // civil-from-days
+    let z = days + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        tod / 3600,
+        tod % 3600 / 60,
+        tod % 60
+    )
+}
+
+/// Formats Unix ns as the `since` query value: `<sec>.<9 digits>`.
+pub fn format_since(ts_ns: i64) -> String {
+    let ts_ns = ts_ns.max(0);
+    format!("{}.{:09}", ts_ns / 1_000_000_000, ts_ns % 1_000_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![kind, 0, 0, 0];
+        v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn fixed_timestamp_parses() {
+        let ts = parse_fixed(b"2024-01-02T03:04:05.123456789Z").unwrap();
+        assert_eq!(ts, 1_704_164_645_123_456_789);
+        assert_eq!(format_rfc3339(ts), "2024-01-02T03:04:05.123456789Z");
+        assert_eq!(parse_rfc3339(b"2024-01-02T03:04:05.123456789Z"), Some(ts));
+        assert_eq!(parse_rfc3339(b"2024-01-02T04:04:05.123456789+01:00"), Some(ts));
+        assert_eq!(parse_rfc3339(b"2024-01-02T03:04:05Z"), Some(1_704_164_645_000_000_000));
+        assert_eq!(parse_rfc3339(b"1969-12-31T23:59:59.5Z"), Some(-500_000_000));
+        assert_eq!(format_rfc3339(-500_000_000), "1969-12-31T23:59:59.500000000Z");
+        assert_eq!(parse_rfc3339(b"2024-13-02T03:04:05Z"), None);
+        assert_eq!(parse_rfc3339(b"2024-01-02T03:04:05.Z"), None);
+    }
+
+    #[test]
+    fn since_has_nine_digits() {
+        assert_eq!(format_since(1_704_164_645_000_000_007), "1704164645.000000007");
+        assert_eq!(format_since(-3), "0.000000000");
+    }
+
+    #[test]
+    fn multiplexed_frames_decode_incrementally() {
+        let mut wire = frame(1, b"2024-01-02T03:04:05.000000001Z hello\n");
+        wire.extend(frame(2, b"2024-01-02T03:04:05.000000002Z oops\n"));
+        wire.extend(frame(3, b"Error grabbing logs: boom\n"));
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for byte in wire {
+            buf.extend_from_slice(&[byte]);
+            while let Some(d) = decode_multiplexed(&mut buf).unwrap() {
+                out.push(d);
+            }
+        }
+        assert_eq!(out.len(), 3);
+        assert_eq!(
+            out[0],
+            Decoded::Entry(Entry {
+                stream: Stream::Stdout,
+                ts_ns: 1_704_164_645_000_000_001,
+                payload: Bytes::from_static(b"hello\n")
+            })
+        );
+        assert!(matches!(&out[1], Decoded::Entry(e) if e.stream == Stream::Stderr && &e.payload[..] == b"oops\n"));
+        assert_eq!(out[2], Decoded::DaemonError("Error grabbing logs: boom".into()));
+    }
+
+    #[test]
+    fn bad_header_is_an_error_not_a_hang() {
+        let mut buf = BytesMut::from(&b"2024-01-02T03:04:05.000000001Z raw tty text\n"[..]);
+        assert!(decode_multiplexed(&mut buf).is_err());
+        let mut buf = BytesMut::from(&[1u8, 0, 0, 0, 0xff, 0xff, 0xff, 0xff][..]);
+        assert!(decode_multiplexed(&mut buf).unwrap_err().0.contains("exceeds"));
+    }
+
+    #[test]
+    fn raw_stream_splits_on_newlines_and_pieces() {
+        let mut buf = BytesMut::from(&b"2024-01-02T03:04:05.000000001Z one\r\n2024-01-02T03:04:05.000000002Z tw"[..]);
+        let first = decode_raw(&mut buf, false).unwrap().unwrap();
+        assert!(matches!(first, Decoded::Entry(ref e) if &e.payload[..] == b"one\r\n" && e.stream == Stream::Console));
+        assert_eq!(decode_raw(&mut buf, false).unwrap(), None);
+        let last = decode_raw(&mut buf, true).unwrap().unwrap();
+        assert!(matches!(last, Decoded::Entry(ref e) if &e.payload[..] == b"tw"));
+
+        let mut long = b"2024-01-02T03:04:05.000000001Z ".to_vec();
+        long.extend(std::iter::repeat(b'x').take(PIECE_BYTES));
+        long.extend(b"2024-01-02T03:04:05.000000001Z end\r\n");
+        let mut buf = BytesMut::from(&long[..]);
+        let piece = decode_raw(&mut buf, false).unwrap().unwrap();
+        assert!(matches!(piece, Decoded::Entry(ref e) if e.payload.len() == PIECE_BYTES));
+        let end = decode_raw(&mut buf, false).unwrap().unwrap();
+        assert!(matches!(end, Decoded::Entry(ref e) if &e.payload[..] == b"end\r\n"));
+    }
+}

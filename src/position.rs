@@ -1,0 +1,401 @@
+//! Where a container's reading stands, and how entries become lines.
+//!
+//! A position holds one watermark per stream: stdout and stderr are stamped
+//! by different daemon goroutines, so their timestamps interleave out of
+//! order in the log, while within one stream they never go back. A watermark
+//! `(ts, count)` says: every entry of this stream stamped before `ts` has been
+//! delivered, and so have the first `count` entries stamped exactly `ts`.
+//! Reopening asks for `since = min(watermarks) − margin` and drops, per
+//! stream, whatever is at or below the watermark: nothing lost, nothing
+//! repeated.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::frame::{Entry, Stream, PIECE_BYTES};
+
+/// How much earlier than the lowest watermark a reopen asks to start, so
+/// the first entries returned are known ones (see `Continuity`).
+pub const RESUME_MARGIN_NS: i64 = 1_000_000_000;
+/// The largest step back between the two streams' timestamps in file order
+/// that the continuity proof allows (measured: 11.9 ms under load).
+pub const INVERSION_BOUND_NS: i64 = 500_000_000;
+
+/// Flags on a delivered record.
+pub mod flags {
+    /// The line is one piece of a longer one (merging off), or the daemon
+    /// never sent its end (the container stopped mid-line).
+    pub const PARTIAL: u32 = 1;
+    /// The line was longer than `max_line_bytes` and was cut there.
+    pub const TRUNCATED: u32 = 2;
+}
+
+/// One stream's watermark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Watermark {
+    pub ts_ns: i64,
+    pub count: u32,
+}
+
+/// A container's position: a watermark per stream (stdout, stderr, console).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub marks: [Watermark; 3],
+    /// A line cut at `max_line_bytes` whose remaining pieces (stamped with
+    /// this timestamp) are being skipped, per stream.
+    pub discarding: [Option<i64>; 3],
+}
+
+impl Position {
+    /// Nothing delivered yet; reading starts at `since_ns` (0: the beginning).
+    pub fn starting_at(since_ns: i64) -> Position {
+        Position { marks: [Watermark { ts_ns: since_ns.max(0), count: 0 }; 3], discarding: [None; 3] }
+    }
+
+    /// The lowest watermark over the streams read.
+    pub fn min_ts(&self, streams: &[Stream]) -> i64 {
+        streams.iter().map(|s| self.marks[s.index()].ts_ns).min().unwrap_or(0)
+    }
+
+    /// The `since` a reopen asks for: a margin before the lowest watermark,
+    /// or 0 (the beginning) when nothing at all has been passed yet.
+    pub fn resume_since_ns(&self, streams: &[Stream]) -> i64 {
+        let min = self.min_ts(streams);
+        if min <= 0 {
+            0
+        } else {
+            (min - RESUME_MARGIN_NS).max(1)
+        }
+    }
+
+    /// True when an entry at this timestamp is old enough to prove that a
+    /// reopened window reaches back past everything undelivered.
+    pub fn proves_continuity(&self, streams: &[Stream], first_ts: i64) -> bool {
+        first_ts < self.min_ts(streams) - INVERSION_BOUND_NS
+    }
+}
+
+/// Per-connection duplicate filter: counts entries per stream at the same
+/// timestamp to compare them with the watermark's count.
+#[derive(Debug, Default)]
+pub struct Dedup {
+    seen: [(i64, u32); 3],
+}
+
+impl Dedup {
+    /// Returns the entry's index (from 1) among this stream's entries at its
+    /// timestamp on this connection, and whether it is new (not yet passed).
+    #[inline]
+    pub fn check(&mut self, position: &Position, stream: Stream, ts_ns: i64) -> (u32, bool) {
+        let i = stream.index();
+        let seen = &mut self.seen[i];
+        if seen.0 != ts_ns {
+            *seen = (ts_ns, 0);
+        }
+        seen.1 += 1;
+        let k = seen.1;
+        let mark = position.marks[i];
+        let new = ts_ns > mark.ts_ns || (ts_ns == mark.ts_ns && k > mark.count);
+        (k, new)
+    }
+}
+
+/// A line ready for the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub stream: Stream,
+    pub ts_ns: i64,
+    pub message: Bytes,
+    pub flags: u32,
+}
+
+struct Pending {
+    ts_ns: i64,
+    buf: BytesMut,
+    last_k: u32,
+    truncated: bool,
+}
+
+/// Merges Docker's 16 KiB pieces back into lines (per stream), cuts lines
+/// at `max_line_bytes` on a UTF-8 boundary, and advances the position past
+/// every entry it has turned into a line or skipped.
+pub struct Assembler {
+    merge: bool,
+    max_line_bytes: usize,
+    pending: [Option<Pending>; 3],
+}
+
+impl Assembler {
+    pub fn new(merge: bool, max_line_bytes: usize) -> Assembler {
+        Assembler { merge, max_line_bytes, pending: [None, None, None] }
+    }
+
+    /// Takes one new entry (`k` from `Dedup::check`).
+    pub fn accept(&mut self, position: &mut Position, entry: Entry, k: u32, out: &mut Vec<Line>) {
+        let i = entry.stream.index();
+        let complete = is_complete(&entry.payload);
+
+        if let Some(ts) = position.discarding[i] {
+            if ts == entry.ts_ns {
+                // The rest of a line already cut and delivered.
+                position.marks[i] = Watermark { ts_ns: entry.ts_ns, count: k };
+                if complete {
+                    position.discarding[i] = None;
+                }
+                return;
+            }
+            position.discarding[i] = None;
+        }
+
+        if let Some(p) = &self.pending[i] {
+            if p.ts_ns == entry.ts_ns && k <= p.last_k {
+                // The daemon re-sent a piece already held (a rewinding stream).
+                return;
+            }
+            if p.ts_ns != entry.ts_ns {
+                // The line never got its end; deliver what there is.
+                let p = self.pending[i].take().unwrap();
+                self.emit(position, entry.stream, p, flags::PARTIAL, out);
+            }
+        }
+
+        if !self.merge {
+            let mut message = entry.payload;
+            let mut flag = if complete { 0 } else { flags::PARTIAL };
+            if message.len() > self.max_line_bytes {
+                message.truncate(self.max_line_bytes);
+                message.truncate(utf8_complete_len(&message));
+                flag |= flags::TRUNCATED;
+            }
+            position.marks[i] = Watermark { ts_ns: entry.ts_ns, count: k };
+            out.push(Line { stream: entry.stream, ts_ns: entry.ts_ns, message: strip_newline(entry.stream, message), flags: flag });
+            return;
+        }
+
+        match self.pending[i].as_mut() {
+            None if complete && entry.payload.len() <= self.max_line_bytes => {
+                // The common case: a whole line in one entry, no copy.
+                position.marks[i] = Watermark { ts_ns: entry.ts_ns, count: k };
+                out.push(Line {
+                    stream: entry.stream,
+                    ts_ns: entry.ts_ns,
+                    message: strip_newline(entry.stream, entry.payload),
+                    flags: 0,
+                });
+                return;
+            }
+            None => {
+                self.pending[i] = Some(Pending { ts_ns: entry.ts_ns, buf: BytesMut::new(), last_k: k, truncated: false });
+            }
+            Some(p) => p.last_k = k,
+        }
+
+        let p = self.pending[i].as_mut().unwrap();
+        let room = self.max_line_bytes - p.buf.len();
+        if entry.payload.len() > room {
+            // Keep what fits, cut on a character boundary, deliver now and
+            // skip the line's remaining pieces.
+            p.buf.extend_from_slice(&entry.payload[..room]);
+            let whole = utf8_complete_len(&p.buf);
+            p.buf.truncate(whole);
+            p.truncated = true;
+            let p = self.pending[i].take().unwrap();
+            let ts = p.ts_ns;
+            self.emit(position, entry.stream, p, flags::TRUNCATED, out);
+            if !complete {
+                position.discarding[i] = Some(ts);
+            }
+            return;
+        }
+        p.buf.extend_from_slice(&entry.payload);
+        if complete {
+            let p = self.pending[i].take().unwrap();
+            self.emit(position, entry.stream, p, 0, out);
+        }
+    }
+
+    /// The stream is over for good (the container stopped): deliver any
+    /// line still waiting for its end.
+    pub fn finish(&mut self, position: &mut Position, out: &mut Vec<Line>) {
+        for stream in [Stream::Stdout, Stream::Stderr, Stream::Console] {
+            if let Some(p) = self.pending[stream.index()].take() {
+                self.emit(position, stream, p, flags::PARTIAL, out);
+            }
+        }
+    }
+
+    fn emit(&mut self, position: &mut Position, stream: Stream, p: Pending, flag: u32, out: &mut Vec<Line>) {
+        position.marks[stream.index()] = Watermark { ts_ns: p.ts_ns, count: p.last_k };
+        let flag = if p.truncated { flags::TRUNCATED } else { flag };
+        let message = strip_newline(stream, p.buf.freeze());
+        out.push(Line { stream, ts_ns: p.ts_ns, message, flags: flag });
+    }
+}
+
+/// A piece ends its line when it ends with a newline, or when it is shorter
+/// than a full piece (the last piece of output that had no newline, or of a
+/// driver that drops it).
+#[inline]
+fn is_complete(payload: &[u8]) -> bool {
+    payload.last() == Some(&b'\n') || payload.len() < PIECE_BYTES
+}
+
+#[inline]
+fn strip_newline(stream: Stream, mut message: Bytes) -> Bytes {
+    if message.last() == Some(&b'\n') {
+        message.truncate(message.len() - 1);
+        if stream == Stream::Console && message.last() == Some(&b'\r') {
+            message.truncate(message.len() - 1);
+        }
+    }
+    message
+}
+
+/// The length of `bytes` without a trailing, incomplete UTF-8 character
+/// (bytes that are not UTF-8 at all are left as they are).
+fn utf8_complete_len(bytes: &[u8]) -> usize {
+    let len = bytes.len();
+    for back in 1..=len.min(4) {
+        let b = bytes[len - back];
+        if b & 0xC0 == 0x80 {
+            continue; // a continuation byte: keep looking for the lead
+        }
+        let width = match b {
+            0x00..=0x7F => 1,
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => return len,
+        };
+        return if back < width { len - back } else { len };
+    }
+    len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(stream: Stream, ts: i64, payload: &[u8]) -> Entry {
+        Entry { stream, ts_ns: ts, payload: Bytes::copy_from_slice(payload) }
+    }
+
+    fn feed(asm: &mut Assembler, pos: &mut Position, dedup: &mut Dedup, entries: Vec<Entry>) -> Vec<Line> {
+        let mut out = Vec::new();
+        for e in entries {
+            let (k, new) = dedup.check(pos, e.stream, e.ts_ns);
+            if new {
+                asm.accept(pos, e, k, &mut out);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn watermark_drops_exactly_what_was_delivered() {
+        let mut pos = Position::starting_at(0);
+        let mut asm = Assembler::new(true, 1 << 20);
+        let first = vec![
+            entry(Stream::Stdout, 10, b"a\n"),
+            entry(Stream::Stdout, 10, b"b\n"),
+            entry(Stream::Stderr, 9, b"e1\n"),
+            entry(Stream::Stdout, 11, b"c\n"),
+        ];
+        let out = feed(&mut asm, &mut pos, &mut Dedup::default(), first.clone());
+        assert_eq!(out.len(), 4);
+        assert_eq!(pos.marks[0], Watermark { ts_ns: 11, count: 1 });
+        assert_eq!(pos.marks[1], Watermark { ts_ns: 9, count: 1 });
+
+        // A reopen replays the window plus new entries, one of them stamped
+        // like a delivered one.
+        let mut replay = first;
+        replay.push(entry(Stream::Stdout, 11, b"d\n"));
+        replay.push(entry(Stream::Stderr, 9, b"e2\n"));
+        let out = feed(&mut asm, &mut pos, &mut Dedup::default(), replay);
+        let texts: Vec<_> = out.iter().map(|l| l.message.clone()).collect();
+        assert_eq!(texts, vec![Bytes::from_static(b"d"), Bytes::from_static(b"e2")]);
+    }
+
+    #[test]
+    fn pieces_merge_and_cut_on_character_boundaries() {
+        let mut pos = Position::starting_at(0);
+        let mut asm = Assembler::new(true, 20_000);
+        let piece = vec![b'x'; PIECE_BYTES];
+        let mut tail = "é".repeat(3000).into_bytes(); // 6000 bytes
+        tail.push(b'\n');
+        let out = feed(
+            &mut asm,
+            &mut pos,
+            &mut Dedup::default(),
+            vec![entry(Stream::Stdout, 5, &piece), entry(Stream::Stdout, 5, &tail), entry(Stream::Stdout, 6, b"next\n")],
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].flags, flags::TRUNCATED);
+        assert!(out[0].message.len() <= 20_000);
+        assert!(std::str::from_utf8(&out[0].message[PIECE_BYTES..]).is_ok(), "cut inside a character");
+        assert_eq!(&out[1].message[..], b"next");
+    }
+
+    #[test]
+    fn long_line_cut_skips_its_remaining_pieces_across_reopens() {
+        let mut pos = Position::starting_at(0);
+        let mut asm = Assembler::new(true, 16_384);
+        let piece = vec![b'y'; PIECE_BYTES];
+        let entries = vec![
+            entry(Stream::Stdout, 7, &piece),
+            entry(Stream::Stdout, 7, &piece),
+            entry(Stream::Stdout, 7, &piece),
+        ];
+        let out = feed(&mut asm, &mut pos, &mut Dedup::default(), entries[..2].to_vec());
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].flags, flags::TRUNCATED);
+        // Reopen: all three pieces again, then the end of the line.
+        let mut replay = entries;
+        replay.push(entry(Stream::Stdout, 7, b"end\n"));
+        replay.push(entry(Stream::Stdout, 8, b"after\n"));
+        let out = feed(&mut Assembler::new(true, 16_384), &mut pos, &mut Dedup::default(), replay);
+        assert_eq!(out.len(), 1);
+        assert_eq!(&out[0].message[..], b"after");
+    }
+
+    #[test]
+    fn unfinished_line_is_delivered_partial_at_the_end() {
+        let mut pos = Position::starting_at(0);
+        let mut asm = Assembler::new(true, 1 << 20);
+        let piece = vec![b'z'; PIECE_BYTES];
+        let mut out = feed(&mut asm, &mut pos, &mut Dedup::default(), vec![entry(Stream::Stderr, 3, &piece)]);
+        assert!(out.is_empty());
+        assert_eq!(pos.marks[1].count, 0, "an unfinished line is not passed");
+        asm.finish(&mut pos, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].flags, flags::PARTIAL);
+        assert_eq!(pos.marks[1], Watermark { ts_ns: 3, count: 1 });
+    }
+
+    #[test]
+    fn incomplete_characters_are_trimmed() {
+        assert_eq!(utf8_complete_len("aé".as_bytes()), 3);
+        assert_eq!(utf8_complete_len(&"aé".as_bytes()[..2]), 1);
+        assert_eq!(utf8_complete_len(&"a€".as_bytes()[..3]), 1);
+        assert_eq!(utf8_complete_len(&[0xff, 0x80]), 2);
+        assert_eq!(utf8_complete_len(b""), 0);
+    }
+
+    #[test]
+    fn console_lines_lose_crlf() {
+        let mut pos = Position::starting_at(0);
+        let mut asm = Assembler::new(true, 1 << 20);
+        let out = feed(&mut asm, &mut pos, &mut Dedup::default(), vec![entry(Stream::Console, 3, b"tty\r\n")]);
+        assert_eq!(&out[0].message[..], b"tty");
+    }
+
+    #[test]
+    fn resume_since_has_a_margin() {
+        let mut pos = Position::starting_at(0);
+        assert_eq!(pos.resume_since_ns(&[Stream::Stdout, Stream::Stderr]), 0);
+        pos.marks[0].ts_ns = 10 * RESUME_MARGIN_NS;
+        pos.marks[1].ts_ns = 5 * RESUME_MARGIN_NS;
+        assert_eq!(pos.resume_since_ns(&[Stream::Stdout, Stream::Stderr]), 4 * RESUME_MARGIN_NS);
+        assert!(pos.proves_continuity(&[Stream::Stdout, Stream::Stderr], 4 * RESUME_MARGIN_NS));
+        assert!(!pos.proves_continuity(&[Stream::Stdout, Stream::Stderr], 5 * RESUME_MARGIN_NS - 1));
+    }
+}

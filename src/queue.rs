@@ -1,0 +1,216 @@
+//! The bounded queue between the readers (async, on the engine's runtime)
+//! and the host's poll (a plain blocking call on the host's thread).
+//!
+//! Bounded by records and by message bytes. When full, readers wait for room
+//! instead of reading: the daemon keeps the log on disk, so nothing is lost
+//! (lossless backpressure). A poll waits at most its timeout, and closing the
+//! queue wakes every waiter on both sides.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{watch, Notify};
+
+use crate::engine::container::ContainerMeta;
+use crate::frame::Stream;
+
+/// One log record as the host receives it.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub container: Arc<ContainerMeta>,
+    pub stream: Stream,
+    pub ts_ns: i64,
+    pub flags: u32,
+    pub message: Bytes,
+}
+
+#[derive(Default)]
+struct State {
+    records: VecDeque<Record>,
+    bytes: usize,
+    pollers_waiting: usize,
+    closed: bool,
+}
+
+/// Why a push or poll ended without its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
+pub struct Queue {
+    state: Mutex<State>,
+    not_empty: Condvar,
+    room: Notify,
+    max_records: usize,
+    max_bytes: usize,
+    /// Nanoseconds readers spent waiting for room.
+    pub backpressure_ns: AtomicU64,
+}
+
+impl Queue {
+    pub fn new(max_records: usize, max_bytes: usize) -> Queue {
+        Queue {
+            state: Mutex::new(State::default()),
+            not_empty: Condvar::new(),
+            room: Notify::new(),
+            max_records,
+            max_bytes,
+            backpressure_ns: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves consistent data (every
+        // mutation is a single push/pop); keep going.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Moves records from the front of `pending` while there is room.
+    /// Returns true when `pending` is empty.
+    fn try_push(&self, pending: &mut VecDeque<Record>) -> Result<bool, Closed> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(Closed);
+        }
+        let was_empty = state.records.is_empty();
+        while let Some(record) = pending.front() {
+            let len = record.message.len();
+            let fits = state.records.len() < self.max_records && state.bytes + len <= self.max_bytes;
+            // An empty queue takes any one record, so no record can be stuck.
+            if !fits && !state.records.is_empty() {
+                break;
+            }
+            state.bytes += len;
+            state.records.push_back(pending.pop_front().unwrap());
+        }
+        if was_empty && !state.records.is_empty() && state.pollers_waiting > 0 {
+            self.not_empty.notify_all();
+        }
+        Ok(pending.is_empty())
+    }
+
+    /// Pushes every record, waiting for room as long as needed; returns
+    /// `Closed` when the queue closes or `shutdown` fires first.
+    pub async fn push_all(&self, pending: &mut VecDeque<Record>, shutdown: &mut watch::Receiver<bool>) -> Result<(), Closed> {
+        let mut waited_since: Option<Instant> = None;
+        let result = loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match self.try_push(pending) {
+                Err(Closed) => break Err(Closed),
+                Ok(true) => break Ok(()),
+                Ok(false) => {}
+            }
+            waited_since.get_or_insert_with(Instant::now);
+            tokio::select! {
+                _ = &mut room => {}
+                _ = shutdown.changed() => break Err(Closed),
+            }
+        };
+        if let Some(t) = waited_since {
+            self.backpressure_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Takes up to `max` records, waiting at most `timeout` for the first.
+    /// An empty vector means the timeout passed; `Closed` means stopped.
+    pub fn pop(&self, max: usize, timeout: Duration) -> Result<Vec<Record>, Closed> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut state = self.lock();
+        loop {
+            if state.closed {
+                return Err(Closed);
+            }
+            if !state.records.is_empty() {
+                let n = max.min(state.records.len());
+                let taken: Vec<Record> = state.records.drain(..n).collect();
+                state.bytes -= taken.iter().map(|r| r.message.len()).sum::<usize>();
+                drop(state);
+                self.room.notify_waiters();
+                return Ok(taken);
+            }
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if left.is_zero() {
+                return Ok(Vec::new());
+            }
+            state.pollers_waiting += 1;
+            let (next, _) = self.not_empty.wait_timeout(state, left).unwrap_or_else(|e| e.into_inner());
+            state = next;
+            state.pollers_waiting -= 1;
+        }
+    }
+
+    /// Closes the queue: waiting polls and pushes return at once, and the
+    /// records still queued are dropped.
+    pub fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        state.records.clear();
+        state.bytes = 0;
+        drop(state);
+        self.not_empty.notify_all();
+        self.room.notify_waiters();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// (records, bytes) waiting for the host.
+    pub fn depth(&self) -> (usize, usize) {
+        let state = self.lock();
+        (state.records.len(), state.bytes)
+    }
+
+    pub fn limits(&self) -> (usize, usize) {
+        (self.max_records, self.max_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::container::ContainerMeta;
+
+    fn record(meta: &Arc<ContainerMeta>, len: usize) -> Record {
+        Record { container: meta.clone(), stream: Stream::Stdout, ts_ns: 1, flags: 0, message: Bytes::from(vec![b'x'; len]) }
+    }
+
+    #[test]
+    fn bounds_hold_and_an_empty_queue_takes_one_large_record() {
+        let meta = Arc::new(ContainerMeta::for_tests("c1", "one"));
+        let q = Queue::new(3, 100);
+        let mut pending: VecDeque<Record> = (0..5).map(|_| record(&meta, 10)).collect();
+        assert_eq!(q.try_push(&mut pending), Ok(false));
+        assert_eq!(q.depth(), (3, 30));
+        let got = q.pop(2, Duration::ZERO).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(q.try_push(&mut pending), Ok(true));
+        assert_eq!(q.depth(), (3, 30));
+        q.pop(10, Duration::ZERO).unwrap();
+        let mut big: VecDeque<Record> = [record(&meta, 500)].into_iter().collect();
+        assert_eq!(q.try_push(&mut big), Ok(true));
+    }
+
+    #[test]
+    fn pop_times_out_and_close_wakes_it() {
+        let q = Arc::new(Queue::new(10, 1000));
+        let started = Instant::now();
+        assert!(q.pop(10, Duration::from_millis(50)).unwrap().is_empty());
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        let q2 = q.clone();
+        let waiter = std::thread::spawn(move || q2.pop(10, Duration::from_secs(60)));
+        while q.lock().pollers_waiting == 0 {
+            std::thread::yield_now();
+        }
+        q.close();
+        assert!(matches!(waiter.join().unwrap(), Err(Closed)));
+    }
+}
