@@ -213,6 +213,26 @@ impl Assembler {
         }
     }
 
+    /// Having read an entry of `stream` stamped `ts_ns`, the other streams
+    /// can have nothing undelivered before `ts_ns − INVERSION_BOUND_NS`
+    /// earlier in the log: lift their watermarks there (count 0), so a
+    /// silent stream does not hold every reopen back at its last line (or at
+    /// the beginning). Never past a line still being assembled.
+    #[inline]
+    pub fn lift_others(&self, position: &mut Position, stream: Stream, ts_ns: i64) {
+        let floor = ts_ns - INVERSION_BOUND_NS;
+        for other in [Stream::Stdout, Stream::Stderr, Stream::Console] {
+            if other == stream {
+                continue;
+            }
+            let i = other.index();
+            let limit = self.pending[i].as_ref().map_or(floor, |p| p.ts_ns.min(floor));
+            if position.marks[i].ts_ns < limit {
+                position.marks[i] = Watermark { ts_ns: limit, count: 0 };
+            }
+        }
+    }
+
     /// The stream is over for good (the container stopped): deliver any
     /// line still waiting for its end.
     pub fn finish(&mut self, position: &mut Position, out: &mut Vec<Line>) {
@@ -386,6 +406,22 @@ mod tests {
         let mut asm = Assembler::new(true, 1 << 20);
         let out = feed(&mut asm, &mut pos, &mut Dedup::default(), vec![entry(Stream::Console, 3, b"tty\r\n")]);
         assert_eq!(&out[0].message[..], b"tty");
+    }
+
+    #[test]
+    fn silent_streams_are_lifted_but_not_past_a_pending_line() {
+        let mut pos = Position::starting_at(0);
+        let mut asm = Assembler::new(true, 1 << 20);
+        let mut out = Vec::new();
+        let t = 100 * INVERSION_BOUND_NS;
+        asm.accept(&mut pos, entry(Stream::Stderr, t, &vec![b'p'; PIECE_BYTES]), 1, &mut out);
+        asm.lift_others(&mut pos, Stream::Stdout, t + 10 * INVERSION_BOUND_NS);
+        assert_eq!(pos.marks[1], Watermark { ts_ns: t, count: 0 }, "held back by the pending stderr line");
+        assert_eq!(pos.marks[2], Watermark { ts_ns: t + 9 * INVERSION_BOUND_NS, count: 0 });
+        assert_eq!(pos.marks[0], Watermark { ts_ns: 0, count: 0 }, "its own stream is not lifted");
+        // Lifting never lowers a mark.
+        asm.lift_others(&mut pos, Stream::Stdout, INVERSION_BOUND_NS);
+        assert_eq!(pos.marks[2], Watermark { ts_ns: t + 9 * INVERSION_BOUND_NS, count: 0 });
     }
 
     #[test]

@@ -607,6 +607,7 @@ impl Session {
                 Decoded::DaemonError(message) => return Err(ReadError::Daemon(message)),
                 Decoded::Entry(entry) => {
                     let (k, new) = self.dedup.check(position, entry.stream, entry.ts_ns);
+                    self.assembler.lift_others(position, entry.stream, entry.ts_ns);
                     if new {
                         self.assembler.accept(position, entry, k, &mut self.lines);
                     }

@@ -1,1 +1,439 @@
-pub fn placeholder() {}
+//! The C ABI. The only module with `extern "C"` and raw pointers; the
+//! engine behind it never sees a pointer.
+//!
+//! Every exported body runs inside `ffi_guard!`, which turns a panic into
+//! `CAPTURE_ERR_PANIC` (or NULL / 0): a panic never crosses into the host.
+//! Every pointer argument is checked for NULL. Outputs are written only on
+//! success.
+
+#![allow(non_camel_case_types)]
+#![allow(clippy::missing_safety_doc)]
+
+#[macro_use]
+mod macros;
+
+use std::ffi::{c_char, CStr, CString};
+use std::ptr;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use once_cell::sync::Lazy;
+
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::queue::Record;
+
+/// The result of every call that can fail. Values are fixed and never
+/// reused; `capture_result_message` describes each one.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum capture_result {
+    /// Success.
+    CAPTURE_OK = 0,
+    /// A required pointer argument was NULL.
+    CAPTURE_ERR_NULL_ARGUMENT = 1,
+    /// The configuration was refused; `capture_last_error` names the key.
+    CAPTURE_ERR_INVALID_CONFIG = 2,
+    /// An argument was out of range or not valid UTF-8.
+    CAPTURE_ERR_INVALID_ARGUMENT = 3,
+    /// The capture has been stopped.
+    CAPTURE_ERR_STOPPED = 4,
+    /// The engine could not start (thread or runtime creation failed).
+    CAPTURE_ERR_RUNTIME = 5,
+    /// The engine did not stop within its deadline.
+    CAPTURE_ERR_STOP_TIMEOUT = 6,
+    /// No such container is known to this capture.
+    CAPTURE_ERR_NOT_FOUND = 7,
+    /// The library panicked; the call did nothing. Please report it.
+    CAPTURE_ERR_PANIC = 99,
+}
+
+use capture_result::*;
+
+/// Record stream: the container's standard output.
+pub const CAPTURE_STREAM_STDOUT: u32 = 1;
+/// Record stream: the container's standard error.
+pub const CAPTURE_STREAM_STDERR: u32 = 2;
+/// Record stream: a TTY container's merged output.
+pub const CAPTURE_STREAM_CONSOLE: u32 = 3;
+/// Record flag: one piece of a longer line (merging off), or a line whose
+/// end never came (the container stopped mid-line).
+pub const CAPTURE_FLAG_PARTIAL: u32 = 1;
+/// Record flag: the line was longer than `max_line_bytes` and was cut.
+pub const CAPTURE_FLAG_TRUNCATED: u32 = 2;
+
+const _: () = assert!(
+    CAPTURE_FLAG_PARTIAL == crate::position::flags::PARTIAL && CAPTURE_FLAG_TRUNCATED == crate::position::flags::TRUNCATED
+);
+
+/// One log record. Every pointer stays valid until its batch is freed.
+#[repr(C)]
+pub struct capture_record {
+    /// The container's full id, NUL-terminated.
+    pub container_id: *const c_char,
+    /// The container's name (without Docker's leading `/`), NUL-terminated.
+    pub container_name: *const c_char,
+    /// The container's image as it was given (`Config.Image`), NUL-terminated.
+    pub container_image: *const c_char,
+    /// The message bytes, without the trailing newline; not NUL-terminated
+    /// and not necessarily UTF-8.
+    pub message: *const u8,
+    /// The message's length in bytes.
+    pub message_len: usize,
+    /// Docker's timestamp of the line, in nanoseconds since the Unix epoch.
+    pub timestamp_ns: i64,
+    /// `CAPTURE_STREAM_STDOUT`, `CAPTURE_STREAM_STDERR` or `CAPTURE_STREAM_CONSOLE`.
+    pub stream: u32,
+    /// `CAPTURE_FLAG_*` bits.
+    pub flags: u32,
+}
+
+/// A batch of records: a contiguous array the host reads in place. The
+/// library owns it; free it with `capture_batch_free`.
+#[repr(C)]
+pub struct capture_batch {
+    /// `len` records, in delivery order (per container and stream, the
+    /// order the daemon logged them).
+    pub records: *const capture_record,
+    /// The number of records (0 when the poll timed out).
+    pub len: usize,
+    /// The sum of the records' `message_len`.
+    pub message_bytes: usize,
+}
+
+/// The batch and what keeps its pointers valid. `public` comes first so a
+/// `*mut capture_batch` is a `*mut Batch`.
+#[repr(C)]
+struct Batch {
+    public: capture_batch,
+    views: Vec<capture_record>,
+    _records: Vec<Record>,
+}
+
+/// A running capture. Opaque to the host.
+pub struct capture_handle {
+    engine: Engine,
+    last_error: Mutex<Option<CString>>,
+    /// Calls in progress on this handle; `capture_free` waits for them.
+    in_flight: Mutex<usize>,
+    idle: Condvar,
+}
+
+/// The last `capture_start` failure in this process (there is no handle to
+/// keep it on).
+static START_ERROR: Lazy<Mutex<Option<CString>>> = Lazy::new(|| Mutex::new(None));
+
+fn message_cstring(message: impl Into<String>) -> CString {
+    CString::new(message.into().replace('\0', " ")).unwrap_or_default()
+}
+
+fn set_start_error(message: impl Into<String>) {
+    *START_ERROR.lock().unwrap_or_else(|e| e.into_inner()) = Some(message_cstring(message));
+}
+
+impl capture_handle {
+    fn set_error(&self, message: impl Into<String>) {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message_cstring(message));
+    }
+
+    /// Marks a call in progress until the guard drops.
+    fn enter(&self) -> InFlight<'_> {
+        *self.in_flight.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        InFlight(self)
+    }
+}
+
+struct InFlight<'a>(&'a capture_handle);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut n = self.0.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        *n -= 1;
+        if *n == 0 {
+            self.0.idle.notify_all();
+        }
+    }
+}
+
+unsafe fn str_arg<'a>(p: *const c_char) -> Result<&'a str, ()> {
+    CStr::from_ptr(p).to_str().map_err(|_| ())
+}
+
+/// Starts a capture with a JSON configuration (`"{}"` for every
+/// default; keys are listed in README.md).
+///
+/// On success writes the new handle to `*out_handle`. The caller now
+/// owns the handle and must call `capture_stop` and then `capture_free`
+/// when done. On failure `*out_handle` is left as it was and
+/// `capture_last_error(NULL, …)` holds the reason (naming the bad key).
+///
+/// The Docker daemon need not be reachable: the capture retries with
+/// backoff and recovers by itself.
+#[no_mangle]
+pub unsafe extern "C" fn capture_start(config_json: *const c_char, out_handle: *mut *mut capture_handle) -> capture_result {
+    ffi_guard!(CAPTURE_ERR_PANIC, {
+            if config_json.is_null() || out_handle.is_null() {
+                set_start_error("capture_start: config_json and out_handle must not be NULL");
+                return CAPTURE_ERR_NULL_ARGUMENT;
+            }
+            let Ok(text) = (unsafe { str_arg(config_json) }) else {
+                set_start_error("capture_start: config_json is not valid UTF-8");
+                return CAPTURE_ERR_INVALID_ARGUMENT;
+            };
+            let config = match Config::from_json(text) {
+                Ok(c) => c,
+                Err(e) => {
+                    set_start_error(e.0);
+                    return CAPTURE_ERR_INVALID_CONFIG;
+                }
+            };
+            let engine = match Engine::start(config) {
+                Ok(e) => e,
+                Err(e) => {
+                    set_start_error(e.0);
+                    return CAPTURE_ERR_RUNTIME;
+                }
+            };
+            let handle = Box::new(capture_handle {
+                engine,
+                last_error: Mutex::new(None),
+                in_flight: Mutex::new(0),
+                idle: Condvar::new(),
+            });
+            unsafe { *out_handle = Box::into_raw(handle) };
+            CAPTURE_OK
+    })
+}
+
+/// Takes up to `max_records` records, waiting at most `timeout_ms`
+/// milliseconds for the first one (0: do not wait).
+///
+/// On success writes a batch to `*out_batch`; it has `len == 0` when the
+/// wait timed out. The caller now owns the batch and must call
+/// `capture_batch_free` when done; it stays valid after `capture_stop`.
+/// Returns `CAPTURE_ERR_STOPPED` once the capture is stopped, including
+/// when `capture_stop` is called from another thread during the wait.
+///
+/// May be called from several threads at once.
+#[no_mangle]
+pub unsafe extern "C" fn capture_poll(handle: *mut capture_handle, max_records: usize, timeout_ms: u32, out_batch: *mut *mut capture_batch) -> capture_result {
+    ffi_guard!(CAPTURE_ERR_PANIC, {
+            if handle.is_null() || out_batch.is_null() {
+                return CAPTURE_ERR_NULL_ARGUMENT;
+            }
+            let handle = unsafe { &*handle };
+            let _call = handle.enter();
+            if max_records == 0 {
+                handle.set_error("capture_poll: max_records must be at least 1");
+                return CAPTURE_ERR_INVALID_ARGUMENT;
+            }
+            let records = match handle.engine.poll(max_records, Duration::from_millis(timeout_ms as u64)) {
+                Ok(r) => r,
+                Err(_) => {
+                    handle.set_error("capture_poll: the capture is stopped");
+                    return CAPTURE_ERR_STOPPED;
+                }
+            };
+            let mut message_bytes = 0;
+            let views: Vec<capture_record> = records
+                .iter()
+                .map(|r| {
+                    message_bytes += r.message.len();
+                    capture_record {
+                        container_id: r.container.id.as_ptr(),
+                        container_name: r.container.name.as_ptr(),
+                        container_image: r.container.image.as_ptr(),
+                        message: r.message.as_ptr(),
+                        message_len: r.message.len(),
+                        timestamp_ns: r.ts_ns,
+                        stream: r.stream as u32,
+                        flags: r.flags,
+                    }
+                })
+                .collect();
+            let mut batch = Box::new(Batch {
+                public: capture_batch { records: ptr::null(), len: views.len(), message_bytes },
+                views,
+                _records: records,
+            });
+            batch.public.records = if batch.views.is_empty() { ptr::null() } else { batch.views.as_ptr() };
+            unsafe { *out_batch = Box::into_raw(batch) as *mut capture_batch };
+            CAPTURE_OK
+    })
+}
+
+/// Frees a batch from `capture_poll`. Calling with NULL is fine. Must
+/// not be called twice for the same batch.
+#[no_mangle]
+pub unsafe extern "C" fn capture_batch_free(batch: *mut capture_batch) {
+    ffi_guard!((), {
+            if !batch.is_null() {
+                drop(unsafe { Box::from_raw(batch as *mut Batch) });
+            }
+    })
+}
+
+/// Writes the capture's statistics as a JSON document to `*out_json`:
+/// per container its rotations, last rotation, stream age, reopen
+/// reasons and errors; engine-wide tasks, open FDs, queue depth. The
+/// caller now owns the string and must call `capture_string_free`.
+///
+/// Works after `capture_stop` too (the last figures).
+#[no_mangle]
+pub unsafe extern "C" fn capture_stats(handle: *mut capture_handle, out_json: *mut *mut c_char) -> capture_result {
+    ffi_guard!(CAPTURE_ERR_PANIC, {
+            if handle.is_null() || out_json.is_null() {
+                return CAPTURE_ERR_NULL_ARGUMENT;
+            }
+            let handle = unsafe { &*handle };
+            let _call = handle.enter();
+            let text = handle.engine.stats_json().to_string();
+            unsafe { *out_json = message_cstring(text).into_raw() };
+            CAPTURE_OK
+    })
+}
+
+/// Writes a followed container's identity as JSON (`id`, `name`,
+/// `image`, `labels`, `created`, `tty`, `log_driver`) to `*out_json`.
+/// `id_or_name` is a full id, an id prefix of 12 or more characters, or
+/// a name. The caller now owns the string and must call
+/// `capture_string_free`. `CAPTURE_ERR_NOT_FOUND` when unknown.
+#[no_mangle]
+pub unsafe extern "C" fn capture_container_info(handle: *mut capture_handle, id_or_name: *const c_char, out_json: *mut *mut c_char) -> capture_result {
+    ffi_guard!(CAPTURE_ERR_PANIC, {
+            if handle.is_null() || id_or_name.is_null() || out_json.is_null() {
+                return CAPTURE_ERR_NULL_ARGUMENT;
+            }
+            let handle = unsafe { &*handle };
+            let _call = handle.enter();
+            let Ok(key) = (unsafe { str_arg(id_or_name) }) else {
+                handle.set_error("capture_container_info: id_or_name is not valid UTF-8");
+                return CAPTURE_ERR_INVALID_ARGUMENT;
+            };
+            match handle.engine.container_json(key) {
+                Some(v) => {
+                    unsafe { *out_json = message_cstring(v.to_string()).into_raw() };
+                    CAPTURE_OK
+                }
+                None => {
+                    handle.set_error(format!("capture_container_info: no container {key:?} is known"));
+                    CAPTURE_ERR_NOT_FOUND
+                }
+            }
+    })
+}
+
+/// Frees a string from `capture_stats` or `capture_container_info`.
+/// Calling with NULL is fine. Must not be called twice.
+#[no_mangle]
+pub unsafe extern "C" fn capture_string_free(s: *mut c_char) {
+    ffi_guard!((), {
+            if !s.is_null() {
+                drop(unsafe { CString::from_raw(s) });
+            }
+    })
+}
+
+/// Stops the capture: wakes every `capture_poll` blocked in another
+/// thread (it returns `CAPTURE_ERR_STOPPED`), closes every stream and
+/// joins the engine's thread, within 5 seconds.
+///
+/// Idempotent and thread-safe: a second call returns `CAPTURE_OK` at
+/// once. Records not yet polled are dropped (they are still in the
+/// daemon's log). `CAPTURE_ERR_STOP_TIMEOUT` if the engine's thread did
+/// not end in time (it is then left running, detached).
+#[no_mangle]
+pub unsafe extern "C" fn capture_stop(handle: *mut capture_handle) -> capture_result {
+    ffi_guard!(CAPTURE_ERR_PANIC, {
+            if handle.is_null() {
+                return CAPTURE_ERR_NULL_ARGUMENT;
+            }
+            let handle = unsafe { &*handle };
+            let _call = handle.enter();
+            match handle.engine.stop() {
+                Ok(()) => CAPTURE_OK,
+                Err(e) => {
+                    handle.set_error(e.0);
+                    CAPTURE_ERR_STOP_TIMEOUT
+                }
+            }
+    })
+}
+
+/// Frees a handle, stopping it first if needed. Waits for calls still
+/// in progress on it in other threads (a blocked poll is woken), so it
+/// never races them; no call may *start* on the handle once this has
+/// been called. Calling with NULL is fine. Must not be called twice.
+#[no_mangle]
+pub unsafe extern "C" fn capture_free(handle: *mut capture_handle) {
+    ffi_guard!((), {
+            if handle.is_null() {
+                return;
+            }
+            let boxed = unsafe { &*handle };
+            let _ = boxed.engine.stop();
+            let mut n = boxed.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            while *n > 0 {
+                n = boxed.idle.wait(n).unwrap_or_else(|e| e.into_inner());
+            }
+            drop(n);
+            drop(unsafe { Box::from_raw(handle) });
+    })
+}
+
+/// Copies the last error message of `handle` (or, with `handle` NULL,
+/// of the last failed `capture_start` in this process) into `buf`,
+/// NUL-terminated and cut to fit `len` bytes. Returns the message's
+/// full length (without the NUL), so a caller can retry with a bigger
+/// buffer; 0 when there is none. `buf` may be NULL when `len` is 0.
+#[no_mangle]
+pub unsafe extern "C" fn capture_last_error(handle: *const capture_handle, buf: *mut c_char, len: usize) -> usize {
+    ffi_guard!(0, {
+            let copy = |message: &Option<CString>| -> usize {
+                let Some(message) = message else { return 0 };
+                let bytes = message.as_bytes();
+                if !buf.is_null() && len > 0 {
+                    let n = bytes.len().min(len - 1);
+                    unsafe {
+                        ptr::copy_nonoverlapping(bytes.as_ptr(), buf as *mut u8, n);
+                        *buf.add(n) = 0;
+                    }
+                }
+                bytes.len()
+            };
+            if handle.is_null() {
+                copy(&START_ERROR.lock().unwrap_or_else(|e| e.into_inner()))
+            } else {
+                let handle = unsafe { &*handle };
+                copy(&handle.last_error.lock().unwrap_or_else(|e| e.into_inner()))
+            }
+    })
+}
+
+/// The library's version, e.g. `"0.1.0"`. A static string; do not free.
+#[no_mangle]
+pub extern "C" fn capture_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+}
+
+/// A static description of a result code (any integer; unknown codes
+/// get "unknown result code"). Do not free.
+#[no_mangle]
+pub extern "C" fn capture_result_message(result: i32) -> *const c_char {
+    let text: &'static str = match result {
+        0 => "success\0",
+        1 => "a required pointer argument was NULL\0",
+        2 => "the configuration was refused\0",
+        3 => "an argument was out of range or not valid UTF-8\0",
+        4 => "the capture is stopped\0",
+        5 => "the engine could not start\0",
+        6 => "the engine did not stop within its deadline\0",
+        7 => "no such container is known\0",
+        99 => "the library panicked; the call did nothing\0",
+        _ => "unknown result code\0",
+    };
+    text.as_ptr() as *const c_char
+}
+
+#[cfg(test)]
+mod tests;
