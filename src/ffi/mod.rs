@@ -12,9 +12,9 @@
 #[macro_use]
 mod macros;
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use once_cell::sync::Lazy;
@@ -407,6 +407,63 @@ pub unsafe extern "C" fn capture_last_error(handle: *const capture_handle, buf: 
                 let handle = unsafe { &*handle };
                 copy(&handle.last_error.lock().unwrap_or_else(|e| e.into_inner()))
             }
+    })
+}
+
+/// Log level of a message given to a `capture_log_callback`.
+pub const CAPTURE_LOG_ERROR: i32 = 1;
+/// Log level: something went wrong and was retried or worked around.
+pub const CAPTURE_LOG_WARN: i32 = 2;
+/// Log level: lifecycle (containers followed, drained).
+pub const CAPTURE_LOG_INFO: i32 = 3;
+/// Log level: detail (reopens, widenings).
+pub const CAPTURE_LOG_DEBUG: i32 = 4;
+
+/// Receives the library's log lines: a `CAPTURE_LOG_*` level and a
+/// NUL-terminated line (a sentence, then `key=value` fields) valid only
+/// during the call. Called from the library's own thread (and from the
+/// caller's threads): it must be thread-safe, return quickly, and not call
+/// back into the library.
+pub type capture_log_callback = Option<unsafe extern "C" fn(user_data: *mut c_void, level: i32, message: *const c_char)>;
+
+struct CallbackSink {
+    callback: unsafe extern "C" fn(*mut c_void, i32, *const c_char),
+    user_data: *mut c_void,
+}
+
+// The host promises (above) that the callback is thread-safe.
+unsafe impl Send for CallbackSink {}
+unsafe impl Sync for CallbackSink {}
+
+impl CallbackSink {
+    fn call(&self, level: crate::log::LogLevel, line: &str) {
+        let text = message_cstring(line);
+        unsafe { (self.callback)(self.user_data, level as i32, text.as_ptr()) };
+    }
+}
+
+/// Sends the library's log lines for this handle to `callback` instead of
+/// stderr (lines at or below the configured `log_level`); NULL restores
+/// stderr. `user_data` is passed back as is. The callback may be called
+/// until `capture_stop` returns, so `user_data` must live until then.
+#[no_mangle]
+pub unsafe extern "C" fn capture_set_log_callback(
+    handle: *mut capture_handle,
+    callback: capture_log_callback,
+    user_data: *mut c_void,
+) -> capture_result {
+    ffi_guard!(CAPTURE_ERR_PANIC, {
+        if handle.is_null() {
+            return CAPTURE_ERR_NULL_ARGUMENT;
+        }
+        let handle = unsafe { &*handle };
+        let _call = handle.enter();
+        let sink: Option<crate::log::Sink> = callback.map(|callback| {
+            let sink = CallbackSink { callback, user_data };
+            Arc::new(move |level: crate::log::LogLevel, line: &str| sink.call(level, line)) as crate::log::Sink
+        });
+        handle.engine.shared().log.set_sink(sink);
+        CAPTURE_OK
     })
 }
 

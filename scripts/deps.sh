@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the tests need beyond the bench (scripts/bench.sh): Go,
+# promtool, valgrind, a C compiler, and a Python venv with pytest. Idempotent
+# and quiet when all is there.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+STATE="$ROOT/target/bench"
+mkdir -p "$STATE"
+exec 8>"$STATE/deps.lock"
+flock 8
+
+need=()
+command -v go >/dev/null || need+=(golang-go)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v valgrind >/dev/null || need+=(valgrind)
+command -v gcc >/dev/null || need+=(gcc)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "deps: installing ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >"$STATE/apt-deps.log" 2>&1 \
+        || { cat "$STATE/apt-deps.log" >&2; exit 1; }
+fi
+
+VENV="$ROOT/target/venv"
+if [ ! -x "$VENV/bin/pytest" ]; then
+    echo "deps: creating $VENV with pytest" >&2
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q pytest >"$STATE/pip.log" 2>&1 || { cat "$STATE/pip.log" >&2; exit 1; }
+fi
