@@ -14,8 +14,8 @@ SOCK=${LOG_CAPTURER_DOCKER_SOCK:-/var/run/docker.sock}
 IMAGE=${LOG_CAPTURER_TEST_IMAGE:-log-capturer-test/busybox:latest}
 DOCKER=/usr/bin/docker
 mkdir -p "$STATE"
-# Test processes call this at once; one at a time does the work.
-exec 9>"$STATE/bench.lock"
+# Test processes (and checkouts) call this at once; one at a time does the work.
+exec 9>/tmp/log-capturer-bench.lock
 flock 9
 
 say() { echo "bench: $*" >&2; }

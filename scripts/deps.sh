@@ -6,7 +6,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STATE="$ROOT/target/bench"
 mkdir -p "$STATE"
-exec 8>"$STATE/deps.lock"
+exec 8>/tmp/log-capturer-deps.lock
 flock 8
 
 need=()
