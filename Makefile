@@ -34,5 +34,5 @@ endif
 
 test: test-rust
 
-demo: bench-setup build
-	$(CARGO) run --release --example demo
+demo: build
+	scripts/demo.sh

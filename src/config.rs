@@ -64,6 +64,7 @@ pub struct Config {
     pub queue_max_records: usize,
     pub queue_max_bytes: usize,
     pub since: SincePolicy,
+    pub include_stopped: bool,
     pub retry_backoff: Duration,
     pub retry_backoff_max: Duration,
     pub reopen_tail: u64,
@@ -144,6 +145,10 @@ struct RawConfig {
     /// Containers that start later are always read from their first line.
     #[serde(default, deserialize_with = "string_or_number_opt")]
     since: Option<String>,
+    /// Also read containers already stopped when the capture starts (from
+    /// the `since` position): a one-shot read of a host's logs. Default off.
+    #[serde(default, deserialize_with = "bool_opt")]
+    include_stopped: Option<bool>,
     /// The first wait before retrying after the daemon failed; it doubles
     /// up to `retry_backoff_max_secs`. Default 2 s.
     #[serde(default, deserialize_with = "seconds_opt")]
@@ -325,6 +330,7 @@ impl Config {
             queue_max_records: queue_max_records as usize,
             queue_max_bytes: queue_max_bytes as usize,
             since,
+            include_stopped: raw.include_stopped.unwrap_or(false),
             retry_backoff,
             retry_backoff_max,
             reopen_tail,

@@ -139,7 +139,7 @@ async fn subscribe_and_list(shared: &Shared, first: bool) -> Result<(Body, Vec<C
     shared.stats.events_connects.fetch_add(1, Relaxed);
     // At start only running containers matter; after a gap, exited ones
     // may be short-lived containers whose whole life fell into it.
-    let list = shared.docker.list(!first).await?;
+    let list = shared.docker.list(!first || shared.config.include_stopped).await?;
     shared.stats.listings.fetch_add(1, Relaxed);
     Ok((events.body, list))
 }
@@ -218,6 +218,9 @@ impl Discovery {
             }
         }
         for c in &list {
+            // At start every listed container is read (running ones, or all
+            // with `include_stopped`); after a gap, running ones and those
+            // born during it.
             let running = first || c.state == "running" || c.state == "restarting";
             match self.slots.get(&c.id) {
                 None => {
@@ -326,7 +329,8 @@ impl Discovery {
             ReaderExit::Unreadable(_) => {
                 self.slots.insert(id, Slot::Unreadable);
             }
-            ReaderExit::Excluded => {
+            ReaderExit::Excluded(name) => {
+                self.shared.stats.exclude(&id, &name);
                 self.slots.insert(id, Slot::Excluded);
             }
             ReaderExit::Cancelled => {}

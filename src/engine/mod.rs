@@ -202,6 +202,7 @@ impl Engine {
                 "event_stream_connects": s.events_connects.load(Relaxed),
                 "listings": s.listings.load(Relaxed),
             },
+            "excluded_containers": s.excluded_names(),
             "containers": containers,
         })
     }

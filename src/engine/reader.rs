@@ -50,8 +50,8 @@ pub enum ReaderExit {
     Gone,
     /// The container's log driver cannot be read; reported once.
     Unreadable(String),
-    /// The filters leave this container out.
-    Excluded,
+    /// The filters leave this container out (its name).
+    Excluded(String),
     /// The capture is stopping.
     Cancelled,
 }
@@ -127,7 +127,7 @@ impl Reader {
             None => {
                 let meta = Arc::new(ContainerMeta::from_inspect(&inspect));
                 if !meta.is_wanted(&self.shared.config) {
-                    return (self.id, None, ReaderExit::Excluded);
+                    return (self.id, None, ReaderExit::Excluded(meta.name_str().to_string()));
                 }
                 let config = &self.shared.config;
                 let since = if !found_at_start && meta.created_ns >= self.shared.started_ns {

@@ -182,6 +182,8 @@ pub struct EngineStats {
     pub daemon_reachable: std::sync::atomic::AtomicBool,
     last_daemon_error: Mutex<Option<String>>,
     containers: Mutex<BTreeMap<String, Arc<ContainerStats>>>,
+    /// Containers the filters left out: id → name.
+    excluded: Mutex<BTreeMap<String, String>>,
 }
 
 impl EngineStats {
@@ -196,8 +198,21 @@ impl EngineStats {
         map.entry(meta.id_str().to_string()).or_insert_with(|| Arc::new(ContainerStats::new(meta.clone()))).clone()
     }
 
+    /// Forgets a container (destroyed): its stats, or its exclusion.
     pub fn forget(&self, id: &str) {
         self.containers.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        self.excluded.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
+
+    pub fn exclude(&self, id: &str, name: &str) {
+        self.excluded.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), name.to_string());
+    }
+
+    /// The names of the containers the filters left out, sorted.
+    pub fn excluded_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.excluded.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        names.sort();
+        names
     }
 
     pub fn containers(&self) -> Vec<Arc<ContainerStats>> {
