@@ -181,6 +181,11 @@ void capture_batch_free(struct capture_batch *batch);
 // Works after `capture_stop` too (the last figures).
 enum capture_result capture_stats(struct capture_handle *handle, char **out_json);
 
+// Writes the capture's Prometheus metrics (text exposition format
+// 0.0.4) to `*out_text`, for hosts that serve `/metrics` themselves. The
+// caller now owns the string and must call `capture_string_free`.
+enum capture_result capture_metrics_text(struct capture_handle *handle, char **out_text);
+
 // Writes a followed container's identity as JSON (`id`, `name`,
 // `image`, `labels`, `created`, `tty`, `log_driver`) to `*out_json`.
 // `id_or_name` is a full id, an id prefix of 12 or more characters, or

@@ -69,6 +69,8 @@ pub struct Config {
     pub retry_backoff_max: Duration,
     pub reopen_tail: u64,
     pub log_level: LogLevel,
+    pub metrics_per_container: bool,
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// How to reach the daemon.
@@ -160,6 +162,16 @@ struct RawConfig {
     /// itself when more were written since the last delivered line. Default 256.
     #[serde(default, deserialize_with = "size_opt")]
     reopen_tail: Option<u64>,
+    /// Export per-container metric series (labels `container_id`,
+    /// `container_name`). Turn off on hosts with thousands of containers:
+    /// the aggregate series remain. Default on.
+    #[serde(default, deserialize_with = "bool_opt")]
+    metrics_per_container: Option<bool>,
+    /// Serve Prometheus metrics at `http://<addr>/metrics`, e.g.
+    /// `"127.0.0.1:9323"`. Default off (the host can read them with
+    /// `capture_metrics_text`).
+    #[serde(default)]
+    metrics_addr: Option<String>,
     /// The library's own log level: `off`, `error`, `warn` (default), `info`,
     /// `debug`.
     #[serde(default)]
@@ -312,6 +324,13 @@ impl Config {
             }
         }
 
+        let metrics_addr = match raw.metrics_addr.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(text.parse::<std::net::SocketAddr>().map_err(|_| {
+                ConfigError(format!("metrics_addr: {text:?} is not an address with a port (e.g. \"127.0.0.1:9323\")"))
+            })?),
+        };
+
         Ok(Config {
             docker_host,
             rotation_interval,
@@ -335,6 +354,8 @@ impl Config {
             retry_backoff_max,
             reopen_tail,
             log_level,
+            metrics_per_container: raw.metrics_per_container.unwrap_or(true),
+            metrics_addr,
         })
     }
 

@@ -92,8 +92,14 @@ impl Queue {
     }
 
     /// Pushes every record, waiting for room as long as needed; returns
-    /// `Closed` when the queue closes or `shutdown` fires first.
-    pub async fn push_all(&self, pending: &mut VecDeque<Record>, shutdown: &mut watch::Receiver<bool>) -> Result<(), Closed> {
+    /// `Closed` when the queue closes or `shutdown` fires first. `waiting`
+    /// is told when a wait for room begins (true) and ends (false).
+    pub async fn push_all(
+        &self,
+        pending: &mut VecDeque<Record>,
+        shutdown: &mut watch::Receiver<bool>,
+        mut waiting: impl FnMut(bool),
+    ) -> Result<(), Closed> {
         let mut waited_since: Option<Instant> = None;
         let result = loop {
             let room = self.room.notified();
@@ -104,7 +110,10 @@ impl Queue {
                 Ok(true) => break Ok(()),
                 Ok(false) => {}
             }
-            waited_since.get_or_insert_with(Instant::now);
+            if waited_since.is_none() {
+                waited_since = Some(Instant::now());
+                waiting(true);
+            }
             tokio::select! {
                 _ = &mut room => {}
                 _ = shutdown.changed() => break Err(Closed),
@@ -112,6 +121,7 @@ impl Queue {
         };
         if let Some(t) = waited_since {
             self.backpressure_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            waiting(false);
         }
         result
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::task::{Id, JoinError, JoinSet};
+use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
 use tokio::time::Instant;
 
 use super::reader::{ContainerState, Reader, ReaderExit};
@@ -29,13 +29,24 @@ const GAP_MARGIN_NS: i64 = 5_000_000_000;
 /// What discovery knows of a container.
 enum Slot {
     /// A reader task owns the container's state.
-    Reading { restart_pending: bool, destroyed: bool },
+    Reading(Running),
     /// Stopped and drained; waiting for a start.
     Idle(ContainerState),
     Excluded,
     Unreadable,
     /// Its reader panicked; not retried (logged).
     Failed,
+}
+
+/// A container whose reader task runs.
+struct Running {
+    abort: AbortHandle,
+    /// A start was seen while the reader ran: run it again when it drains.
+    restart_pending: bool,
+    /// The container was destroyed: forget it when the reader ends.
+    destroyed: bool,
+    /// The watchdog aborted the reader: start a new one.
+    torn_down: bool,
 }
 
 type ReaderResult = (String, Option<ContainerState>, ReaderExit);
@@ -73,6 +84,9 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
     let mut reconnect_at = Instant::now();
     let events_rotation = config.rotation_interval.max(MIN_EVENTS_ROTATION);
     let mut rotate_at = Instant::now() + events_rotation;
+    let watchdog_period = (config.rotation_interval / 4).clamp(Duration::from_millis(200), Duration::from_secs(10));
+    let mut watchdog = tokio::time::interval(watchdog_period);
+    watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         tokio::select! {
@@ -92,6 +106,7 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
                     reconnect_at = Instant::now();
                 }
             },
+            _ = watchdog.tick() => d.check_rotations(),
             _ = tokio::time::sleep_until(rotate_at), if events.is_some() => {
                 // A silent event stream looks the same as a dead one: renew
                 // it (and list again) from time to time.
@@ -184,12 +199,12 @@ impl Discovery {
         }
         let reader = Reader::new(self.shared.clone(), id.clone());
         let guard = TaskGuard::new(&self.shared.stats);
-        let handle = self.readers.spawn(async move {
+        let abort = self.readers.spawn(async move {
             let _guard = guard;
             reader.run(state, found_at_start).await
         });
-        self.task_ids.insert(handle.id(), id.clone());
-        self.slots.insert(id, Slot::Reading { restart_pending: false, destroyed: false });
+        self.task_ids.insert(abort.id(), id.clone());
+        self.slots.insert(id, Slot::Reading(Running { abort, restart_pending: false, destroyed: false, torn_down: false }));
     }
 
     fn on_connected(&mut self, list: Vec<ContainerSummary>) {
@@ -209,7 +224,7 @@ impl Discovery {
             let gone: Vec<String> = self
                 .slots
                 .iter()
-                .filter(|(id, slot)| !listed.contains(id.as_str()) && !matches!(slot, Slot::Reading { .. }))
+                .filter(|(id, slot)| !listed.contains(id.as_str()) && !matches!(slot, Slot::Reading(_)))
                 .map(|(id, _)| id.clone())
                 .collect();
             for id in gone {
@@ -234,11 +249,11 @@ impl Discovery {
                     let Some(Slot::Idle(state)) = self.slots.remove(&c.id) else { unreachable!() };
                     self.spawn(c.id.clone(), Some(state), false);
                 }
-                Some(Slot::Reading { .. }) => {
-                    if let Some(Slot::Reading { restart_pending, .. }) = self.slots.get_mut(&c.id) {
+                Some(Slot::Reading(_)) => {
+                    if let Some(Slot::Reading(r)) = self.slots.get_mut(&c.id) {
                         // It may have restarted during the gap; the reader
                         // checks again when its stream ends.
-                        *restart_pending |= running;
+                        r.restart_pending |= running;
                     }
                 }
                 _ => {}
@@ -247,7 +262,7 @@ impl Discovery {
     }
 
     fn on_daemon_error(&mut self, e: &DockerError) {
-        self.shared.stats.daemon_error(e.to_string());
+        self.shared.stats.daemon_error(e.kind(), e.to_string());
         let endpoint = self.shared.docker.endpoint.describe();
         if !self.daemon_down {
             self.shared.log.warn(
@@ -269,7 +284,7 @@ impl Discovery {
         match event.action.as_str() {
             "start" => match self.slots.get_mut(&id) {
                 None => self.spawn(id, None, false),
-                Some(Slot::Reading { restart_pending, .. }) => *restart_pending = true,
+                Some(Slot::Reading(r)) => r.restart_pending = true,
                 Some(Slot::Idle(_)) => {
                     let Some(Slot::Idle(state)) = self.slots.remove(&id) else { unreachable!() };
                     self.spawn(id, Some(state), false);
@@ -277,7 +292,7 @@ impl Discovery {
                 Some(Slot::Excluded | Slot::Unreadable | Slot::Failed) => {}
             },
             "destroy" => match self.slots.get_mut(&id) {
-                Some(Slot::Reading { destroyed, .. }) => *destroyed = true,
+                Some(Slot::Reading(r)) => r.destroyed = true,
                 Some(_) => {
                     self.slots.remove(&id);
                     self.shared.stats.forget(&id);
@@ -297,20 +312,23 @@ impl Discovery {
             }
             Err(e) => {
                 let id = self.task_ids.remove(&e.id()).unwrap_or_default();
+                let slot = self.slots.remove(&id);
                 if e.is_panic() {
                     self.shared.log.error(
                         "Container reader panicked; the container is no longer followed.",
                         &[("container_id", &id), ("error", &panic_message(e))],
                     );
                     self.slots.insert(id, Slot::Failed);
-                } else {
-                    self.slots.remove(&id);
+                } else if let Some(Slot::Reading(r)) = slot {
+                    if r.torn_down && !r.destroyed {
+                        self.restart_torn_down(id);
+                    }
                 }
                 return;
             }
         };
         let (restart_pending, destroyed) = match self.slots.remove(&id) {
-            Some(Slot::Reading { restart_pending, destroyed }) => (restart_pending, destroyed),
+            Some(Slot::Reading(r)) => (r.restart_pending, r.destroyed),
             _ => (false, false),
         };
         if destroyed {
@@ -336,6 +354,72 @@ impl Discovery {
             ReaderExit::Cancelled => {}
         }
     }
+
+    /// The watchdog: a followed container whose rotations have not advanced
+    /// within the rotation interval (with its jitter) plus grace is stuck.
+    /// It is counted and logged once per episode, flagged in stats and
+    /// metrics, and its reader is torn down and started again from the
+    /// position it had delivered.
+    fn check_rotations(&mut self) {
+        let config = &self.shared.config;
+        let limit_ns = (config.rotation_interval.mul_f64(1.0 + config.rotation_jitter) + watchdog_grace(config)).as_nanos() as i64;
+        let now = unix_now_ns();
+        let mut stuck = Vec::new();
+        for (id, slot) in &self.slots {
+            let Slot::Reading(r) = slot else { continue };
+            if r.torn_down {
+                continue;
+            }
+            let Some(stats) = self.shared.stats.get(id) else { continue };
+            // A reader waiting for the host to poll is not stuck, and one
+            // that has not begun yet has nothing to rotate.
+            let since = stats.last_rotation_or_follow_ns();
+            if since == 0 || stats.state() == ReaderState::Backpressure || now - since <= limit_ns {
+                continue;
+            }
+            stuck.push((id.clone(), stats));
+        }
+        for (id, stats) in stuck {
+            if stats.set_rotation_stuck(true) {
+                stats.error("rotation_stuck", format!("no rotation for {:.1} s", (now - stats.last_rotation_or_follow_ns()) as f64 / 1e9));
+                self.shared.log.warn(
+                    "Container stream rotation is stuck; restarting its reader.",
+                    &[
+                        ("container_id", &stats.meta.short_id()),
+                        ("container_name", &stats.meta.name_str()),
+                        ("rotations", &stats.rotations.load(Relaxed)),
+                    ],
+                );
+            }
+            if let Some(Slot::Reading(r)) = self.slots.get_mut(&id) {
+                r.torn_down = true;
+                r.abort.abort();
+            }
+        }
+    }
+
+    /// Starts a new reader for a container whose reader the watchdog
+    /// aborted, from the position its stats last recorded.
+    fn restart_torn_down(&mut self, id: String) {
+        let Some(stats) = self.shared.stats.get(&id) else { return };
+        let Some(position) = stats.position() else { return };
+        let config = &self.shared.config;
+        let mut backoff = Backoff::new(config.retry_backoff, config.retry_backoff_max, &id);
+        let state = ContainerState {
+            meta: stats.meta.clone(),
+            position,
+            stats: stats.clone(),
+            tail: config.reopen_tail,
+            next_rotation: Instant::now() + backoff.jittered(config.rotation_interval, config.rotation_jitter),
+        };
+        self.spawn(id, Some(state), false);
+    }
+}
+
+/// Extra time the watchdog allows past a rotation's due time: a reopen may
+/// wait for headers (`request_timeout`) and back off once.
+pub fn watchdog_grace(config: &crate::config::Config) -> Duration {
+    config.request_timeout.max(config.retry_backoff).max(Duration::from_secs(1))
 }
 
 fn panic_message(e: JoinError) -> String {

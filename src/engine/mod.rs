@@ -9,7 +9,9 @@
 
 pub mod container;
 pub mod discovery;
+pub mod metrics;
 pub mod reader;
+pub mod serve;
 pub mod stats;
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -40,6 +42,24 @@ pub struct Shared {
     pub shutdown: watch::Receiver<bool>,
     /// When the capture started (Unix ns): the `since` of `now`.
     pub started_ns: i64,
+}
+
+impl Shared {
+    /// The Prometheus text exposition of this capture's metrics.
+    pub fn metrics_text(&self) -> String {
+        let containers = self.stats.containers();
+        let (queue_records, queue_bytes) = self.queue.depth();
+        self.stats.metrics.render(&metrics::Snapshot {
+            containers: &containers,
+            now_ns: unix_now_ns(),
+            tasks: self.stats.tasks.load(Relaxed),
+            fds: stats::open_fds(),
+            queue_records,
+            queue_bytes,
+            backpressure_seconds: self.queue.backpressure_ns.load(Relaxed) as f64 / 1e9,
+            daemon_up: self.stats.daemon_reachable.load(Relaxed),
+        })
+    }
 }
 
 /// Resolves once the shutdown signal is set (or its sender is gone).
@@ -98,11 +118,24 @@ pub struct Engine {
 
 /// Why the engine could not start or stop cleanly.
 #[derive(Debug)]
-pub struct EngineError(pub String);
+pub enum EngineError {
+    /// A configured resource could not be had (e.g. `metrics_addr` in use).
+    Config(String),
+    /// The runtime or its thread could not be made, or did not stop.
+    Runtime(String),
+}
+
+impl EngineError {
+    pub fn message(&self) -> &str {
+        match self {
+            EngineError::Config(m) | EngineError::Runtime(m) => m,
+        }
+    }
+}
 
 impl std::fmt::Display for EngineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.message())
     }
 }
 
@@ -112,7 +145,7 @@ impl Engine {
     pub fn start(config: Config) -> Result<Engine, EngineError> {
         let config = Arc::new(config);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let stats = Arc::new(EngineStats::default());
+        let stats = Arc::new(EngineStats::new(config.metrics_per_container));
         let shared = Arc::new(Shared {
             docker: Docker::new(Endpoint::new(config.docker_host.clone()), config.request_timeout),
             queue: Queue::new(config.queue_max_records, config.queue_max_bytes),
@@ -125,17 +158,35 @@ impl Engine {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| EngineError(format!("cannot build the engine's runtime: {e}")))?;
+            .map_err(|e| EngineError::Runtime(format!("cannot build the engine's runtime: {e}")))?;
+        // Bind here, so a bad `metrics_addr` fails the start with its reason.
+        let listener = match shared.config.metrics_addr {
+            None => None,
+            Some(addr) => {
+                let l = std::net::TcpListener::bind(addr)
+                    .and_then(|l| l.set_nonblocking(true).map(|_| l))
+                    .map_err(|e| EngineError::Config(format!("metrics_addr: cannot listen on {addr}: {e}")))?;
+                Some(l)
+            }
+        };
         let (done_tx, done_rx) = mpsc::channel();
         let task_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("log-capturer".into())
             .spawn(move || {
-                runtime.block_on(discovery::run(task_shared, TASK_DRAIN_DEADLINE));
+                runtime.block_on(async move {
+                    let server = listener.and_then(|l| tokio::net::TcpListener::from_std(l).ok()).map(|l| {
+                        tokio::spawn(serve::serve_metrics(l, task_shared.clone()))
+                    });
+                    discovery::run(task_shared, TASK_DRAIN_DEADLINE).await;
+                    if let Some(server) = server {
+                        let _ = server.await;
+                    }
+                });
                 runtime.shutdown_timeout(Duration::from_secs(1));
                 let _ = done_tx.send(());
             })
-            .map_err(|e| EngineError(format!("cannot start the engine's thread: {e}")))?;
+            .map_err(|e| EngineError::Runtime(format!("cannot start the engine's thread: {e}")))?;
         Ok(Engine { shared, shutdown: shutdown_tx, thread: Mutex::new(Some((thread, done_rx))) })
     }
 
@@ -160,7 +211,7 @@ impl Engine {
                 let _ = handle.join();
                 Ok(())
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(EngineError(format!(
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(EngineError::Runtime(format!(
                 "the engine's thread did not stop within {} s; it was left running",
                 STOP_DEADLINE.as_secs()
             ))),
@@ -205,6 +256,11 @@ impl Engine {
             "excluded_containers": s.excluded_names(),
             "containers": containers,
         })
+    }
+
+    /// The Prometheus text exposition of the metrics.
+    pub fn metrics_text(&self) -> String {
+        self.shared.metrics_text()
     }
 
     /// A container's identity as JSON (by id, id prefix of 12+, or name).

@@ -149,8 +149,10 @@ impl Reader {
                 }
             }
         };
+        state.stats.followed_since_ns.store(unix_now_ns(), Relaxed);
+        state.stats.set_position(&state.position);
         let exit = self.read(&mut state, inspect.state.running).await;
-        state.stats.stream_opened_ns.store(0, Relaxed);
+        state.stats.stream_closed(unix_now_ns());
         state.stats.set_state(match exit {
             ReaderExit::Unreadable(_) => ReaderState::Unreadable,
             _ => ReaderState::Drained,
@@ -262,8 +264,7 @@ impl Reader {
             let opened = Instant::now();
             if opened >= state.next_rotation {
                 let cfg = &self.shared.config;
-                state.stats.rotations.fetch_add(1, Relaxed);
-                state.stats.last_rotation_ns.store(unix_now_ns(), Relaxed);
+                state.stats.rotated(unix_now_ns());
                 state.next_rotation = opened + self.backoff.jittered(cfg.rotation_interval, cfg.rotation_jitter);
             }
             if let Some(r) = reason {
@@ -273,7 +274,7 @@ impl Reader {
             state.stats.set_state(ReaderState::Following);
 
             let end = self.follow(state, response, &query).await;
-            state.stats.stream_opened_ns.store(0, Relaxed);
+            state.stats.stream_closed(unix_now_ns());
             reason = match end {
                 FollowEnd::Cancelled => return ReaderExit::Cancelled,
                 FollowEnd::Rotation => {
@@ -547,12 +548,22 @@ impl Reader {
             })
             .collect();
         let n = records.len() as u64;
-        self.shared.queue.push_all(&mut records, &mut self.shutdown).await.map_err(|_| ())?;
         let stats = &state.stats;
-        stats.records.fetch_add(n, Relaxed);
-        stats.bytes.fetch_add(bytes, Relaxed);
-        stats.last_ts_ns.fetch_max(newest, Relaxed);
-        stats.set_position(&state.position);
+        let mut before = None;
+        self.shared
+            .queue
+            .push_all(&mut records, &mut self.shutdown, |waiting| {
+                if waiting {
+                    before = Some(stats.state());
+                    stats.set_state(ReaderState::Backpressure);
+                } else if let Some(s) = before {
+                    stats.set_state(s);
+                }
+            })
+            .await
+            .map_err(|_| ())?;
+        state.stats.delivered(n, bytes, newest);
+        state.stats.set_position(&state.position);
         self.shared.stats.records.fetch_add(n, Relaxed);
         self.shared.stats.bytes.fetch_add(bytes, Relaxed);
         Ok(())

@@ -2,12 +2,13 @@
 //! atomics and read by `capture_stats` as JSON.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
 use super::container::ContainerMeta;
+use super::metrics::Metrics;
 use crate::frame::format_rfc3339;
 use crate::position::Position;
 
@@ -47,6 +48,8 @@ pub enum ReaderState {
     Starting,
     Following,
     Backoff,
+    /// Waiting for room in the queue (the host is not polling fast enough).
+    Backpressure,
     Drained,
     Unreadable,
     Excluded,
@@ -58,6 +61,7 @@ impl ReaderState {
             ReaderState::Starting => "starting",
             ReaderState::Following => "following",
             ReaderState::Backoff => "backoff",
+            ReaderState::Backpressure => "backpressure",
             ReaderState::Drained => "drained",
             ReaderState::Unreadable => "unreadable",
             ReaderState::Excluded => "excluded",
@@ -75,6 +79,11 @@ struct Detail {
 /// One container's counters.
 pub struct ContainerStats {
     pub meta: Arc<ContainerMeta>,
+    metrics: Arc<Metrics>,
+    /// When the current reader run began (Unix ns).
+    pub followed_since_ns: AtomicI64,
+    /// Set by the watchdog while rotations do not advance.
+    rotation_stuck: AtomicBool,
     pub rotations: AtomicU64,
     pub last_rotation_ns: AtomicI64,
     /// When the current stream opened (Unix ns), 0 when none is open.
@@ -89,9 +98,12 @@ pub struct ContainerStats {
 }
 
 impl ContainerStats {
-    pub fn new(meta: Arc<ContainerMeta>) -> ContainerStats {
+    pub fn new(meta: Arc<ContainerMeta>, metrics: Arc<Metrics>) -> ContainerStats {
         ContainerStats {
             meta,
+            metrics,
+            followed_since_ns: AtomicI64::new(0),
+            rotation_stuck: AtomicBool::new(false),
             rotations: AtomicU64::new(0),
             last_rotation_ns: AtomicI64::new(0),
             stream_opened_ns: AtomicI64::new(0),
@@ -118,6 +130,7 @@ impl ContainerStats {
 
     /// Counts an error of this kind and keeps its message.
     pub fn error(&self, kind: &'static str, message: impl Into<String>) {
+        self.metrics.error(kind);
         let mut d = self.detail();
         *d.errors.entry(kind).or_insert(0) += 1;
         d.last_error = Some(message.into());
@@ -129,10 +142,65 @@ impl ContainerStats {
 
     pub fn reopened(&self, reason: ReopenReason) {
         self.reopens[reason as usize].fetch_add(1, Relaxed);
+        self.metrics.reopens.with_label_values(&[reason.name()]).inc();
+    }
+
+    /// A rotation completed (the stream was renewed) at `now_ns`.
+    pub fn rotated(&self, now_ns: i64) {
+        self.rotations.fetch_add(1, Relaxed);
+        self.last_rotation_ns.store(now_ns, Relaxed);
+        self.metrics.rotations.inc();
+        self.rotation_stuck.store(false, Relaxed);
+    }
+
+    /// A stream opened at `opened_ns` was closed at `now_ns`.
+    pub fn stream_closed(&self, now_ns: i64) {
+        let opened = self.stream_opened_ns.swap(0, Relaxed);
+        if opened > 0 {
+            self.metrics.stream_age.observe((now_ns - opened).max(0) as f64 / 1e9);
+        }
+    }
+
+    /// Records delivered to the queue.
+    pub fn delivered(&self, records: u64, bytes: u64, newest_ts_ns: i64) {
+        self.records.fetch_add(records, Relaxed);
+        self.bytes.fetch_add(bytes, Relaxed);
+        self.last_ts_ns.fetch_max(newest_ts_ns, Relaxed);
+        self.metrics.records.inc_by(records);
+        self.metrics.bytes.inc_by(bytes);
+    }
+
+    /// True while a reader runs for this container.
+    pub fn is_followed(&self) -> bool {
+        matches!(self.state(), ReaderState::Starting | ReaderState::Following | ReaderState::Backoff | ReaderState::Backpressure)
+    }
+
+    pub fn is_rotation_stuck(&self) -> bool {
+        self.rotation_stuck.load(Relaxed)
+    }
+
+    /// Flags (or clears) a stuck rotation; returns whether the flag changed.
+    pub fn set_rotation_stuck(&self, stuck: bool) -> bool {
+        self.rotation_stuck.swap(stuck, Relaxed) != stuck
+    }
+
+    /// The last rotation, or when reading began if none happened yet.
+    pub fn last_rotation_or_follow_ns(&self) -> i64 {
+        let last = self.last_rotation_ns.load(Relaxed);
+        if last > 0 {
+            last.max(self.followed_since_ns.load(Relaxed))
+        } else {
+            self.followed_since_ns.load(Relaxed)
+        }
     }
 
     pub fn set_position(&self, position: &Position) {
         self.detail().position = Some(position.clone());
+    }
+
+    /// The position as of the last delivery (or the reader's start).
+    pub fn position(&self) -> Option<Position> {
+        self.detail().position.clone()
     }
 
     pub fn to_json(&self, now_ns: i64) -> Value {
@@ -154,6 +222,7 @@ impl ContainerStats {
             "name": self.meta.name_str(),
             "image": self.meta.image_str(),
             "state": d.state.name(),
+            "rotation_stuck": self.is_rotation_stuck(),
             "rotations": self.rotations.load(Relaxed),
             "last_rotation": if last_rotation > 0 { Value::from(format_rfc3339(last_rotation)) } else { Value::Null },
             "stream_age_seconds": if opened > 0 { Value::from((now_ns - opened).max(0) as f64 / 1e9) } else { Value::Null },
@@ -171,15 +240,15 @@ impl ContainerStats {
 }
 
 /// Engine-wide counters.
-#[derive(Default)]
 pub struct EngineStats {
+    pub metrics: Arc<Metrics>,
     pub daemon_errors: AtomicU64,
     pub events_connects: AtomicU64,
     pub listings: AtomicU64,
     pub records: AtomicU64,
     pub bytes: AtomicU64,
     pub tasks: AtomicI64,
-    pub daemon_reachable: std::sync::atomic::AtomicBool,
+    pub daemon_reachable: AtomicBool,
     last_daemon_error: Mutex<Option<String>>,
     containers: Mutex<BTreeMap<String, Arc<ContainerStats>>>,
     /// Containers the filters left out: id → name.
@@ -187,7 +256,24 @@ pub struct EngineStats {
 }
 
 impl EngineStats {
-    pub fn daemon_error(&self, message: String) {
+    pub fn new(per_container_metrics: bool) -> EngineStats {
+        EngineStats {
+            metrics: Arc::new(Metrics::new(per_container_metrics)),
+            daemon_errors: AtomicU64::new(0),
+            events_connects: AtomicU64::new(0),
+            listings: AtomicU64::new(0),
+            records: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            tasks: AtomicI64::new(0),
+            daemon_reachable: AtomicBool::new(false),
+            last_daemon_error: Mutex::new(None),
+            containers: Mutex::new(BTreeMap::new()),
+            excluded: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn daemon_error(&self, kind: &'static str, message: String) {
+        self.metrics.error(kind);
         self.daemon_errors.fetch_add(1, Relaxed);
         self.daemon_reachable.store(false, Relaxed);
         *self.last_daemon_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
@@ -195,7 +281,9 @@ impl EngineStats {
 
     pub fn container(&self, meta: &Arc<ContainerMeta>) -> Arc<ContainerStats> {
         let mut map = self.containers.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(meta.id_str().to_string()).or_insert_with(|| Arc::new(ContainerStats::new(meta.clone()))).clone()
+        map.entry(meta.id_str().to_string())
+            .or_insert_with(|| Arc::new(ContainerStats::new(meta.clone(), self.metrics.clone())))
+            .clone()
     }
 
     /// Forgets a container (destroyed): its stats, or its exclusion.
@@ -213,6 +301,10 @@ impl EngineStats {
         let mut names: Vec<String> = self.excluded.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
         names.sort();
         names
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<ContainerStats>> {
+        self.containers.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
     }
 
     pub fn containers(&self) -> Vec<Arc<ContainerStats>> {

@@ -20,7 +20,7 @@ use std::time::Duration;
 use once_cell::sync::Lazy;
 
 use crate::config::Config;
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
 use crate::queue::Record;
 
 /// The result of every call that can fail. Values are fixed and never
@@ -189,8 +189,12 @@ pub unsafe extern "C" fn capture_start(config_json: *const c_char, out_handle: *
             };
             let engine = match Engine::start(config) {
                 Ok(e) => e,
-                Err(e) => {
-                    set_start_error(e.0);
+                Err(EngineError::Config(message)) => {
+                    set_start_error(message);
+                    return CAPTURE_ERR_INVALID_CONFIG;
+                }
+                Err(EngineError::Runtime(message)) => {
+                    set_start_error(message);
                     return CAPTURE_ERR_RUNTIME;
                 }
             };
@@ -293,6 +297,22 @@ pub unsafe extern "C" fn capture_stats(handle: *mut capture_handle, out_json: *m
     })
 }
 
+/// Writes the capture's Prometheus metrics (text exposition format
+/// 0.0.4) to `*out_text`, for hosts that serve `/metrics` themselves. The
+/// caller now owns the string and must call `capture_string_free`.
+#[no_mangle]
+pub unsafe extern "C" fn capture_metrics_text(handle: *mut capture_handle, out_text: *mut *mut c_char) -> capture_result {
+    ffi_guard!(CAPTURE_ERR_PANIC, {
+        if handle.is_null() || out_text.is_null() {
+            return CAPTURE_ERR_NULL_ARGUMENT;
+        }
+        let handle = unsafe { &*handle };
+        let _call = handle.enter();
+        unsafe { *out_text = message_cstring(handle.engine.metrics_text()).into_raw() };
+        CAPTURE_OK
+    })
+}
+
 /// Writes a followed container's identity as JSON (`id`, `name`,
 /// `image`, `labels`, `created`, `tty`, `log_driver`) to `*out_json`.
 /// `id_or_name` is a full id, an id prefix of 12 or more characters, or
@@ -353,7 +373,7 @@ pub unsafe extern "C" fn capture_stop(handle: *mut capture_handle) -> capture_re
             match handle.engine.stop() {
                 Ok(()) => CAPTURE_OK,
                 Err(e) => {
-                    handle.set_error(e.0);
+                    handle.set_error(e.message());
                     CAPTURE_ERR_STOP_TIMEOUT
                 }
             }
