@@ -371,10 +371,11 @@ impl Discovery {
                 continue;
             }
             let Some(stats) = self.shared.stats.get(id) else { continue };
-            // A reader waiting for the host to poll is not stuck, and one
-            // that has not begun yet has nothing to rotate.
+            // A reader waiting for the host to poll, or reading a backlog,
+            // is not stuck; one that has not begun has nothing to rotate.
             let since = stats.last_rotation_or_follow_ns();
-            if since == 0 || stats.state() == ReaderState::Backpressure || now - since <= limit_ns {
+            let busy = matches!(stats.state(), ReaderState::Backpressure | ReaderState::CatchingUp);
+            if since == 0 || busy || now - since <= limit_ns {
                 continue;
             }
             stuck.push((id.clone(), stats));

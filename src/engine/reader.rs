@@ -27,6 +27,11 @@ use crate::queue::Record;
 const MAX_BOUNDED_TAIL: u64 = 1 << 21;
 /// A reopen widens its `tail` by this factor when the window was too short.
 const TAIL_WIDEN_FACTOR: u64 = 8;
+/// A stream whose newest line is older than this is working through a
+/// backlog; its rotation waits until it has caught up.
+const CATCH_UP_LAG: Duration = Duration::from_secs(2);
+/// How often a deferred rotation looks again.
+const CATCH_UP_CHECK: Duration = Duration::from_secs(1);
 /// Initial capacity of the decode buffer.
 const BUFFER_BYTES: usize = 64 * 1024;
 
@@ -380,7 +385,7 @@ impl Reader {
         let read_timeout = config.read_timeout;
         let mut last_data = Instant::now();
         let far = last_data + Duration::from_secs(86_400 * 365);
-        let rotation_at = if query.follow { state.next_rotation } else { far };
+        let mut rotation_at = if query.follow { state.next_rotation } else { far };
         let sleep = tokio::time::sleep_until(rotation_at.min(last_data + read_timeout));
         tokio::pin!(sleep);
         loop {
@@ -390,6 +395,17 @@ impl Reader {
                 _ = &mut sleep => {
                     let now = Instant::now();
                     if now >= rotation_at {
+                        // A stream working through a backlog is plainly
+                        // alive, and reopening it would replay part of that
+                        // backlog: rotate once it has caught up.
+                        let newest = state.stats.last_ts_ns.load(Relaxed);
+                        let behind = newest > 0 && unix_now_ns() - newest > CATCH_UP_LAG.as_nanos() as i64;
+                        if behind && now.duration_since(last_data) < CATCH_UP_CHECK {
+                            state.stats.set_state(ReaderState::CatchingUp);
+                            rotation_at = now + CATCH_UP_CHECK;
+                            sleep.as_mut().reset(rotation_at.min(last_data + read_timeout));
+                            continue;
+                        }
                         return FollowEnd::Rotation;
                     }
                     if now >= last_data + read_timeout {

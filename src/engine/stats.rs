@@ -50,6 +50,8 @@ pub enum ReaderState {
     Backoff,
     /// Waiting for room in the queue (the host is not polling fast enough).
     Backpressure,
+    /// Reading a backlog; the due rotation waits until it has caught up.
+    CatchingUp,
     Drained,
     Unreadable,
     Excluded,
@@ -62,6 +64,7 @@ impl ReaderState {
             ReaderState::Following => "following",
             ReaderState::Backoff => "backoff",
             ReaderState::Backpressure => "backpressure",
+            ReaderState::CatchingUp => "catching_up",
             ReaderState::Drained => "drained",
             ReaderState::Unreadable => "unreadable",
             ReaderState::Excluded => "excluded",
@@ -172,7 +175,14 @@ impl ContainerStats {
 
     /// True while a reader runs for this container.
     pub fn is_followed(&self) -> bool {
-        matches!(self.state(), ReaderState::Starting | ReaderState::Following | ReaderState::Backoff | ReaderState::Backpressure)
+        matches!(
+            self.state(),
+            ReaderState::Starting
+                | ReaderState::Following
+                | ReaderState::Backoff
+                | ReaderState::Backpressure
+                | ReaderState::CatchingUp
+        )
     }
 
     pub fn is_rotation_stuck(&self) -> bool {
