@@ -53,8 +53,10 @@
 // Record stream: a TTY container's merged output.
 #define CAPTURE_STREAM_CONSOLE 3
 
-// Record flag: one piece of a longer line (merging off), or a line whose
-// end never came (the container stopped mid-line).
+// Record flag: one 16 KiB piece of a longer line (with
+// `auto_partial_merge` off), or the start of a long line whose remaining
+// pieces never came (the container stopped mid-line). A last line without
+// a newline is a whole line, not partial.
 #define CAPTURE_FLAG_PARTIAL 1
 
 // Record flag: the line was longer than `max_line_bytes` and was cut.
@@ -98,6 +100,14 @@ typedef enum capture_result {
 // A running capture. Opaque to the host.
 typedef struct capture_handle capture_handle;
 
+// Receives the library's log lines: a `CAPTURE_LOG_*` level and a
+// NUL-terminated line (a sentence, then `key=value` fields) valid only
+// during the call. Called from the library's own thread (and from the
+// caller's threads): it must be thread-safe, return quickly, and not call
+// back into the library. It is not called once `capture_free` has
+// returned (nor after `capture_stop` returned `CAPTURE_OK`).
+typedef void (*capture_log_callback)(void *user_data, int32_t level, const char *message);
+
 // One log record. Every pointer stays valid until its batch is freed.
 typedef struct capture_record {
   // The container's full id, NUL-terminated.
@@ -131,19 +141,12 @@ typedef struct capture_batch {
   size_t message_bytes;
 } capture_batch;
 
-// Receives the library's log lines: a `CAPTURE_LOG_*` level and a
-// NUL-terminated line (a sentence, then `key=value` fields) valid only
-// during the call. Called from the library's own thread (and from the
-// caller's threads): it must be thread-safe, return quickly, and not call
-// back into the library.
-typedef void (*capture_log_callback)(void *user_data, int32_t level, const char *message);
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
 // Starts a capture with a JSON configuration (`"{}"` for every
-// default; keys are listed in README.md).
+// default; the keys are listed in README.md, "Configuration").
 //
 // On success writes the new handle to `*out_handle`. The caller now
 // owns the handle and must call `capture_stop` and then `capture_free`
@@ -151,8 +154,18 @@ extern "C" {
 // `capture_last_error(NULL, …)` holds the reason (naming the bad key).
 //
 // The Docker daemon need not be reachable: the capture retries with
-// backoff and recovers by itself.
+// backoff and recovers by itself. The library's log lines go to stderr
+// until `capture_set_log_callback`; `capture_start_with_log` sends every
+// line, from the first, to a callback.
 enum capture_result capture_start(const char *config_json, struct capture_handle **out_handle);
+
+// Like `capture_start`, with the log callback (see
+// `capture_set_log_callback`) in place before the capture does anything,
+// so no line goes to stderr. `callback` may be NULL (stderr).
+enum capture_result capture_start_with_log(const char *config_json,
+                                           capture_log_callback callback,
+                                           void *user_data,
+                                           struct capture_handle **out_handle);
 
 // Takes up to `max_records` records, waiting at most `timeout_ms`
 // milliseconds for the first one (0: do not wait).
@@ -199,6 +212,12 @@ enum capture_result capture_container_info(struct capture_handle *handle,
 // Calling with NULL is fine. Must not be called twice.
 void capture_string_free(char *s);
 
+// Wakes every `capture_poll` blocked on this handle right now: each
+// returns `CAPTURE_OK` at once with what is queued (possibly nothing). The
+// capture keeps running. For hosts that cancel a blocking poll (Go's
+// context, a shutdown signal) without stopping. Thread-safe.
+enum capture_result capture_wake(struct capture_handle *handle);
+
 // Stops the capture: wakes every `capture_poll` blocked in another
 // thread (it returns `CAPTURE_ERR_STOPPED`), closes every stream and
 // joins the engine's thread, within 5 seconds.
@@ -215,17 +234,20 @@ enum capture_result capture_stop(struct capture_handle *handle);
 // been called. Calling with NULL is fine. Must not be called twice.
 void capture_free(struct capture_handle *handle);
 
-// Copies the last error message of `handle` (or, with `handle` NULL,
-// of the last failed `capture_start` in this process) into `buf`,
-// NUL-terminated and cut to fit `len` bytes. Returns the message's
-// full length (without the NUL), so a caller can retry with a bigger
-// buffer; 0 when there is none. `buf` may be NULL when `len` is 0.
+// Copies the message of the last failed call on `handle` (or, with
+// `handle` NULL, of the last failed `capture_start` in this process) into
+// `buf`, NUL-terminated and cut to fit `len` bytes. Like `errno`, it is
+// meaningful right after a call returned an error; successful calls do
+// not clear it. Returns the message's full length (without the NUL), so a
+// caller can retry with a bigger buffer; 0 when there is none. `buf` may
+// be NULL when `len` is 0.
 size_t capture_last_error(const struct capture_handle *handle, char *buf, size_t len);
 
 // Sends the library's log lines for this handle to `callback` instead of
 // stderr (lines at or below the configured `log_level`); NULL restores
-// stderr. `user_data` is passed back as is. The callback may be called
-// until `capture_stop` returns, so `user_data` must live until then.
+// stderr. `user_data` is passed back as is and must stay valid until
+// `capture_stop` returns `CAPTURE_OK`, or else until `capture_free`
+// returns.
 enum capture_result capture_set_log_callback(struct capture_handle *handle,
                                              capture_log_callback callback,
                                              void *user_data);

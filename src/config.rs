@@ -216,13 +216,20 @@ impl Config {
     /// Parses and validates a JSON document. An empty document (`{}`) gives
     /// every default.
     pub fn from_json(text: &str) -> Result<Config, ConfigError> {
+        if !text.trim_start().starts_with('{') {
+            return Err(ConfigError("invalid config: the configuration must be a JSON object (e.g. {\"since\": \"all\"})".into()));
+        }
         let de = &mut serde_json::Deserializer::from_str(text);
-        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| ConfigError(path_error(&e)))?;
+        let raw: RawConfig =
+            serde_path_to_error::deserialize(de).map_err(|e| ConfigError(path_error(&e)))?;
         Config::from_raw(raw)
     }
 
     fn from_raw(raw: RawConfig) -> Result<Config, ConfigError> {
-        let docker_host = parse_docker_host(raw.docker_host.or_else(|| std::env::var("DOCKER_HOST").ok()))?;
+        let docker_host = parse_docker_host(
+            raw.docker_host
+                .or_else(|| std::env::var("DOCKER_HOST").ok()),
+        )?;
         let rotation_interval = raw.rotation_interval.unwrap_or(default_rotation_interval());
         positive("rotation_interval", rotation_interval)?;
         let rotation_jitter = raw.rotation_jitter.unwrap_or(0.1);
@@ -237,9 +244,15 @@ impl Config {
         positive("request_timeout", request_timeout)?;
 
         let streams = match raw.streams {
-            None => Streams { stdout: true, stderr: true },
+            None => Streams {
+                stdout: true,
+                stderr: true,
+            },
             Some(list) => {
-                let mut streams = Streams { stdout: false, stderr: false };
+                let mut streams = Streams {
+                    stdout: false,
+                    stderr: false,
+                };
                 for name in list {
                     match name.as_str() {
                         "stdout" => streams.stdout = true,
@@ -252,7 +265,9 @@ impl Config {
                     }
                 }
                 if !streams.stdout && !streams.stderr {
-                    return Err(ConfigError("streams: at least one of stdout, stderr is needed".into()));
+                    return Err(ConfigError(
+                        "streams: at least one of stdout, stderr is needed".into(),
+                    ));
                 }
                 streams
             }
@@ -260,7 +275,9 @@ impl Config {
 
         let max_line_bytes = raw.max_line_bytes.unwrap_or(default_max_line_bytes());
         if max_line_bytes < 1024 {
-            return Err(ConfigError(format!("max_line_bytes: {max_line_bytes} is below the minimum of 1024")));
+            return Err(ConfigError(format!(
+                "max_line_bytes: {max_line_bytes} is below the minimum of 1024"
+            )));
         }
         let queue_max_records = raw.queue_max_records.unwrap_or(default_queue_max_records());
         if queue_max_records == 0 {
@@ -290,7 +307,9 @@ impl Config {
         let retry_backoff = Duration::from_secs_f64(raw.retry_backoff_secs.unwrap_or(2.0));
         let retry_backoff_max = Duration::from_secs_f64(raw.retry_backoff_max_secs.unwrap_or(30.0));
         if retry_backoff.is_zero() {
-            return Err(ConfigError("retry_backoff_secs: must be greater than zero".into()));
+            return Err(ConfigError(
+                "retry_backoff_secs: must be greater than zero".into(),
+            ));
         }
         if retry_backoff_max < retry_backoff {
             return Err(ConfigError(
@@ -320,7 +339,9 @@ impl Config {
             ("exclude_images", &raw.exclude_images),
         ] {
             if list.iter().any(|s| s.is_empty()) {
-                return Err(ConfigError(format!("{key}: an empty entry would match every container")));
+                return Err(ConfigError(format!(
+                    "{key}: an empty entry would match every container"
+                )));
             }
         }
 
@@ -400,12 +421,16 @@ fn positive(key: &str, d: Duration) -> Result<(), ConfigError> {
 fn parse_docker_host(value: Option<String>) -> Result<DockerHost, ConfigError> {
     let value = match value {
         None => return Ok(DockerHost::Unix(PathBuf::from("/var/run/docker.sock"))),
-        Some(v) if v.is_empty() => return Ok(DockerHost::Unix(PathBuf::from("/var/run/docker.sock"))),
+        Some(v) if v.is_empty() => {
+            return Ok(DockerHost::Unix(PathBuf::from("/var/run/docker.sock")))
+        }
         Some(v) => v,
     };
     if let Some(path) = value.strip_prefix("unix://") {
         if path.is_empty() {
-            return Err(ConfigError("docker_host: unix:// needs a socket path".into()));
+            return Err(ConfigError(
+                "docker_host: unix:// needs a socket path".into(),
+            ));
         }
         return Ok(DockerHost::Unix(PathBuf::from(path)));
     }
@@ -416,7 +441,9 @@ fn parse_docker_host(value: Option<String>) -> Result<DockerHost, ConfigError> {
         if let Some(addr) = value.strip_prefix(scheme) {
             let addr = addr.trim_end_matches('/');
             if !addr.contains(':') {
-                return Err(ConfigError(format!("docker_host: {value:?} needs a port (e.g. tcp://127.0.0.1:2375)")));
+                return Err(ConfigError(format!(
+                    "docker_host: {value:?} needs a port (e.g. tcp://127.0.0.1:2375)"
+                )));
             }
             return Ok(DockerHost::Tcp(addr.to_string()));
         }
@@ -429,10 +456,18 @@ fn parse_docker_host(value: Option<String>) -> Result<DockerHost, ConfigError> {
 fn parse_labels(key: &str, list: Vec<String>) -> Result<Vec<LabelFilter>, ConfigError> {
     list.into_iter()
         .map(|entry| match entry.split_once('=') {
-            Some((k, _)) if k.is_empty() => Err(ConfigError(format!("{key}: {entry:?} has an empty label key"))),
-            Some((k, v)) => Ok(LabelFilter { key: k.to_string(), value: Some(v.to_string()) }),
+            Some((k, _)) if k.is_empty() => Err(ConfigError(format!(
+                "{key}: {entry:?} has an empty label key"
+            ))),
+            Some((k, v)) => Ok(LabelFilter {
+                key: k.to_string(),
+                value: Some(v.to_string()),
+            }),
             None if entry.is_empty() => Err(ConfigError(format!("{key}: an empty label filter"))),
-            None => Ok(LabelFilter { key: entry, value: None }),
+            None => Ok(LabelFilter {
+                key: entry,
+                value: None,
+            }),
         })
         .collect()
 }
@@ -441,7 +476,9 @@ fn parse_labels(key: &str, list: Vec<String>) -> Result<Vec<LabelFilter>, Config
 /// seconds, or a JSON number of seconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     if number.is_empty() {
         return None;
@@ -466,7 +503,9 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 /// Parses `"64MiB"`, `"256k"`, `"1M"`, `"1000"` or a JSON number.
 pub fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let value: u64 = number.parse().ok()?;
     let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
@@ -513,9 +552,11 @@ fn duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::
             if s.trim_start().starts_with('-') {
                 return Err(de::Error::custom(format!("duration {s:?} is negative")));
             }
-            parse_duration(&s)
-                .map(Some)
-                .ok_or_else(|| de::Error::custom(format!("{s:?} is not a duration (e.g. \"30s\", \"5m\", \"250ms\")")))
+            parse_duration(&s).map(Some).ok_or_else(|| {
+                de::Error::custom(format!(
+                    "{s:?} is not a duration (e.g. \"30s\", \"5m\", \"250ms\")"
+                ))
+            })
         }
     }
 }
@@ -531,9 +572,11 @@ fn size_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
             .as_u64()
             .map(Some)
             .ok_or_else(|| de::Error::custom(format!("{n} is not a non-negative whole number"))),
-        Some(StringOrNumber::String(s)) => parse_size(&s)
-            .map(Some)
-            .ok_or_else(|| de::Error::custom(format!("{s:?} is not a size (e.g. 65536, \"64KiB\", \"1MiB\")"))),
+        Some(StringOrNumber::String(s)) => parse_size(&s).map(Some).ok_or_else(|| {
+            de::Error::custom(format!(
+                "{s:?} is not a size (e.g. 65536, \"64KiB\", \"1MiB\")"
+            ))
+        }),
     }
 }
 
@@ -550,7 +593,9 @@ fn bool_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
         Some(BoolOrString::String(s)) => match s.to_ascii_lowercase().as_str() {
             "true" | "on" | "yes" | "1" => Ok(Some(true)),
             "false" | "off" | "no" | "0" => Ok(Some(false)),
-            _ => Err(de::Error::custom(format!("{s:?} is not a boolean (true/false, on/off)"))),
+            _ => Err(de::Error::custom(format!(
+                "{s:?} is not a boolean (true/false, on/off)"
+            ))),
         },
     }
 }
@@ -576,11 +621,17 @@ fn string_list_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>
         String(String),
     }
     match Option::<ListOrString>::deserialize(d) {
-        Err(_) => Err(de::Error::custom("expected a list of strings or a comma-separated string")),
+        Err(_) => Err(de::Error::custom(
+            "expected a list of strings or a comma-separated string",
+        )),
         Ok(None) => Ok(None),
         Ok(Some(ListOrString::List(v))) => Ok(Some(v)),
         Ok(Some(ListOrString::String(s))) => Ok(Some(
-            s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect(),
+            s.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect(),
         )),
     }
 }
@@ -596,8 +647,22 @@ mod tests {
         assert_eq!(c.read_timeout, Duration::from_secs(30));
         assert!(c.auto_partial_merge);
         assert_eq!(c.max_line_bytes, 1 << 20);
-        assert_eq!(c.streams, Streams { stdout: true, stderr: true });
+        assert_eq!(
+            c.streams,
+            Streams {
+                stdout: true,
+                stderr: true
+            }
+        );
         assert_eq!(c.since, SincePolicy::Now);
+    }
+
+    #[test]
+    fn only_objects_are_configs() {
+        for doc in ["[\"unix:///x.sock\", 1]", "[]", "\"x\"", "7", "null", ""] {
+            let e = Config::from_json(doc).unwrap_err();
+            assert!(e.0.contains("JSON object"), "{doc}: {e}");
+        }
     }
 
     #[test]
@@ -609,7 +674,10 @@ mod tests {
     #[test]
     fn wrong_type_is_named() {
         let e = Config::from_json(r#"{"auto_partial_merge": [1]}"#).unwrap_err();
-        assert!(e.0.contains("auto_partial_merge") || e.0.contains("boolean"), "{e}");
+        assert!(
+            e.0.contains("auto_partial_merge") || e.0.contains("boolean"),
+            "{e}"
+        );
         let e = Config::from_json(r#"{"max_line_bytes": "lots"}"#).unwrap_err();
         assert!(e.0.contains("lots"), "{e}");
     }
@@ -637,9 +705,16 @@ mod tests {
 
     #[test]
     fn lists_accept_comma_separated_strings() {
-        let c = Config::from_json(r#"{"include_containers": "web, api", "streams": "stderr"}"#).unwrap();
+        let c = Config::from_json(r#"{"include_containers": "web, api", "streams": "stderr"}"#)
+            .unwrap();
         assert_eq!(c.include_containers, vec!["web", "api"]);
-        assert_eq!(c.streams, Streams { stdout: false, stderr: true });
+        assert_eq!(
+            c.streams,
+            Streams {
+                stdout: false,
+                stderr: true
+            }
+        );
     }
 
     #[test]
@@ -651,7 +726,10 @@ mod tests {
             (r#"{"log_level": "loud"}"#, "log_level"),
             (r#"{"include_labels": ["=x"]}"#, "include_labels"),
             (r#"{"max_line_bytes": 10}"#, "max_line_bytes"),
-            (r#"{"queue_max_bytes": 2048, "max_line_bytes": 4096}"#, "queue_max_bytes"),
+            (
+                r#"{"queue_max_bytes": 2048, "max_line_bytes": 4096}"#,
+                "queue_max_bytes",
+            ),
         ] {
             let e = Config::from_json(doc).unwrap_err();
             assert!(e.0.contains(key), "{doc}: {e}");

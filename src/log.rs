@@ -30,7 +30,14 @@ impl LogLevel {
 
 impl Logger {
     pub fn new(level: LogLevel) -> Logger {
-        Logger { level, sink: RwLock::new(None) }
+        Logger::with_sink(level, None)
+    }
+
+    pub fn with_sink(level: LogLevel, sink: Option<Sink>) -> Logger {
+        Logger {
+            level,
+            sink: RwLock::new(sink),
+        }
     }
 
     /// Replaces the sink (None: back to stderr).
@@ -92,10 +99,16 @@ mod tests {
         logger.set_sink(Some(Arc::new(move |level, line: &str| {
             sink_lines.lock().unwrap().push((level, line.to_string()))
         })));
-        logger.info("Stream reopened.", &[("container_id", &"abc"), ("reason", &"read timeout")]);
+        logger.info(
+            "Stream reopened.",
+            &[("container_id", &"abc"), ("reason", &"read timeout")],
+        );
         logger.debug("Not shown.", &[]);
         let lines = lines.lock().unwrap();
         assert_eq!(lines.len(), 1);
-        assert_eq!(lines[0].1, r#"Stream reopened. container_id=abc reason="read timeout""#);
+        assert_eq!(
+            lines[0].1,
+            r#"Stream reopened. container_id=abc reason="read timeout""#
+        );
     }
 }

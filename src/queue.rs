@@ -32,6 +32,8 @@ struct State {
     records: VecDeque<Record>,
     bytes: usize,
     pollers_waiting: usize,
+    /// Bumped by `wake`: waiting polls return empty.
+    wakes: u64,
     closed: bool,
 }
 
@@ -77,7 +79,8 @@ impl Queue {
         let was_empty = state.records.is_empty();
         while let Some(record) = pending.front() {
             let len = record.message.len();
-            let fits = state.records.len() < self.max_records && state.bytes + len <= self.max_bytes;
+            let fits =
+                state.records.len() < self.max_records && state.bytes + len <= self.max_bytes;
             // An empty queue takes any one record, so no record can be stuck.
             if !fits && !state.records.is_empty() {
                 break;
@@ -120,7 +123,8 @@ impl Queue {
             }
         };
         if let Some(t) = waited_since {
-            self.backpressure_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            self.backpressure_ns
+                .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
             waiting(false);
         }
         result
@@ -131,9 +135,13 @@ impl Queue {
     pub fn pop(&self, max: usize, timeout: Duration) -> Result<Vec<Record>, Closed> {
         let deadline = Instant::now().checked_add(timeout);
         let mut state = self.lock();
+        let wakes = state.wakes;
         loop {
             if state.closed {
                 return Err(Closed);
+            }
+            if state.wakes != wakes {
+                return Ok(Vec::new());
             }
             if !state.records.is_empty() {
                 let n = max.min(state.records.len());
@@ -151,10 +159,22 @@ impl Queue {
                 return Ok(Vec::new());
             }
             state.pollers_waiting += 1;
-            let (next, _) = self.not_empty.wait_timeout(state, left).unwrap_or_else(|e| e.into_inner());
+            let (next, _) = self
+                .not_empty
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner());
             state = next;
             state.pollers_waiting -= 1;
         }
+    }
+
+    /// Wakes every poll waiting now: each returns what is queued, or
+    /// nothing, at once. The queue stays open.
+    pub fn wake(&self) {
+        let mut state = self.lock();
+        state.wakes += 1;
+        drop(state);
+        self.not_empty.notify_all();
     }
 
     /// Closes the queue: waiting polls and pushes return at once, and the
@@ -190,7 +210,13 @@ mod tests {
     use crate::engine::container::ContainerMeta;
 
     fn record(meta: &Arc<ContainerMeta>, len: usize) -> Record {
-        Record { container: meta.clone(), stream: Stream::Stdout, ts_ns: 1, flags: 0, message: Bytes::from(vec![b'x'; len]) }
+        Record {
+            container: meta.clone(),
+            stream: Stream::Stdout,
+            ts_ns: 1,
+            flags: 0,
+            message: Bytes::from(vec![b'x'; len]),
+        }
     }
 
     #[test]

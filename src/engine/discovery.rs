@@ -69,6 +69,7 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
     let _guard = TaskGuard::new(&shared.stats);
     let mut shutdown = shared.shutdown.clone();
     let config = shared.config.clone();
+    let shared_started_ns = shared.started_ns;
     let mut d = Discovery {
         backoff: Backoff::new(config.retry_backoff, config.retry_backoff_max, "discovery"),
         shared,
@@ -76,7 +77,9 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
         readers: JoinSet::new(),
         task_ids: HashMap::new(),
         first_listing: true,
-        events_lost_ns: None,
+        // Containers born just before the first subscription are looked at
+        // like those born in a gap.
+        events_lost_ns: Some(shared_started_ns),
         daemon_down: false,
     };
     let mut events: Option<Body> = None;
@@ -84,7 +87,8 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
     let mut reconnect_at = Instant::now();
     let events_rotation = config.rotation_interval.max(MIN_EVENTS_ROTATION);
     let mut rotate_at = Instant::now() + events_rotation;
-    let watchdog_period = (config.rotation_interval / 4).clamp(Duration::from_millis(200), Duration::from_secs(10));
+    let watchdog_period =
+        (config.rotation_interval / 4).clamp(Duration::from_millis(200), Duration::from_secs(10));
     let mut watchdog = tokio::time::interval(watchdog_period);
     watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -119,7 +123,7 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
                 let connected = tokio::select! {
                     biased;
                     _ = cancelled(&mut shutdown) => break,
-                    r = subscribe_and_list(&shared, d.first_listing) => r,
+                    r = subscribe_and_list(&shared) => r,
                 };
                 match connected {
                     Ok((body, list)) => {
@@ -139,22 +143,29 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
 
     drop(events);
     let readers = &mut d.readers;
-    let joined = tokio::time::timeout(drain_deadline, async { while readers.join_next().await.is_some() {} }).await;
+    let joined = tokio::time::timeout(drain_deadline, async {
+        while readers.join_next().await.is_some() {}
+    })
+    .await;
     if joined.is_err() {
-        d.shared.log.warn("Readers did not stop in time; aborting them.", &[("left", &d.readers.len())]);
+        d.shared.log.warn(
+            "Readers did not stop in time; aborting them.",
+            &[("left", &d.readers.len())],
+        );
         d.readers.abort_all();
         while d.readers.join_next().await.is_some() {}
     }
 }
 
-async fn subscribe_and_list(shared: &Shared, first: bool) -> Result<(Body, Vec<ContainerSummary>), DockerError> {
+async fn subscribe_and_list(shared: &Shared) -> Result<(Body, Vec<ContainerSummary>), DockerError> {
     // Subscribe first, then list: a container that starts in between is in
     // one or the other (or both; duplicates are harmless).
     let events = shared.docker.events().await?;
     shared.stats.events_connects.fetch_add(1, Relaxed);
-    // At start only running containers matter; after a gap, exited ones
-    // may be short-lived containers whose whole life fell into it.
-    let list = shared.docker.list(!first || shared.config.include_stopped).await?;
+    // Always all of them: exited ones may be short-lived containers whose
+    // whole life fell into a gap, or into the time before the first
+    // subscription (`capture_start` returns before it is made).
+    let list = shared.docker.list(true).await?;
     shared.stats.listings.fetch_add(1, Relaxed);
     Ok((events.body, list))
 }
@@ -204,12 +215,23 @@ impl Discovery {
             reader.run(state, found_at_start).await
         });
         self.task_ids.insert(abort.id(), id.clone());
-        self.slots.insert(id, Slot::Reading(Running { abort, restart_pending: false, destroyed: false, torn_down: false }));
+        self.slots.insert(
+            id,
+            Slot::Reading(Running {
+                abort,
+                restart_pending: false,
+                destroyed: false,
+                torn_down: false,
+            }),
+        );
     }
 
     fn on_connected(&mut self, list: Vec<ContainerSummary>) {
         if self.daemon_down {
-            self.shared.log.warn("Docker daemon reachable again.", &[("docker_host", &self.shared.docker.endpoint.describe())]);
+            self.shared.log.warn(
+                "Docker daemon reachable again.",
+                &[("docker_host", &self.shared.docker.endpoint.describe())],
+            );
         }
         self.daemon_down = false;
         self.backoff.reset();
@@ -224,7 +246,9 @@ impl Discovery {
             let gone: Vec<String> = self
                 .slots
                 .iter()
-                .filter(|(id, slot)| !listed.contains(id.as_str()) && !matches!(slot, Slot::Reading(_)))
+                .filter(|(id, slot)| {
+                    !listed.contains(id.as_str()) && !matches!(slot, Slot::Reading(_))
+                })
                 .map(|(id, _)| id.clone())
                 .collect();
             for id in gone {
@@ -233,10 +257,11 @@ impl Discovery {
             }
         }
         for c in &list {
-            // At start every listed container is read (running ones, or all
-            // with `include_stopped`); after a gap, running ones and those
-            // born during it.
-            let running = first || c.state == "running" || c.state == "restarting";
+            // Running ones are read; stopped ones with `include_stopped` at
+            // start, and those born during a gap (or since the start).
+            let running = c.state == "running"
+                || c.state == "restarting"
+                || (first && self.shared.config.include_stopped);
             match self.slots.get(&c.id) {
                 None => {
                     let created_ns = c.created.saturating_mul(1_000_000_000);
@@ -246,7 +271,9 @@ impl Discovery {
                     }
                 }
                 Some(Slot::Idle(_)) if running => {
-                    let Some(Slot::Idle(state)) = self.slots.remove(&c.id) else { unreachable!() };
+                    let Some(Slot::Idle(state)) = self.slots.remove(&c.id) else {
+                        unreachable!()
+                    };
                     self.spawn(c.id.clone(), Some(state), false);
                 }
                 Some(Slot::Reading(_)) => {
@@ -270,7 +297,10 @@ impl Discovery {
                 &[("docker_host", &endpoint), ("error", e)],
             );
         } else {
-            self.shared.log.debug("Docker daemon still unavailable.", &[("docker_host", &endpoint), ("error", e)]);
+            self.shared.log.debug(
+                "Docker daemon still unavailable.",
+                &[("docker_host", &endpoint), ("error", e)],
+            );
         }
         self.daemon_down = true;
     }
@@ -286,7 +316,9 @@ impl Discovery {
                 None => self.spawn(id, None, false),
                 Some(Slot::Reading(r)) => r.restart_pending = true,
                 Some(Slot::Idle(_)) => {
-                    let Some(Slot::Idle(state)) = self.slots.remove(&id) else { unreachable!() };
+                    let Some(Slot::Idle(state)) = self.slots.remove(&id) else {
+                        unreachable!()
+                    };
                     self.spawn(id, Some(state), false);
                 }
                 Some(Slot::Excluded | Slot::Unreadable | Slot::Failed) => {}
@@ -362,7 +394,11 @@ impl Discovery {
     /// position it had delivered.
     fn check_rotations(&mut self) {
         let config = &self.shared.config;
-        let limit_ns = (config.rotation_interval.mul_f64(1.0 + config.rotation_jitter) + watchdog_grace(config)).as_nanos() as i64;
+        let limit_ns = (config
+            .rotation_interval
+            .mul_f64(1.0 + config.rotation_jitter)
+            + watchdog_grace(config))
+        .as_nanos() as i64;
         let now = unix_now_ns();
         let mut stuck = Vec::new();
         for (id, slot) in &self.slots {
@@ -370,11 +406,16 @@ impl Discovery {
             if r.torn_down {
                 continue;
             }
-            let Some(stats) = self.shared.stats.get(id) else { continue };
+            let Some(stats) = self.shared.stats.get(id) else {
+                continue;
+            };
             // A reader waiting for the host to poll, or reading a backlog,
             // is not stuck; one that has not begun has nothing to rotate.
             let since = stats.last_rotation_or_follow_ns();
-            let busy = matches!(stats.state(), ReaderState::Backpressure | ReaderState::CatchingUp);
+            let busy = matches!(
+                stats.state(),
+                ReaderState::Backpressure | ReaderState::CatchingUp
+            );
             if since == 0 || busy || now - since <= limit_ns {
                 continue;
             }
@@ -382,7 +423,13 @@ impl Discovery {
         }
         for (id, stats) in stuck {
             if stats.set_rotation_stuck(true) {
-                stats.error("rotation_stuck", format!("no rotation for {:.1} s", (now - stats.last_rotation_or_follow_ns()) as f64 / 1e9));
+                stats.error(
+                    "rotation_stuck",
+                    format!(
+                        "no rotation for {:.1} s",
+                        (now - stats.last_rotation_or_follow_ns()) as f64 / 1e9
+                    ),
+                );
                 self.shared.log.warn(
                     "Container stream rotation is stuck; restarting its reader.",
                     &[
@@ -402,8 +449,12 @@ impl Discovery {
     /// Starts a new reader for a container whose reader the watchdog
     /// aborted, from the position its stats last recorded.
     fn restart_torn_down(&mut self, id: String) {
-        let Some(stats) = self.shared.stats.get(&id) else { return };
-        let Some(position) = stats.position() else { return };
+        let Some(stats) = self.shared.stats.get(&id) else {
+            return;
+        };
+        let Some(position) = stats.position() else {
+            return;
+        };
         let config = &self.shared.config;
         let mut backoff = Backoff::new(config.retry_backoff, config.retry_backoff_max, &id);
         let state = ContainerState {
@@ -411,7 +462,8 @@ impl Discovery {
             position,
             stats: stats.clone(),
             tail: config.reopen_tail,
-            next_rotation: Instant::now() + backoff.jittered(config.rotation_interval, config.rotation_jitter),
+            next_rotation: Instant::now()
+                + backoff.jittered(config.rotation_interval, config.rotation_jitter),
         };
         self.spawn(id, Some(state), false);
     }
@@ -420,7 +472,10 @@ impl Discovery {
 /// Extra time the watchdog allows past a rotation's due time: a reopen may
 /// wait for headers (`request_timeout`) and back off once.
 pub fn watchdog_grace(config: &crate::config::Config) -> Duration {
-    config.request_timeout.max(config.retry_backoff).max(Duration::from_secs(1))
+    config
+        .request_timeout
+        .max(config.retry_backoff)
+        .max(Duration::from_secs(1))
 }
 
 fn panic_message(e: JoinError) -> String {

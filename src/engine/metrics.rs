@@ -11,7 +11,9 @@
 use std::collections::HashMap;
 
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 use super::stats::ContainerStats;
 
@@ -45,12 +47,18 @@ impl Metrics {
     pub fn new(per_container: bool) -> Metrics {
         let registry = Registry::new();
         let errors = IntCounterVec::new(
-            Opts::new("log_capturer_container_stream_errors_total", "Errors of container log streams, by type."),
+            Opts::new(
+                "log_capturer_container_stream_errors_total",
+                "Errors of container log streams, by type.",
+            ),
             &["error_type"],
         )
         .unwrap();
         let reopens = IntCounterVec::new(
-            Opts::new("log_capturer_container_stream_reopens_total", "Log streams closed and opened again, by reason."),
+            Opts::new(
+                "log_capturer_container_stream_reopens_total",
+                "Log streams closed and opened again, by reason.",
+            ),
             &["reason"],
         )
         .unwrap();
@@ -60,12 +68,25 @@ impl Metrics {
         )
         .unwrap();
         let stream_age = Histogram::with_opts(
-            HistogramOpts::new("log_capturer_container_stream_age_seconds", "How long log streams stayed open before they were closed.")
-                .buckets(vec![1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 360.0, 600.0, 1800.0, 3600.0]),
+            HistogramOpts::new(
+                "log_capturer_container_stream_age_seconds",
+                "How long log streams stayed open before they were closed.",
+            )
+            .buckets(vec![
+                1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 360.0, 600.0, 1800.0, 3600.0,
+            ]),
         )
         .unwrap();
-        let records = IntCounter::new("log_capturer_records_total", "Log records handed to the queue.").unwrap();
-        let bytes = IntCounter::new("log_capturer_bytes_total", "Message bytes handed to the queue.").unwrap();
+        let records = IntCounter::new(
+            "log_capturer_records_total",
+            "Log records handed to the queue.",
+        )
+        .unwrap();
+        let bytes = IntCounter::new(
+            "log_capturer_bytes_total",
+            "Message bytes handed to the queue.",
+        )
+        .unwrap();
         for e in ERROR_TYPES {
             errors.with_label_values(&[e]);
         }
@@ -82,7 +103,16 @@ impl Metrics {
         ] {
             registry.register(c).unwrap();
         }
-        Metrics { registry, errors, reopens, rotations, stream_age, records, bytes, per_container }
+        Metrics {
+            registry,
+            errors,
+            reopens,
+            rotations,
+            stream_age,
+            records,
+            bytes,
+            per_container,
+        }
     }
 
     pub fn error(&self, kind: &str) {
@@ -140,29 +170,68 @@ impl Metrics {
     pub fn render(&self, snap: &Snapshot<'_>) -> String {
         use std::sync::atomic::Ordering::Relaxed;
         let mut families = self.registry.gather();
-        let following: Vec<_> = snap.containers.iter().filter(|c| c.stream_opened_ns.load(Relaxed) > 0).collect();
+        let following: Vec<_> = snap
+            .containers
+            .iter()
+            .filter(|c| c.stream_opened_ns.load(Relaxed) > 0)
+            .collect();
         let alive: Vec<_> = snap.containers.iter().filter(|c| c.is_followed()).collect();
 
-        let g = |name: &str, help: &str, value: f64| family(name, help, MetricType::GAUGE, vec![gauge(vec![], value)]);
-        families.push(g("log_capturer_container_streams_active", "Container log streams open now.", following.len() as f64));
-        families.push(g("log_capturer_containers_followed", "Containers with a reader (streaming, reopening or in backoff).", alive.len() as f64));
-        families.push(g("log_capturer_tasks", "Alive tasks of the capture: discovery plus one reader per followed container.", snap.tasks as f64));
+        let g = |name: &str, help: &str, value: f64| {
+            family(name, help, MetricType::GAUGE, vec![gauge(vec![], value)])
+        };
+        families.push(g(
+            "log_capturer_container_streams_active",
+            "Container log streams open now.",
+            following.len() as f64,
+        ));
+        families.push(g(
+            "log_capturer_containers_followed",
+            "Containers with a reader (streaming, reopening or in backoff).",
+            alive.len() as f64,
+        ));
+        families.push(g(
+            "log_capturer_tasks",
+            "Alive tasks of the capture: discovery plus one reader per followed container.",
+            snap.tasks as f64,
+        ));
         if let Some(fds) = snap.fds {
-            families.push(g("log_capturer_file_descriptors_open", "File descriptors open in this process.", fds as f64));
+            families.push(g(
+                "log_capturer_file_descriptors_open",
+                "File descriptors open in this process.",
+                fds as f64,
+            ));
         }
-        families.push(g("log_capturer_queue_records", "Records waiting for the host.", snap.queue_records as f64));
-        families.push(g("log_capturer_queue_bytes", "Message bytes waiting for the host.", snap.queue_bytes as f64));
+        families.push(g(
+            "log_capturer_queue_records",
+            "Records waiting for the host.",
+            snap.queue_records as f64,
+        ));
+        families.push(g(
+            "log_capturer_queue_bytes",
+            "Message bytes waiting for the host.",
+            snap.queue_bytes as f64,
+        ));
         families.push(family(
             "log_capturer_queue_backpressure_seconds_total",
             "Time readers spent waiting for room in the queue.",
             MetricType::COUNTER,
             vec![counter(vec![], snap.backpressure_seconds)],
         ));
-        families.push(g("log_capturer_daemon_up", "1 when the Docker daemon answered the last attempt.", if snap.daemon_up { 1.0 } else { 0.0 }));
+        families.push(g(
+            "log_capturer_daemon_up",
+            "1 when the Docker daemon answered the last attempt.",
+            if snap.daemon_up { 1.0 } else { 0.0 },
+        ));
         let stuck = alive.iter().filter(|c| c.is_rotation_stuck()).count();
 
         if self.per_container {
-            let ids = |c: &ContainerStats| vec![label("container_id", c.meta.id_str()), label("container_name", c.meta.name_str())];
+            let ids = |c: &ContainerStats| {
+                vec![
+                    label("container_id", c.meta.id_str()),
+                    label("container_name", c.meta.name_str()),
+                ]
+            };
             let mut rotations = Vec::new();
             let mut last = Vec::new();
             let mut records = Vec::new();
@@ -192,8 +261,18 @@ impl Metrics {
                 MetricType::GAUGE,
                 last,
             ));
-            families.push(family("log_capturer_container_records_total", "Records read from a container.", MetricType::COUNTER, records));
-            families.push(family("log_capturer_container_bytes_total", "Message bytes read from a container.", MetricType::COUNTER, bytes));
+            families.push(family(
+                "log_capturer_container_records_total",
+                "Records read from a container.",
+                MetricType::COUNTER,
+                records,
+            ));
+            families.push(family(
+                "log_capturer_container_bytes_total",
+                "Message bytes read from a container.",
+                MetricType::COUNTER,
+                bytes,
+            ));
             families.push(family(
                 "log_capturer_container_lag_seconds",
                 "Now minus the Docker timestamp of the newest line read from a container.",
@@ -229,7 +308,11 @@ impl Metrics {
                 .map(|t| (snap.now_ns - t).max(0))
                 .max();
             if let Some(lag) = max_lag {
-                families.push(g("log_capturer_container_lag_seconds", "The largest lag over followed containers.", lag as f64 / 1e9));
+                families.push(g(
+                    "log_capturer_container_lag_seconds",
+                    "The largest lag over followed containers.",
+                    lag as f64 / 1e9,
+                ));
             }
             families.push(g(
                 "log_capturer_container_rotation_stuck",
@@ -240,7 +323,9 @@ impl Metrics {
         // Families must be unique, not empty, and sorted for a stable
         // exposition.
         let mut seen = HashMap::new();
-        families.retain(|f| !f.get_metric().is_empty() && seen.insert(f.name().to_string(), ()).is_none());
+        families.retain(|f| {
+            !f.get_metric().is_empty() && seen.insert(f.name().to_string(), ()).is_none()
+        });
         families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut out = Vec::new();
         match TextEncoder::new().encode(&families, &mut out) {

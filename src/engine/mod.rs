@@ -81,7 +81,12 @@ impl Backoff {
         for b in seed.bytes() {
             rng = (rng ^ b as u64).wrapping_mul(0x0100_0000_01B3);
         }
-        Backoff { base, max, current: base, rng: rng | 1 }
+        Backoff {
+            base,
+            max,
+            current: base,
+            rng: rng | 1,
+        }
     }
 
     fn random_unit(&mut self) -> f64 {
@@ -143,13 +148,24 @@ impl Engine {
     /// Starts the engine's thread and runtime. The daemon need not be up:
     /// discovery retries with backoff and recovers by itself.
     pub fn start(config: Config) -> Result<Engine, EngineError> {
+        Engine::start_with_log(config, None)
+    }
+
+    /// Like `start`, with the log sink in place before anything runs.
+    pub fn start_with_log(
+        config: Config,
+        sink: Option<crate::log::Sink>,
+    ) -> Result<Engine, EngineError> {
         let config = Arc::new(config);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let stats = Arc::new(EngineStats::new(config.metrics_per_container));
         let shared = Arc::new(Shared {
-            docker: Docker::new(Endpoint::new(config.docker_host.clone()), config.request_timeout),
+            docker: Docker::new(
+                Endpoint::new(config.docker_host.clone()),
+                config.request_timeout,
+            ),
             queue: Queue::new(config.queue_max_records, config.queue_max_bytes),
-            log: Arc::new(Logger::new(config.log_level)),
+            log: Arc::new(Logger::with_sink(config.log_level, sink)),
             stats,
             shutdown: shutdown_rx,
             started_ns: unix_now_ns(),
@@ -165,7 +181,9 @@ impl Engine {
             Some(addr) => {
                 let l = std::net::TcpListener::bind(addr)
                     .and_then(|l| l.set_nonblocking(true).map(|_| l))
-                    .map_err(|e| EngineError::Config(format!("metrics_addr: cannot listen on {addr}: {e}")))?;
+                    .map_err(|e| {
+                        EngineError::Config(format!("metrics_addr: cannot listen on {addr}: {e}"))
+                    })?;
                 Some(l)
             }
         };
@@ -175,9 +193,9 @@ impl Engine {
             .name("log-capturer".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let server = listener.and_then(|l| tokio::net::TcpListener::from_std(l).ok()).map(|l| {
-                        tokio::spawn(serve::serve_metrics(l, task_shared.clone()))
-                    });
+                    let server = listener
+                        .and_then(|l| tokio::net::TcpListener::from_std(l).ok())
+                        .map(|l| tokio::spawn(serve::serve_metrics(l, task_shared.clone())));
                     discovery::run(task_shared, TASK_DRAIN_DEADLINE).await;
                     if let Some(server) = server {
                         let _ = server.await;
@@ -187,7 +205,11 @@ impl Engine {
                 let _ = done_tx.send(());
             })
             .map_err(|e| EngineError::Runtime(format!("cannot start the engine's thread: {e}")))?;
-        Ok(Engine { shared, shutdown: shutdown_tx, thread: Mutex::new(Some((thread, done_rx))) })
+        Ok(Engine {
+            shared,
+            shutdown: shutdown_tx,
+            thread: Mutex::new(Some((thread, done_rx))),
+        })
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
@@ -199,13 +221,23 @@ impl Engine {
         self.shared.queue.pop(max, timeout)
     }
 
+    /// Wakes every poll blocked now (they return at once, with what is
+    /// queued or nothing), without stopping.
+    pub fn wake_pollers(&self) {
+        self.shared.queue.wake();
+    }
+
     /// Stops the engine: wakes every poll, signals every task, and waits
     /// (at most `STOP_DEADLINE`) for the engine's thread. Idempotent.
     pub fn stop(&self) -> Result<(), EngineError> {
         let _ = self.shutdown.send(true);
         self.shared.queue.close();
-        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let Some((handle, done)) = thread else { return Ok(()) };
+        // The lock is held while waiting, so a concurrent stop returns only
+        // once the thread is gone (or given up on) too.
+        let mut thread = self.thread.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((handle, done)) = thread.take() else {
+            return Ok(());
+        };
         match done.recv_timeout(STOP_DEADLINE) {
             Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let _ = handle.join();

@@ -56,14 +56,17 @@ pub const CAPTURE_STREAM_STDOUT: u32 = 1;
 pub const CAPTURE_STREAM_STDERR: u32 = 2;
 /// Record stream: a TTY container's merged output.
 pub const CAPTURE_STREAM_CONSOLE: u32 = 3;
-/// Record flag: one piece of a longer line (merging off), or a line whose
-/// end never came (the container stopped mid-line).
+/// Record flag: one 16 KiB piece of a longer line (with
+/// `auto_partial_merge` off), or the start of a long line whose remaining
+/// pieces never came (the container stopped mid-line). A last line without
+/// a newline is a whole line, not partial.
 pub const CAPTURE_FLAG_PARTIAL: u32 = 1;
 /// Record flag: the line was longer than `max_line_bytes` and was cut.
 pub const CAPTURE_FLAG_TRUNCATED: u32 = 2;
 
 const _: () = assert!(
-    CAPTURE_FLAG_PARTIAL == crate::position::flags::PARTIAL && CAPTURE_FLAG_TRUNCATED == crate::position::flags::TRUNCATED
+    CAPTURE_FLAG_PARTIAL == crate::position::flags::PARTIAL
+        && CAPTURE_FLAG_TRUNCATED == crate::position::flags::TRUNCATED
 );
 
 /// One log record. Every pointer stays valid until its batch is freed.
@@ -160,7 +163,7 @@ unsafe fn str_arg<'a>(p: *const c_char) -> Result<&'a str, ()> {
 }
 
 /// Starts a capture with a JSON configuration (`"{}"` for every
-/// default; keys are listed in README.md).
+/// default; the keys are listed in README.md, "Configuration").
 ///
 /// On success writes the new handle to `*out_handle`. The caller now
 /// owns the handle and must call `capture_stop` and then `capture_free`
@@ -168,45 +171,74 @@ unsafe fn str_arg<'a>(p: *const c_char) -> Result<&'a str, ()> {
 /// `capture_last_error(NULL, …)` holds the reason (naming the bad key).
 ///
 /// The Docker daemon need not be reachable: the capture retries with
-/// backoff and recovers by itself.
+/// backoff and recovers by itself. The library's log lines go to stderr
+/// until `capture_set_log_callback`; `capture_start_with_log` sends every
+/// line, from the first, to a callback.
 #[no_mangle]
-pub unsafe extern "C" fn capture_start(config_json: *const c_char, out_handle: *mut *mut capture_handle) -> capture_result {
+pub unsafe extern "C" fn capture_start(
+    config_json: *const c_char,
+    out_handle: *mut *mut capture_handle,
+) -> capture_result {
     ffi_guard!(CAPTURE_ERR_PANIC, {
-            if config_json.is_null() || out_handle.is_null() {
-                set_start_error("capture_start: config_json and out_handle must not be NULL");
-                return CAPTURE_ERR_NULL_ARGUMENT;
-            }
-            let Ok(text) = (unsafe { str_arg(config_json) }) else {
-                set_start_error("capture_start: config_json is not valid UTF-8");
-                return CAPTURE_ERR_INVALID_ARGUMENT;
-            };
-            let config = match Config::from_json(text) {
-                Ok(c) => c,
-                Err(e) => {
-                    set_start_error(e.0);
-                    return CAPTURE_ERR_INVALID_CONFIG;
-                }
-            };
-            let engine = match Engine::start(config) {
-                Ok(e) => e,
-                Err(EngineError::Config(message)) => {
-                    set_start_error(message);
-                    return CAPTURE_ERR_INVALID_CONFIG;
-                }
-                Err(EngineError::Runtime(message)) => {
-                    set_start_error(message);
-                    return CAPTURE_ERR_RUNTIME;
-                }
-            };
-            let handle = Box::new(capture_handle {
-                engine,
-                last_error: Mutex::new(None),
-                in_flight: Mutex::new(0),
-                idle: Condvar::new(),
-            });
-            unsafe { *out_handle = Box::into_raw(handle) };
-            CAPTURE_OK
+        unsafe { start(config_json, None, ptr::null_mut(), out_handle) }
     })
+}
+
+/// Like `capture_start`, with the log callback (see
+/// `capture_set_log_callback`) in place before the capture does anything,
+/// so no line goes to stderr. `callback` may be NULL (stderr).
+#[no_mangle]
+pub unsafe extern "C" fn capture_start_with_log(
+    config_json: *const c_char,
+    callback: capture_log_callback,
+    user_data: *mut c_void,
+    out_handle: *mut *mut capture_handle,
+) -> capture_result {
+    ffi_guard!(CAPTURE_ERR_PANIC, {
+        unsafe { start(config_json, callback, user_data, out_handle) }
+    })
+}
+
+unsafe fn start(
+    config_json: *const c_char,
+    callback: capture_log_callback,
+    user_data: *mut c_void,
+    out_handle: *mut *mut capture_handle,
+) -> capture_result {
+    if config_json.is_null() || out_handle.is_null() {
+        set_start_error("capture_start: config_json and out_handle must not be NULL");
+        return CAPTURE_ERR_NULL_ARGUMENT;
+    }
+    let Ok(text) = (unsafe { str_arg(config_json) }) else {
+        set_start_error("capture_start: config_json is not valid UTF-8");
+        return CAPTURE_ERR_INVALID_ARGUMENT;
+    };
+    let config = match Config::from_json(text) {
+        Ok(c) => c,
+        Err(e) => {
+            set_start_error(e.0);
+            return CAPTURE_ERR_INVALID_CONFIG;
+        }
+    };
+    let engine = match Engine::start_with_log(config, callback_sink(callback, user_data)) {
+        Ok(e) => e,
+        Err(EngineError::Config(message)) => {
+            set_start_error(message);
+            return CAPTURE_ERR_INVALID_CONFIG;
+        }
+        Err(EngineError::Runtime(message)) => {
+            set_start_error(message);
+            return CAPTURE_ERR_RUNTIME;
+        }
+    };
+    let handle = Box::new(capture_handle {
+        engine,
+        last_error: Mutex::new(None),
+        in_flight: Mutex::new(0),
+        idle: Condvar::new(),
+    });
+    unsafe { *out_handle = Box::into_raw(handle) };
+    CAPTURE_OK
 }
 
 /// Takes up to `max_records` records, waiting at most `timeout_ms`
@@ -220,49 +252,65 @@ pub unsafe extern "C" fn capture_start(config_json: *const c_char, out_handle: *
 ///
 /// May be called from several threads at once.
 #[no_mangle]
-pub unsafe extern "C" fn capture_poll(handle: *mut capture_handle, max_records: usize, timeout_ms: u32, out_batch: *mut *mut capture_batch) -> capture_result {
+pub unsafe extern "C" fn capture_poll(
+    handle: *mut capture_handle,
+    max_records: usize,
+    timeout_ms: u32,
+    out_batch: *mut *mut capture_batch,
+) -> capture_result {
     ffi_guard!(CAPTURE_ERR_PANIC, {
-            if handle.is_null() || out_batch.is_null() {
-                return CAPTURE_ERR_NULL_ARGUMENT;
+        if handle.is_null() || out_batch.is_null() {
+            return CAPTURE_ERR_NULL_ARGUMENT;
+        }
+        let handle = unsafe { &*handle };
+        let _call = handle.enter();
+        if max_records == 0 {
+            handle.set_error("capture_poll: max_records must be at least 1");
+            return CAPTURE_ERR_INVALID_ARGUMENT;
+        }
+        let records = match handle
+            .engine
+            .poll(max_records, Duration::from_millis(timeout_ms as u64))
+        {
+            Ok(r) => r,
+            Err(_) => {
+                handle.set_error("capture_poll: the capture is stopped");
+                return CAPTURE_ERR_STOPPED;
             }
-            let handle = unsafe { &*handle };
-            let _call = handle.enter();
-            if max_records == 0 {
-                handle.set_error("capture_poll: max_records must be at least 1");
-                return CAPTURE_ERR_INVALID_ARGUMENT;
-            }
-            let records = match handle.engine.poll(max_records, Duration::from_millis(timeout_ms as u64)) {
-                Ok(r) => r,
-                Err(_) => {
-                    handle.set_error("capture_poll: the capture is stopped");
-                    return CAPTURE_ERR_STOPPED;
+        };
+        let mut message_bytes = 0;
+        let views: Vec<capture_record> = records
+            .iter()
+            .map(|r| {
+                message_bytes += r.message.len();
+                capture_record {
+                    container_id: r.container.id.as_ptr(),
+                    container_name: r.container.name.as_ptr(),
+                    container_image: r.container.image.as_ptr(),
+                    message: r.message.as_ptr(),
+                    message_len: r.message.len(),
+                    timestamp_ns: r.ts_ns,
+                    stream: r.stream as u32,
+                    flags: r.flags,
                 }
-            };
-            let mut message_bytes = 0;
-            let views: Vec<capture_record> = records
-                .iter()
-                .map(|r| {
-                    message_bytes += r.message.len();
-                    capture_record {
-                        container_id: r.container.id.as_ptr(),
-                        container_name: r.container.name.as_ptr(),
-                        container_image: r.container.image.as_ptr(),
-                        message: r.message.as_ptr(),
-                        message_len: r.message.len(),
-                        timestamp_ns: r.ts_ns,
-                        stream: r.stream as u32,
-                        flags: r.flags,
-                    }
-                })
-                .collect();
-            let mut batch = Box::new(Batch {
-                public: capture_batch { records: ptr::null(), len: views.len(), message_bytes },
-                views,
-                _records: records,
-            });
-            batch.public.records = if batch.views.is_empty() { ptr::null() } else { batch.views.as_ptr() };
-            unsafe { *out_batch = Box::into_raw(batch) as *mut capture_batch };
-            CAPTURE_OK
+            })
+            .collect();
+        let mut batch = Box::new(Batch {
+            public: capture_batch {
+                records: ptr::null(),
+                len: views.len(),
+                message_bytes,
+            },
+            views,
+            _records: records,
+        });
+        batch.public.records = if batch.views.is_empty() {
+            ptr::null()
+        } else {
+            batch.views.as_ptr()
+        };
+        unsafe { *out_batch = Box::into_raw(batch) as *mut capture_batch };
+        CAPTURE_OK
     })
 }
 
@@ -271,9 +319,9 @@ pub unsafe extern "C" fn capture_poll(handle: *mut capture_handle, max_records: 
 #[no_mangle]
 pub unsafe extern "C" fn capture_batch_free(batch: *mut capture_batch) {
     ffi_guard!((), {
-            if !batch.is_null() {
-                drop(unsafe { Box::from_raw(batch as *mut Batch) });
-            }
+        if !batch.is_null() {
+            drop(unsafe { Box::from_raw(batch as *mut Batch) });
+        }
     })
 }
 
@@ -284,16 +332,19 @@ pub unsafe extern "C" fn capture_batch_free(batch: *mut capture_batch) {
 ///
 /// Works after `capture_stop` too (the last figures).
 #[no_mangle]
-pub unsafe extern "C" fn capture_stats(handle: *mut capture_handle, out_json: *mut *mut c_char) -> capture_result {
+pub unsafe extern "C" fn capture_stats(
+    handle: *mut capture_handle,
+    out_json: *mut *mut c_char,
+) -> capture_result {
     ffi_guard!(CAPTURE_ERR_PANIC, {
-            if handle.is_null() || out_json.is_null() {
-                return CAPTURE_ERR_NULL_ARGUMENT;
-            }
-            let handle = unsafe { &*handle };
-            let _call = handle.enter();
-            let text = handle.engine.stats_json().to_string();
-            unsafe { *out_json = message_cstring(text).into_raw() };
-            CAPTURE_OK
+        if handle.is_null() || out_json.is_null() {
+            return CAPTURE_ERR_NULL_ARGUMENT;
+        }
+        let handle = unsafe { &*handle };
+        let _call = handle.enter();
+        let text = handle.engine.stats_json().to_string();
+        unsafe { *out_json = message_cstring(text).into_raw() };
+        CAPTURE_OK
     })
 }
 
@@ -301,7 +352,10 @@ pub unsafe extern "C" fn capture_stats(handle: *mut capture_handle, out_json: *m
 /// 0.0.4) to `*out_text`, for hosts that serve `/metrics` themselves. The
 /// caller now owns the string and must call `capture_string_free`.
 #[no_mangle]
-pub unsafe extern "C" fn capture_metrics_text(handle: *mut capture_handle, out_text: *mut *mut c_char) -> capture_result {
+pub unsafe extern "C" fn capture_metrics_text(
+    handle: *mut capture_handle,
+    out_text: *mut *mut c_char,
+) -> capture_result {
     ffi_guard!(CAPTURE_ERR_PANIC, {
         if handle.is_null() || out_text.is_null() {
             return CAPTURE_ERR_NULL_ARGUMENT;
@@ -319,27 +373,33 @@ pub unsafe extern "C" fn capture_metrics_text(handle: *mut capture_handle, out_t
 /// a name. The caller now owns the string and must call
 /// `capture_string_free`. `CAPTURE_ERR_NOT_FOUND` when unknown.
 #[no_mangle]
-pub unsafe extern "C" fn capture_container_info(handle: *mut capture_handle, id_or_name: *const c_char, out_json: *mut *mut c_char) -> capture_result {
+pub unsafe extern "C" fn capture_container_info(
+    handle: *mut capture_handle,
+    id_or_name: *const c_char,
+    out_json: *mut *mut c_char,
+) -> capture_result {
     ffi_guard!(CAPTURE_ERR_PANIC, {
-            if handle.is_null() || id_or_name.is_null() || out_json.is_null() {
-                return CAPTURE_ERR_NULL_ARGUMENT;
+        if handle.is_null() || id_or_name.is_null() || out_json.is_null() {
+            return CAPTURE_ERR_NULL_ARGUMENT;
+        }
+        let handle = unsafe { &*handle };
+        let _call = handle.enter();
+        let Ok(key) = (unsafe { str_arg(id_or_name) }) else {
+            handle.set_error("capture_container_info: id_or_name is not valid UTF-8");
+            return CAPTURE_ERR_INVALID_ARGUMENT;
+        };
+        match handle.engine.container_json(key) {
+            Some(v) => {
+                unsafe { *out_json = message_cstring(v.to_string()).into_raw() };
+                CAPTURE_OK
             }
-            let handle = unsafe { &*handle };
-            let _call = handle.enter();
-            let Ok(key) = (unsafe { str_arg(id_or_name) }) else {
-                handle.set_error("capture_container_info: id_or_name is not valid UTF-8");
-                return CAPTURE_ERR_INVALID_ARGUMENT;
-            };
-            match handle.engine.container_json(key) {
-                Some(v) => {
-                    unsafe { *out_json = message_cstring(v.to_string()).into_raw() };
-                    CAPTURE_OK
-                }
-                None => {
-                    handle.set_error(format!("capture_container_info: no container {key:?} is known"));
-                    CAPTURE_ERR_NOT_FOUND
-                }
+            None => {
+                handle.set_error(format!(
+                    "capture_container_info: no container {key:?} is known"
+                ));
+                CAPTURE_ERR_NOT_FOUND
             }
+        }
     })
 }
 
@@ -348,9 +408,26 @@ pub unsafe extern "C" fn capture_container_info(handle: *mut capture_handle, id_
 #[no_mangle]
 pub unsafe extern "C" fn capture_string_free(s: *mut c_char) {
     ffi_guard!((), {
-            if !s.is_null() {
-                drop(unsafe { CString::from_raw(s) });
-            }
+        if !s.is_null() {
+            drop(unsafe { CString::from_raw(s) });
+        }
+    })
+}
+
+/// Wakes every `capture_poll` blocked on this handle right now: each
+/// returns `CAPTURE_OK` at once with what is queued (possibly nothing). The
+/// capture keeps running. For hosts that cancel a blocking poll (Go's
+/// context, a shutdown signal) without stopping. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn capture_wake(handle: *mut capture_handle) -> capture_result {
+    ffi_guard!(CAPTURE_ERR_PANIC, {
+        if handle.is_null() {
+            return CAPTURE_ERR_NULL_ARGUMENT;
+        }
+        let handle = unsafe { &*handle };
+        let _call = handle.enter();
+        handle.engine.wake_pollers();
+        CAPTURE_OK
     })
 }
 
@@ -365,18 +442,18 @@ pub unsafe extern "C" fn capture_string_free(s: *mut c_char) {
 #[no_mangle]
 pub unsafe extern "C" fn capture_stop(handle: *mut capture_handle) -> capture_result {
     ffi_guard!(CAPTURE_ERR_PANIC, {
-            if handle.is_null() {
-                return CAPTURE_ERR_NULL_ARGUMENT;
+        if handle.is_null() {
+            return CAPTURE_ERR_NULL_ARGUMENT;
+        }
+        let handle = unsafe { &*handle };
+        let _call = handle.enter();
+        match handle.engine.stop() {
+            Ok(()) => CAPTURE_OK,
+            Err(e) => {
+                handle.set_error(e.message());
+                CAPTURE_ERR_STOP_TIMEOUT
             }
-            let handle = unsafe { &*handle };
-            let _call = handle.enter();
-            match handle.engine.stop() {
-                Ok(()) => CAPTURE_OK,
-                Err(e) => {
-                    handle.set_error(e.message());
-                    CAPTURE_ERR_STOP_TIMEOUT
-                }
-            }
+        }
     })
 }
 
@@ -387,46 +464,55 @@ pub unsafe extern "C" fn capture_stop(handle: *mut capture_handle) -> capture_re
 #[no_mangle]
 pub unsafe extern "C" fn capture_free(handle: *mut capture_handle) {
     ffi_guard!((), {
-            if handle.is_null() {
-                return;
-            }
-            let boxed = unsafe { &*handle };
-            let _ = boxed.engine.stop();
-            let mut n = boxed.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            while *n > 0 {
-                n = boxed.idle.wait(n).unwrap_or_else(|e| e.into_inner());
-            }
-            drop(n);
-            drop(unsafe { Box::from_raw(handle) });
+        if handle.is_null() {
+            return;
+        }
+        let boxed = unsafe { &*handle };
+        let _ = boxed.engine.stop();
+        let mut n = boxed.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        while *n > 0 {
+            n = boxed.idle.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(n);
+        // An engine thread that did not stop in time must not call the
+        // host's callback after this returns.
+        boxed.engine.shared().log.set_sink(None);
+        drop(unsafe { Box::from_raw(handle) });
     })
 }
 
-/// Copies the last error message of `handle` (or, with `handle` NULL,
-/// of the last failed `capture_start` in this process) into `buf`,
-/// NUL-terminated and cut to fit `len` bytes. Returns the message's
-/// full length (without the NUL), so a caller can retry with a bigger
-/// buffer; 0 when there is none. `buf` may be NULL when `len` is 0.
+/// Copies the message of the last failed call on `handle` (or, with
+/// `handle` NULL, of the last failed `capture_start` in this process) into
+/// `buf`, NUL-terminated and cut to fit `len` bytes. Like `errno`, it is
+/// meaningful right after a call returned an error; successful calls do
+/// not clear it. Returns the message's full length (without the NUL), so a
+/// caller can retry with a bigger buffer; 0 when there is none. `buf` may
+/// be NULL when `len` is 0.
 #[no_mangle]
-pub unsafe extern "C" fn capture_last_error(handle: *const capture_handle, buf: *mut c_char, len: usize) -> usize {
+pub unsafe extern "C" fn capture_last_error(
+    handle: *const capture_handle,
+    buf: *mut c_char,
+    len: usize,
+) -> usize {
     ffi_guard!(0, {
-            let copy = |message: &Option<CString>| -> usize {
-                let Some(message) = message else { return 0 };
-                let bytes = message.as_bytes();
-                if !buf.is_null() && len > 0 {
-                    let n = bytes.len().min(len - 1);
-                    unsafe {
-                        ptr::copy_nonoverlapping(bytes.as_ptr(), buf as *mut u8, n);
-                        *buf.add(n) = 0;
-                    }
+        let copy = |message: &Option<CString>| -> usize {
+            let Some(message) = message else { return 0 };
+            let bytes = message.as_bytes();
+            if !buf.is_null() && len > 0 {
+                let n = bytes.len().min(len - 1);
+                unsafe {
+                    ptr::copy_nonoverlapping(bytes.as_ptr(), buf as *mut u8, n);
+                    *buf.add(n) = 0;
                 }
-                bytes.len()
-            };
-            if handle.is_null() {
-                copy(&START_ERROR.lock().unwrap_or_else(|e| e.into_inner()))
-            } else {
-                let handle = unsafe { &*handle };
-                copy(&handle.last_error.lock().unwrap_or_else(|e| e.into_inner()))
             }
+            bytes.len()
+        };
+        if handle.is_null() {
+            copy(&START_ERROR.lock().unwrap_or_else(|e| e.into_inner()))
+        } else {
+            let handle = unsafe { &*handle };
+            copy(&handle.last_error.lock().unwrap_or_else(|e| e.into_inner()))
+        }
     })
 }
 
@@ -443,8 +529,10 @@ pub const CAPTURE_LOG_DEBUG: i32 = 4;
 /// NUL-terminated line (a sentence, then `key=value` fields) valid only
 /// during the call. Called from the library's own thread (and from the
 /// caller's threads): it must be thread-safe, return quickly, and not call
-/// back into the library.
-pub type capture_log_callback = Option<unsafe extern "C" fn(user_data: *mut c_void, level: i32, message: *const c_char)>;
+/// back into the library. It is not called once `capture_free` has
+/// returned (nor after `capture_stop` returned `CAPTURE_OK`).
+pub type capture_log_callback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, level: i32, message: *const c_char)>;
 
 struct CallbackSink {
     callback: unsafe extern "C" fn(*mut c_void, i32, *const c_char),
@@ -462,10 +550,25 @@ impl CallbackSink {
     }
 }
 
+fn callback_sink(
+    callback: capture_log_callback,
+    user_data: *mut c_void,
+) -> Option<crate::log::Sink> {
+    callback.map(|callback| {
+        let sink = CallbackSink {
+            callback,
+            user_data,
+        };
+        Arc::new(move |level: crate::log::LogLevel, line: &str| sink.call(level, line))
+            as crate::log::Sink
+    })
+}
+
 /// Sends the library's log lines for this handle to `callback` instead of
 /// stderr (lines at or below the configured `log_level`); NULL restores
-/// stderr. `user_data` is passed back as is. The callback may be called
-/// until `capture_stop` returns, so `user_data` must live until then.
+/// stderr. `user_data` is passed back as is and must stay valid until
+/// `capture_stop` returns `CAPTURE_OK`, or else until `capture_free`
+/// returns.
 #[no_mangle]
 pub unsafe extern "C" fn capture_set_log_callback(
     handle: *mut capture_handle,
@@ -478,10 +581,7 @@ pub unsafe extern "C" fn capture_set_log_callback(
         }
         let handle = unsafe { &*handle };
         let _call = handle.enter();
-        let sink: Option<crate::log::Sink> = callback.map(|callback| {
-            let sink = CallbackSink { callback, user_data };
-            Arc::new(move |level: crate::log::LogLevel, line: &str| sink.call(level, line)) as crate::log::Sink
-        });
+        let sink = callback_sink(callback, user_data);
         handle.engine.shared().log.set_sink(sink);
         CAPTURE_OK
     })
