@@ -12,7 +12,7 @@ import ctypes
 import os
 import sys
 import threading
-from ctypes import POINTER, c_char_p, c_int, c_int32, c_int64, c_size_t, c_uint8, c_uint32, c_void_p
+from ctypes import POINTER, c_char, c_char_p, c_int, c_int32, c_int64, c_size_t, c_uint8, c_uint32, c_void_p
 from pathlib import Path
 from typing import Mapping
 
@@ -74,6 +74,18 @@ class capture_batch(ctypes.Structure):
     ]
 
 
+class char_buffer_p(POINTER(c_char)):  # type: ignore[misc]
+    """``char *`` of a buffer the library writes into: takes a
+    ``ctypes.create_string_buffer`` (or None), refuses an immutable bytes
+    object, which a plain POINTER(c_char) would let the library write over."""
+
+    @classmethod
+    def from_param(cls, value):  # type: ignore[override]
+        if isinstance(value, (bytes, bytearray, str)):
+            raise TypeError(f"a writable buffer from ctypes.create_string_buffer is needed, not {type(value).__name__}")
+        return super().from_param(value)
+
+
 capture_handle_p = POINTER(capture_handle)
 capture_batch_p = POINTER(capture_batch)
 capture_result = c_int  # a C enum: int-sized
@@ -93,7 +105,7 @@ FUNCTIONS: dict[str, tuple[object, list[object]]] = {
     "capture_string_free": (None, [c_void_p]),
     "capture_stop": (capture_result, [capture_handle_p]),
     "capture_free": (None, [capture_handle_p]),
-    "capture_last_error": (c_size_t, [capture_handle_p, c_char_p, c_size_t]),
+    "capture_last_error": (c_size_t, [capture_handle_p, char_buffer_p, c_size_t]),
     "capture_set_log_callback": (capture_result, [capture_handle_p, capture_log_callback, c_void_p]),
     "capture_version": (c_char_p, []),
     "capture_result_message": (c_char_p, [c_int32]),

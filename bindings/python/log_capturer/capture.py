@@ -111,25 +111,38 @@ def _error(lib: ctypes.CDLL, handle: Any, code: int) -> CaptureError:
 
 
 def _config_bytes(config: Mapping[str, Any] | str | bytes | None) -> bytes:
+    """The config as the bytes given to capture_start (text is not re-encoded
+    beyond UTF-8, so the library judges what is and is not valid)."""
     if config is None:
-        text = "{}"
-    elif isinstance(config, Mapping):
+        return b"{}"
+    if isinstance(config, Mapping):
         try:
-            text = json.dumps(dict(config))
+            data = json.dumps(dict(config)).encode()
         except (TypeError, ValueError) as e:
             raise ConfigError(f"invalid config: cannot encode as JSON: {e}") from e
     elif isinstance(config, str):
-        text = config
+        data = config.encode("utf-8", "surrogatepass")
     elif isinstance(config, (bytes, bytearray)):
         data = bytes(config)
-        if b"\0" in data:
-            raise ConfigError("invalid config: contains a NUL byte")
-        return data
     else:
         raise TypeError(f"config must be a dict, a JSON string or None, not {type(config).__name__}")
-    if "\0" in text:
+    if b"\0" in data:
         raise ConfigError("invalid config: contains a NUL character")
-    return text.encode("utf-8", "surrogatepass")
+    _check_json_object(data)
+    return data
+
+
+def _check_json_object(data: bytes) -> None:
+    """Refuses valid JSON that is not an object. The library would read an
+    array as the config's fields by position (`["tcp://host:1"]` sets
+    `docker_host`); other syntax errors are left to the library, whose
+    messages say where."""
+    try:
+        document = json.loads(data)
+    except ValueError:
+        return
+    if not isinstance(document, dict):
+        raise ConfigError(f"invalid config: expected a JSON object, not {type(document).__name__}")
 
 
 @dataclass(frozen=True, slots=True)
