@@ -236,6 +236,10 @@ class _Handle:
         self.handle = handle
         self.log_callback = log_callback
         self.closed = False
+        # Set once any capture_stop timed out: the engine's thread was left
+        # running and may still call the log callback, whichever later
+        # capture_stop returned (a second call returns OK at once).
+        self.stop_timed_out = False
         self.in_flight = 0
         self.idle = threading.Condition(threading.Lock())
 
@@ -260,20 +264,26 @@ class _Handle:
                 return CAPTURE_OK
             self.closed = True
         lib, handle = self.lib, self.handle
-        stopped = lib.capture_stop(handle)
+        stopped = self.stop(handle)
         with self.idle:
             while self.in_flight:
                 self.idle.wait()
         if self.log_callback is not None:
             lib.capture_set_log_callback(handle, _native.capture_log_callback(), None)
-            if stopped == CAPTURE_ERR_STOP_TIMEOUT:
+            if self.stop_timed_out:
                 _leaked_callbacks.append(self.log_callback)
         lib.capture_free(handle)
         self.handle = None
         self.log_callback = None
-        if stopped == CAPTURE_ERR_STOP_TIMEOUT:
+        if self.stop_timed_out:
             _DEFAULT_LOGGER.warning("The capture's engine thread did not stop in time; it was left running.")
         return stopped
+
+    def stop(self, handle: Any) -> int:
+        code = self.lib.capture_stop(handle)
+        if code == CAPTURE_ERR_STOP_TIMEOUT:
+            self.stop_timed_out = True
+        return code
 
 
 class Capture:
@@ -420,7 +430,7 @@ class Capture:
         """
         try:
             with self._handle.call() as handle:
-                code = self._handle.lib.capture_stop(handle)
+                code = self._handle.stop(handle)
                 if code != CAPTURE_OK:
                     raise _error(self._handle.lib, handle, code)
         except ClosedError:

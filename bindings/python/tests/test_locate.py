@@ -94,38 +94,34 @@ def test_not_found_lists_every_place_looked(tree):
     assert "LOG_CAPTURER_LIB" in str(error) and "cargo build" in str(error)
 
 
-def test_import_does_not_need_the_library_and_use_reports_it(tmp_path):
-    """In a fresh interpreter where nothing can be found, importing works and
-    starting a capture raises LibraryNotFoundError (no crash, no ImportError)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("LOG_CAPTURER_LIB", "CARGO_TARGET_DIR")}
-    env["LOG_CAPTURER_LIB"] = str(tmp_path / "nothing" / LIB)
-    env["PYTHONPATH"] = str(Path(log_capturer.__file__).parent.parent)
+def library_error_in_fresh_interpreter(library: Path, call: str, cwd: Path) -> str:
+    """Runs ``call`` in a new interpreter with $LOG_CAPTURER_LIB=library;
+    returns the LibraryNotFoundError it raised (its searched list, then its message)."""
+    env = dict(os.environ, LOG_CAPTURER_LIB=str(library), PYTHONPATH=str(Path(log_capturer.__file__).parent.parent))
     script = (
         "import log_capturer\n"
         "try:\n"
-        "    log_capturer.Capture({})\n"
+        f"    {call}\n"
         "except log_capturer.LibraryNotFoundError as e:\n"
-        "    print('not found:', e.searched)\n"
+        "    print(e.searched, e)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=cwd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "not found:" in result.stdout and str(tmp_path / "nothing" / LIB) in result.stdout
+    assert result.stdout, "no LibraryNotFoundError was raised"
+    return result.stdout
+
+
+def test_import_does_not_need_the_library_and_use_reports_it(tmp_path):
+    """Importing works where nothing can be found; starting a capture then
+    raises LibraryNotFoundError (no crash, no ImportError)."""
+    missing = tmp_path / "nothing" / LIB
+    assert str(missing) in library_error_in_fresh_interpreter(missing, "log_capturer.Capture({})", tmp_path)
 
 
 def test_a_file_that_is_not_a_library_is_reported(tmp_path):
     bogus = tmp_path / LIB
     bogus.write_text("not an ELF file")
-    env = dict(os.environ, LOG_CAPTURER_LIB=str(bogus), PYTHONPATH=str(Path(log_capturer.__file__).parent.parent))
-    script = (
-        "import log_capturer\n"
-        "try:\n"
-        "    log_capturer.library_version()\n"
-        "except log_capturer.LibraryNotFoundError as e:\n"
-        "    print('refused:', e)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert "refused:" in result.stdout and "could not be loaded" in result.stdout
+    assert "could not be loaded" in library_error_in_fresh_interpreter(bogus, "log_capturer.library_version()", tmp_path)
 
 
 def test_the_loaded_library_is_this_checkouts_build():
