@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tail: {e}", file=sys.stderr)
         return 2
 
-    # SIGTERM ends the program like Ctrl-C does.
+    # Ctrl-C and SIGTERM end the program, even when it was started with
+    # SIGINT ignored (as a shell's background job is).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with capture:
         print("tail: following container logs (Ctrl-C to stop)", file=sys.stderr, flush=True)

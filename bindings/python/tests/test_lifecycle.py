@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -229,3 +232,44 @@ def test_many_start_stop_cycles_leave_no_threads_behind():
     del dropped
     gc.collect()
     wait_for(lambda: threads_of_process() <= before, 10, f"the thread count to return to {before}")
+
+
+EXIT_SCRIPT = """
+import logging, threading, time, log_capturer
+logging.basicConfig(level=logging.DEBUG)
+cap = log_capturer.Capture({"docker_host": "unix:///nonexistent/log-capturer-test.sock", "log_level": "debug",
+                            "retry_backoff_secs": 0.01, "retry_backoff_max_secs": 0.02})
+polling = threading.Event()
+def poll():
+    polling.set()
+    try:
+        cap.poll(timeout=None)
+    except log_capturer.StoppedError:
+        print("poll stopped", flush=True)
+threading.Thread(target=poll, daemon=True).start()
+polling.wait()
+while not any("unavailable" in r for r in log_lines):  # the subprocess has a deadline
+    time.sleep(0.01)
+print("exiting", flush=True)
+"""
+
+
+def test_interpreter_exit_with_an_open_capture_is_clean(tmp_path):
+    """Exit with a capture never closed, a poll blocked in a daemon thread and
+    the library's thread calling into Python logging: the finalizer stops
+    and frees the capture before the interpreter goes away."""
+    script = tmp_path / "exit.py"
+    script.write_text(
+        "log_lines = []\n"
+        "import logging\n"
+        "class Keep(logging.Handler):\n"
+        "    def emit(self, record): log_lines.append(record.getMessage())\n"
+        "logging.getLogger('log_capturer').addHandler(Keep())\n" + EXIT_SCRIPT
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(log_capturer.__file__).parent.parent))
+    result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["exiting", "poll", "stopped"]
+    # (The very first line may still go to stderr directly: the callback can
+    # only be installed after capture_start has started the engine.)
+    assert "log_capturer:Docker daemon" in result.stderr
