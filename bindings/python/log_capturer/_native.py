@@ -221,5 +221,4 @@ def load() -> ctypes.CDLL:
                 raise LibraryNotFoundError(
                     f"{path} is not a compatible log-capturer library: {e}", [str(path)]
                 ) from e
-            _library.path = str(path)  # type: ignore[attr-defined]
         return _library

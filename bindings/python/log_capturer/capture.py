@@ -67,7 +67,7 @@ _UNSET: Any = object()
 
 def library_path() -> str:
     """The path of the loaded library (loading it if needed)."""
-    return _native.load().path  # type: ignore[attr-defined]
+    return _native.load()._name
 
 
 def library_version() -> str:
@@ -117,7 +117,7 @@ def _config_bytes(config: Mapping[str, Any] | str | bytes | None) -> bytes:
         return b"{}"
     if isinstance(config, Mapping):
         try:
-            data = json.dumps(dict(config)).encode()
+            data = json.dumps(dict(config), allow_nan=False).encode()
         except (TypeError, ValueError) as e:
             raise ConfigError(f"invalid config: cannot encode as JSON: {e}") from e
     elif isinstance(config, str):

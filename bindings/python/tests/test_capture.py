@@ -46,6 +46,31 @@ def test_seq_is_read_exactly_once_and_in_order(containers, start_capture):
     assert stats["records"] == 1000 and stats["id"] == container_id
 
 
+def test_paced_lines_survive_rotations_exactly_once(containers, start_capture):
+    cap = start_capture({"rotation_interval": "200ms", "rotation_jitter": 0.2})
+    script = "i=0; while [ $i -lt 600 ]; do i=$((i+1)); echo $i; [ $((i % 50)) -eq 0 ] && sleep 0.1; done; true"
+    containers.run("paced", script)
+    name = containers.name("paced")
+    records: list[log_capturer.Record] = []
+    collect_until(cap, records, lambda r: len(of(r, name)) >= 600, 30, "600 lines")
+    wait_for(lambda: (container_stats(cap, name) or {}).get("state") == "drained", 30, "the container to be drained")
+    records.extend(cap.poll(100_000, timeout=0.3))
+    assert [r.text for r in of(records, name)] == [str(i) for i in range(1, 601)]
+    rotations = container_stats(cap, name)["rotations"]
+    assert rotations >= 3, f"only {rotations} rotations"
+
+
+def test_message_bytes_are_kept_as_written(containers, start_capture):
+    # (Invalid UTF-8 is not tried: the json-file driver itself stores it as U+FFFD.)
+    cap = start_capture()
+    containers.run("bytes", r"printf 'plain\n\ncaf\303\251 \342\234\223\n  spaced \t\n'")
+    name = containers.name("bytes")
+    records: list[log_capturer.Record] = []
+    collect_until(cap, records, lambda r: len(of(r, name)) >= 4, 30, "4 lines")
+    assert [r.message for r in of(records, name)] == [b"plain", b"", "café ✓".encode(), b"  spaced \t"]
+    assert of(records, name)[2].text == "café ✓"
+
+
 def test_stdout_stderr_and_tty_streams(containers, start_capture):
     cap = start_capture()
     containers.run("two", "echo to-out; echo to-err >&2")

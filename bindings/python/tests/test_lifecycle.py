@@ -47,7 +47,7 @@ def test_bad_config_raises_config_error_naming_the_key(config, key):
     assert isinstance(error, log_capturer.CaptureError) and isinstance(error, ValueError)
 
 
-@pytest.mark.parametrize("config", ["not json", "[1, 2]", "[]", '["unix:///x.sock"]', "null", "5", '{"a": 1', "{}\0{}", {"obj": object()}])
+@pytest.mark.parametrize("config", ["not json", "[1, 2]", "[]", '["unix:///x.sock"]', "null", "5", '{"a": 1', "{}\0{}", {"obj": object()}, {"rotation_jitter": float("nan")}])
 def test_malformed_config_raises_config_error(config):
     with pytest.raises(log_capturer.ConfigError):
         log_capturer.Capture(config)
