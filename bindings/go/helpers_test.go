@@ -79,7 +79,23 @@ func startFor(t testing.TB, c *containers, cfg Config) *Capture {
 		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(func() { capture.Close() })
+	waitSubscribed(t, capture)
 	return capture
+}
+
+// waitSubscribed waits until the capture has subscribed to the daemon's
+// events and listed the containers: Start returns before that, and a
+// container that starts and exits in between would not be seen (see the
+// report on the library's start-up window).
+func waitSubscribed(t testing.TB, capture *Capture) {
+	t.Helper()
+	eventually(t, 30*time.Second, "the capture to subscribe to events", func() bool {
+		stats, err := capture.Stats()
+		if err != nil {
+			t.Fatalf("Stats: %v", err)
+		}
+		return stats.Daemon.EventStreamConnects >= 1 && stats.Daemon.Listings >= 1
+	})
 }
 
 // collector keeps the records of polls made while waiting for conditions.

@@ -51,6 +51,39 @@ func TestConfigDocument(t *testing.T) {
 	}
 }
 
+// Every field's tag must be a key the library knows, with a value it takes.
+func TestEveryConfigFieldIsAccepted(t *testing.T) {
+	c, err := Start(Config{
+		DockerHost:        "unix:///var/run/docker.sock",
+		RotationInterval:  90 * time.Second,
+		RotationJitter:    Float(0.2),
+		ReadTimeout:       20 * time.Second,
+		RequestTimeout:    5 * time.Second,
+		IncludeContainers: []string{"lct-no-such-container-"},
+		ExcludeContainers: []string{"lct-no-such-container-x"},
+		IncludeLabels:     []string{"log-capturer-test=1"},
+		ExcludeLabels:     []string{"skip"},
+		IncludeImages:     []string{"log-capturer-test/"},
+		ExcludeImages:     []string{"other/"},
+		Streams:           []string{"stdout", "stderr"},
+		AutoPartialMerge:  Bool(true),
+		MaxLineBytes:      64 << 10,
+		QueueMaxRecords:   1000,
+		QueueMaxBytes:     1 << 20,
+		Since:             time.Now().Add(-time.Hour).Format(time.RFC3339Nano),
+		RetryBackoff:      500 * time.Millisecond,
+		RetryBackoffMax:   5 * time.Second,
+		ReopenTail:        100,
+		LogLevel:          "error",
+	})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
 func TestBadConfigNamesTheKey(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -182,7 +215,7 @@ func TestPollReturnsPromptlyWhenContextEnds(t *testing.T) {
 	if _, err := c.Poll(ctx, 10); err != context.DeadlineExceeded {
 		t.Fatalf("Poll(deadline): %v", err)
 	}
-	if took := time.Since(begin); took < 250*time.Millisecond || took > time.Second {
+	if took := time.Since(begin); took < 250*time.Millisecond || took > 2*time.Second {
 		t.Fatalf("Poll with a 250 ms deadline took %v", took)
 	}
 
@@ -207,7 +240,7 @@ func TestPollReturnsPromptlyWhenContextEnds(t *testing.T) {
 		mu.Lock()
 		late := returned.Sub(cancelledAt)
 		mu.Unlock()
-		if late > 500*time.Millisecond {
+		if late > time.Second {
 			t.Fatalf("Poll returned %v after its context was cancelled", late)
 		}
 	}
@@ -422,6 +455,7 @@ func TestStreamsAndFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unmerged.Close()
+	waitSubscribed(t, unmerged)
 	c.run("out", `echo to-out; echo to-err >&2; head -c 3000 /dev/zero | tr '\0' x; echo; printf 'no-newline'`)
 	c.run("tty", "echo on-console", "-t")
 	c.run("split", `head -c 20000 /dev/zero | tr '\0' y; echo`)
