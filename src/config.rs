@@ -255,7 +255,11 @@ impl Config {
             };
             doc.insert(key.to_string(), value);
         }
-        Config::from_json(&serde_json::Value::Object(doc).to_string())
+        // serde_json's "at line 1 column 47" means nothing to a property.
+        Config::from_json(&serde_json::Value::Object(doc).to_string()).map_err(|e| match e.0.find(" at line ") {
+            Some(at) => ConfigError(e.0[..at].to_string()),
+            None => e,
+        })
     }
 
     fn from_raw(raw: RawConfig) -> Result<Config, ConfigError> {

@@ -43,7 +43,7 @@ use std::panic::AssertUnwindSafe;
 use std::ptr;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::thread::ThreadId;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use abi::*;
 
@@ -58,6 +58,8 @@ static DESCRIPTION: &CStr = c"Docker container logs through the Docker Engine AP
 
 /// How many records one poll of the engine's queue takes.
 const POLL_CHUNK: usize = 256;
+/// Room beyond `batch_max_bytes` for the poll that crosses it.
+const BUFFER_SLACK: usize = 256 << 10;
 
 /// Runs `body`; a panic becomes `on_panic` (the panic boundary of every
 /// export, as `ffi_guard!` is for the C ABI).
@@ -156,8 +158,9 @@ fn find_instance(list: &mut [Instance]) -> Option<&mut Instance> {
 }
 
 impl Instance {
-    /// Encodes what is queued, up to `batch_max_bytes` (the budget may be
-    /// passed by the records of one poll), without waiting.
+    /// Encodes what is queued, without waiting, until `batch_max_bytes`
+    /// or `batch_max_time` is reached (either may be passed by the records
+    /// of one poll).
     fn collect(&mut self) -> &[u8] {
         if self.unsent {
             self.unsent = false;
@@ -168,7 +171,11 @@ impl Instance {
             self.buffer = Vec::new();
         }
         self.buffer.clear();
-        while self.buffer.len() < budget {
+        // Room for a full batch up front: growing a multi-MiB buffer while
+        // encoding (copy, page faults) took milliseconds.
+        self.buffer.reserve(budget + BUFFER_SLACK);
+        let started = Instant::now();
+        while self.buffer.len() < budget && started.elapsed() < self.options.batch_max_time {
             let Ok(records) = self.engine.poll(POLL_CHUNK, Duration::ZERO) else { break };
             for r in &records {
                 record::encode(&mut self.buffer, r, self.options.record);
@@ -281,9 +288,10 @@ unsafe fn init(plugin: *mut flbgo_input_plugin) -> c_int {
     log.print(
         LogLevel::Info,
         &format!(
-            "Started. docker_host={} batch_max_bytes={} version={}",
+            "Started. docker_host={} batch_max_bytes={} batch_max_time={:?} version={}",
             engine.shared().docker.endpoint.describe(),
             options.batch_max_bytes,
+            options.batch_max_time,
             env!("CARGO_PKG_VERSION")
         ),
     );

@@ -19,12 +19,14 @@
 
 use std::collections::BTreeSet;
 
-use crate::config::{parse_size, Config, LogLevel, KEYS};
+use std::time::Duration;
+
+use crate::config::{parse_duration, parse_size, Config, LogLevel, KEYS};
 
 use super::record::RecordOptions;
 
 /// Properties of the plugin alone (the engine's configuration refuses them).
-pub const PLUGIN_KEYS: &[&str] = &["record_image", "record_labels", "batch_max_bytes"];
+pub const PLUGIN_KEYS: &[&str] = &["record_image", "record_labels", "batch_max_bytes", "batch_max_time"];
 
 /// Fluent Bit's own input properties: accepted, never flagged.
 const FLUENT_BIT_KEYS: &[&str] = &[
@@ -60,6 +62,8 @@ const OTHER_NAMES: &[(&str, &str)] = &[
 
 /// The default of `batch_max_bytes`.
 pub const DEFAULT_BATCH_MAX_BYTES: usize = 4 << 20;
+/// The default of `batch_max_time`.
+pub const DEFAULT_BATCH_MAX_TIME: Duration = Duration::from_millis(2);
 
 /// What the plugin reads besides the engine's configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +72,8 @@ pub struct PluginOptions {
     /// The callback stops taking records once its buffer holds this many
     /// bytes; what is left waits for the next call, one second later.
     pub batch_max_bytes: usize,
+    /// ...or once it has taken records for this long.
+    pub batch_max_time: Duration,
 }
 
 /// Why the properties were refused: one sentence naming the key.
@@ -123,7 +129,18 @@ pub fn read(
             }
         },
     };
-    Ok((config, PluginOptions { record, batch_max_bytes }))
+    let batch_max_time = match get("batch_max_time").map_err(PropertyError)? {
+        None => DEFAULT_BATCH_MAX_TIME,
+        Some(v) => match parse_duration(&v) {
+            Some(d) if d > Duration::ZERO && d <= Duration::from_secs(1) => d,
+            _ => {
+                return Err(PropertyError(format!(
+                    "Invalid property batch_max_time: {v:?} is not a duration from 1us to 1s (e.g. 2ms)."
+                )))
+            }
+        },
+    };
+    Ok((config, PluginOptions { record, batch_max_bytes, batch_max_time }))
 }
 
 fn parse_bool(text: &str) -> Option<bool> {
@@ -208,7 +225,6 @@ fn near_misses(key: &str) -> Vec<String> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
-    use std::time::Duration;
 
     /// A property list looked up as Fluent Bit does: exact, case-insensitive.
     fn lookup(props: &[(&str, &str)]) -> impl Fn(&str) -> Result<Option<String>, String> {
@@ -229,6 +245,7 @@ mod tests {
             ("record_image", "on"),
             ("record_labels", "false"),
             ("batch_max_bytes", "1MiB"),
+            ("batch_max_time", "10ms"),
             ("tag", "docker.*"),
         ])
         .unwrap();
@@ -236,9 +253,17 @@ mod tests {
         assert_eq!(config.rotation_interval, Duration::from_secs(90));
         assert_eq!(config.rotation_jitter, 0.25);
         assert_eq!(config.log_level, LogLevel::Info);
-        assert_eq!(options, PluginOptions { record: RecordOptions { image: true, labels: false }, batch_max_bytes: 1 << 20 });
+        assert_eq!(
+            options,
+            PluginOptions {
+                record: RecordOptions { image: true, labels: false },
+                batch_max_bytes: 1 << 20,
+                batch_max_time: Duration::from_millis(10),
+            }
+        );
         let (_, defaults) = read_props(&[]).unwrap();
         assert_eq!(defaults.batch_max_bytes, DEFAULT_BATCH_MAX_BYTES);
+        assert_eq!(defaults.batch_max_time, DEFAULT_BATCH_MAX_TIME);
         assert_eq!(defaults.record, RecordOptions::default());
     }
 
@@ -276,6 +301,8 @@ mod tests {
             ("record_image", "maybe"),
             ("batch_max_bytes", "12"),
             ("batch_max_bytes", "huge"),
+            ("batch_max_time", "0ms"),
+            ("batch_max_time", "1h"),
         ] {
             let e = read_props(&[(key, value)]).unwrap_err();
             assert!(e.0.contains(key), "{key}={value}: {}", e.0);
