@@ -578,6 +578,18 @@ static void check_refused(struct plugin_symbols *s, const struct property *props
     printf("  refused: %s\n", needle);
 }
 
+/* Runs one instance on its own thread until its records came (or its
+ * deadline), then Exit; checks that Init worked and every buffer decoded. */
+static void run_instance(struct run *r, const char *what)
+{
+    malformed = 0;
+    nrecords = 0;
+    pthread_create(&r->thread, NULL, instance_thread, r);
+    pthread_join(r->thread, NULL);
+    CHECK(r->init_ret == 1, "%s: Init returned %d", what, r->init_ret);
+    CHECK(malformed == 0, "%s: %d malformed records or buffers", what, malformed);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -633,12 +645,8 @@ int main(int argc, char **argv)
         struct run r = { .s = &first, .properties = props, .containers = containers, .ncontainers = 2,
                          .expect = 2 * n, .deadline_s = 90 };
         log_clear();
-        nrecords = 0;
-        pthread_create(&r.thread, NULL, instance_thread, &r);
-        pthread_join(r.thread, NULL);
-        CHECK(r.init_ret == 1, "Init returned %d", r.init_ret);
+        run_instance(&r, "first instance");
         CHECK(log_contains("[input:log_capturer] Started."), "no start line reached log_print");
-        CHECK(malformed == 0, "%d malformed records or buffers", malformed);
         check_container("out", "stdout", n);
         check_container("err", "stderr", n);
         printf("  %d callbacks, slowest %.2f ms; Exit took %.2f s\n", r.callbacks, r.max_callback_ms, r.exit_s);
@@ -674,12 +682,7 @@ int main(int argc, char **argv)
         };
         struct run r = { .s = &second, .properties = props, .containers = containers, .ncontainers = 1,
                          .expect = 500, .deadline_s = 60 };
-        malformed = 0;
-        nrecords = 0;
-        pthread_create(&r.thread, NULL, instance_thread, &r);
-        pthread_join(r.thread, NULL);
-        CHECK(r.init_ret == 1, "Init after reload returned %d", r.init_ret);
-        CHECK(malformed == 0, "%d malformed records or buffers", malformed);
+        run_instance(&r, "after reload");
         check_container("reload", "stdout", 500);
         printf("  %d callbacks, slowest %.2f ms; Exit took %.2f s\n", r.callbacks, r.max_callback_ms, r.exit_s);
         CHECK(r.exit_s < 6, "Exit took %.1f s", r.exit_s);
@@ -693,12 +696,7 @@ int main(int argc, char **argv)
         const char *containers[][3] = { { "burst", "", script } };
         struct run r = { .s = &second, .properties = props, .containers = containers, .ncontainers = 1,
                          .expect = burst, .deadline_s = 120, .tick_ms = 1000 };
-        malformed = 0;
-        nrecords = 0;
-        pthread_create(&r.thread, NULL, instance_thread, &r);
-        pthread_join(r.thread, NULL);
-        CHECK(r.init_ret == 1, "Init returned %d", r.init_ret);
-        CHECK(malformed == 0, "%d malformed records or buffers", malformed);
+        run_instance(&r, "burst");
         int next = 1, in_order = 1;
         for (int i = 0; i < nrecords; i++) {
             in_order &= atoi(records[i].log) == next++;
