@@ -269,7 +269,9 @@ unsafe fn init(plugin: *mut flbgo_input_plugin) -> c_int {
             Err(_) => Err(format!("Invalid property {key}: the value is not UTF-8.")),
         }
     };
-    let (config, options) = match properties::read(&get, log.instance_level()) {
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let written = properties::written_keys(&args, &|path| std::fs::read_to_string(path).ok());
+    let (config, options) = match properties::read(&get, &written, log.instance_level()) {
         Ok(read) => read,
         Err(e) => {
             log.print(LogLevel::Error, &e.0);

@@ -10,12 +10,20 @@
 //! in `src/flb_input.c`; its own keys — `tag`, `log_level`, `mem_buf_limit`,
 //! `storage.type`… — are consumed and never reach the list).
 //!
-//! So an unknown key is looked for where mistakes are: every key within one
-//! edit (a letter dropped, added, changed or two swapped) of a known one,
-//! the known keys with `-` for `_` or without `_`, and a few names other
-//! tools use. Any of them that is set is certainly not ours (every key we
-//! accept is known), so Init fails naming it. A key unlike any of ours
-//! (`foo`) cannot be seen by any plugin of this interface.
+//! So unknown keys are guessed, and Fluent Bit's own lookup is the judge:
+//! a guess that is set on this instance is a key Fluent Bit did not take
+//! for itself and that is not ours, so Init fails naming it. Nothing we
+//! accept can be refused this way. The guesses:
+//!
+//! - every key within one edit (a letter dropped, added, changed or two
+//!   swapped) of one of ours, ours with `-` for `_` or without `_`, and a
+//!   few names other tools use;
+//! - every `-p key=value` key of Fluent Bit's command line;
+//! - the first word of every line of the configuration file given with
+//!   `-c` (classic `key value` and YAML `key: value` lines alike).
+//!
+//! A key unlike any of ours, set in a file that is `@INCLUDE`d or loaded
+//! another way, still goes unseen: no plugin of this interface can see it.
 
 use std::collections::BTreeSet;
 
@@ -81,17 +89,24 @@ pub struct PluginOptions {
 pub struct PropertyError(pub String);
 
 /// Reads every property through `get` (a key → value lookup as Fluent
-/// Bit's, `Err` when a value is not UTF-8), refuses unknown keys near ours,
-/// and builds the configuration. `log_level` is the engine's level, from
+/// Bit's, `Err` when a value is not UTF-8), refuses unknown keys (near
+/// ours, or `written` in Fluent Bit's command line or configuration file:
+/// see `written_keys`), and builds the configuration. `log_level` is the engine's level, from
 /// the instance's own `log_level` (Fluent Bit keeps that key for itself).
 pub fn read(
     get: &dyn Fn(&str) -> Result<Option<String>, String>,
+    written: &[String],
     log_level: LogLevel,
 ) -> Result<(Config, PluginOptions), PropertyError> {
-    if let Some((found, meant)) = find_unknown(&|key| get(key).map(|v| v.is_some()).unwrap_or(true)) {
+    let is_set = |key: &str| get(key).map(|v| v.is_some()).unwrap_or(true);
+    if let Some((found, meant)) = find_unknown(&is_set) {
         return Err(PropertyError(format!(
             "Unknown property '{found}' (did you mean '{meant}'?); no property of that name exists."
         )));
+    }
+    let known = known_keys();
+    if let Some(found) = written.iter().find(|key| !known.contains(key.as_str()) && is_set(key)) {
+        return Err(PropertyError(format!("Unknown property '{found}'; no property of that name exists.")));
     }
 
     let mut pairs: Vec<(&str, String)> = Vec::new();
@@ -182,6 +197,46 @@ pub fn find_unknown(is_set: &dyn Fn(&str) -> bool) -> Option<(String, &'static s
     None
 }
 
+/// The keys written in Fluent Bit's command line (`-p key=value`,
+/// `--prop=key=value`) and in the first words of the lines of its
+/// configuration file (`-c path`, `--config=path`, read with `read_file`),
+/// lowercased. Words that are not keys are harmless: only those set on the
+/// instance count.
+pub fn written_keys(args: &[String], read_file: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    let mut keys = BTreeSet::new();
+    let mut add = |word: &str| {
+        let word = word.trim().to_ascii_lowercase();
+        let is_key = !word.is_empty()
+            && word.len() <= 128
+            && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if is_key {
+            keys.insert(word);
+        }
+    };
+    let option_value = |at: usize, short: &str, long: &str| -> Option<String> {
+        let arg = &args[at];
+        if arg == short || arg == long {
+            return args.get(at + 1).cloned();
+        }
+        if let Some(rest) = arg.strip_prefix(&format!("{long}=")) {
+            return Some(rest.to_string());
+        }
+        arg.strip_prefix(short).filter(|rest| !rest.is_empty() && !arg.starts_with("--")).map(str::to_string)
+    };
+    for at in 0..args.len() {
+        if let Some(property) = option_value(at, "-p", "--prop") {
+            add(property.split('=').next().unwrap_or(""));
+        }
+        if let Some(text) = option_value(at, "-c", "--config").and_then(|path| read_file(&path)) {
+            for line in text.lines() {
+                let line = line.trim_start().trim_start_matches("- ");
+                add(line.split(|c: char| c.is_whitespace() || c == ':').next().unwrap_or(""));
+            }
+        }
+    }
+    keys.into_iter().collect()
+}
+
 /// The letters a key is made of, for edits.
 const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789_-.";
 
@@ -233,7 +288,7 @@ mod tests {
     }
 
     fn read_props(props: &[(&str, &str)]) -> Result<(Config, PluginOptions), PropertyError> {
-        read(&lookup(props), LogLevel::Info)
+        read(&lookup(props), &[], LogLevel::Info)
     }
 
     #[test]
@@ -284,6 +339,36 @@ mod tests {
             assert!(e.0.contains(&format!("'{}'", typo.to_ascii_lowercase())), "{typo}: {}", e.0);
             assert!(e.0.contains(&format!("'{meant}'")), "{typo}: {}", e.0);
         }
+    }
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn keys_written_on_the_command_line_and_in_the_file_are_found() {
+        let file = |path: &str| {
+            (path == "fb.conf").then(|| "[INPUT]\n    Name log_capturer\n    Containers web\n# note\n".to_string())
+        };
+        let written = written_keys(
+            &args("fluent-bit -e x.so -i log_capturer -p Include=web -pfoo=1 --prop=bar=2 -o stdout -p format=json -c fb.conf"),
+            &file,
+        );
+        for key in ["include", "foo", "bar", "format", "name", "containers", "[input]"] {
+            assert_eq!(written.contains(&key.to_string()), key != "[input]", "{key}: {written:?}");
+        }
+        let yaml = |_: &str| Some("pipeline:\n  inputs:\n    - name: log_capturer\n      containerz: web\n".to_string());
+        let written = written_keys(&args("fluent-bit --config=fb.yaml"), &yaml);
+        assert!(written.contains(&"containerz".to_string()), "{written:?}");
+    }
+
+    #[test]
+    fn a_written_key_counts_only_when_set_on_the_instance() {
+        let written: Vec<String> = ["format", "containers", "name", "include_containers"].map(String::from).to_vec();
+        // `format` belongs to another plugin, `name` was taken by Fluent Bit.
+        read(&lookup(&[("include_containers", "web")]), &written, LogLevel::Info).unwrap();
+        let e = read(&lookup(&[("containers", "web")]), &written, LogLevel::Info).unwrap_err();
+        assert!(e.0.contains("'containers'"), "{}", e.0);
     }
 
     #[test]
