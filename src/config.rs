@@ -212,6 +212,36 @@ const fn default_reopen_tail() -> u64 {
     256
 }
 
+/// Every key of the configuration document, in the order of its fields.
+/// A Fluent Bit input takes each one as a property of the same name.
+pub const KEYS: &[&str] = &[
+    "docker_host",
+    "rotation_interval",
+    "rotation_jitter",
+    "read_timeout",
+    "request_timeout",
+    "include_containers",
+    "exclude_containers",
+    "include_labels",
+    "exclude_labels",
+    "include_images",
+    "exclude_images",
+    "streams",
+    "auto_partial_merge",
+    "max_line_bytes",
+    "queue_max_records",
+    "queue_max_bytes",
+    "since",
+    "retry_backoff_secs",
+    "retry_backoff_max_secs",
+    "reopen_tail",
+    "log_level",
+];
+
+/// The keys whose JSON value must be a number: a property's text is
+/// converted before it is validated.
+const NUMBER_KEYS: &[&str] = &["rotation_jitter"];
+
 impl Config {
     /// Parses and validates a JSON document. An empty document (`{}`) gives
     /// every default.
@@ -223,6 +253,34 @@ impl Config {
         let raw: RawConfig =
             serde_path_to_error::deserialize(de).map_err(|e| ConfigError(path_error(&e)))?;
         Config::from_raw(raw)
+    }
+
+    /// Builds the configuration from `(key, value)` pairs whose values are
+    /// all text, as Fluent Bit properties are: lists comma-separated,
+    /// durations like `"5m"`, sizes like `"1MiB"`. Validation and error
+    /// messages are those of `from_json`; an unknown key is an error that
+    /// names it.
+    pub fn from_properties<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Config, ConfigError> {
+        let mut doc = serde_json::Map::new();
+        for (key, value) in pairs {
+            let value = if NUMBER_KEYS.contains(&key) {
+                let number = value
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                    .ok_or_else(|| ConfigError(format!("{key}: {value:?} is not a number")))?;
+                serde_json::Value::Number(number)
+            } else {
+                serde_json::Value::String(value.to_string())
+            };
+            doc.insert(key.to_string(), value);
+        }
+        // serde_json's "at line 1 column 47" means nothing to a property.
+        Config::from_json(&serde_json::Value::Object(doc).to_string()).map_err(|e| match e.0.find(" at line ") {
+            Some(at) => ConfigError(e.0[..at].to_string()),
+            None => e,
+        })
     }
 
     fn from_raw(raw: RawConfig) -> Result<Config, ConfigError> {
@@ -734,6 +792,59 @@ mod tests {
             let e = Config::from_json(doc).unwrap_err();
             assert!(e.0.contains(key), "{doc}: {e}");
         }
+    }
+
+    #[test]
+    fn keys_are_exactly_the_documents_fields() {
+        // Every listed key is accepted...
+        let all_null: serde_json::Map<String, serde_json::Value> =
+            KEYS.iter().map(|k| (k.to_string(), serde_json::Value::Null)).collect();
+        Config::from_json(&serde_json::Value::Object(all_null).to_string()).unwrap();
+        // ...and serde's list of expected fields names no other.
+        let e = Config::from_json(r#"{"no_such_key": 1}"#).unwrap_err();
+        let mut expected: Vec<&str> = e.0.split('`').skip(3).step_by(2).collect();
+        let mut keys = KEYS.to_vec();
+        expected.sort_unstable();
+        keys.sort_unstable();
+        assert_eq!(expected, keys, "{e}");
+    }
+
+    #[test]
+    fn every_key_takes_its_value_as_text() {
+        let c = Config::from_properties([
+            ("docker_host", "unix:///run/docker.sock"),
+            ("rotation_interval", "90s"),
+            ("rotation_jitter", "0.2"),
+            ("read_timeout", "10s"),
+            ("request_timeout", "3s"),
+            ("include_containers", "web,api"),
+            ("exclude_containers", "web-debug"),
+            ("include_labels", "team=blue"),
+            ("exclude_labels", "skip"),
+            ("include_images", "nginx"),
+            ("exclude_images", "busybox"),
+            ("streams", "stdout"),
+            ("auto_partial_merge", "off"),
+            ("max_line_bytes", "64KiB"),
+            ("queue_max_records", "1000"),
+            ("queue_max_bytes", "1MiB"),
+            ("since", "1704164645"),
+            ("retry_backoff_secs", "1"),
+            ("retry_backoff_max_secs", "10"),
+            ("reopen_tail", "100"),
+            ("log_level", "debug"),
+        ])
+        .unwrap();
+        assert_eq!(c.rotation_interval, Duration::from_secs(90));
+        assert_eq!(c.rotation_jitter, 0.2);
+        assert_eq!(c.include_containers, vec!["web", "api"]);
+        assert!(!c.auto_partial_merge);
+        assert_eq!(c.max_line_bytes, 64 << 10);
+        assert_eq!(c.log_level, LogLevel::Debug);
+        let e = Config::from_properties([("rotation_jitter", "lots")]).unwrap_err();
+        assert!(e.0.contains("rotation_jitter"), "{e}");
+        let e = Config::from_properties([("rotation_intreval", "5m")]).unwrap_err();
+        assert!(e.0.contains("rotation_intreval"), "{e}");
     }
 
     #[test]

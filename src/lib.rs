@@ -15,6 +15,7 @@ pub mod config;
 pub mod docker;
 pub mod engine;
 pub mod ffi;
+pub mod fluentbit;
 pub mod frame;
 pub mod log;
 pub mod position;
