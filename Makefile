@@ -4,7 +4,7 @@
 CARGO ?= cargo
 NEXTEST := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: all build header bench-setup deps test test-rust demo clean-containers
+.PHONY: all build header bench-setup deps test test-rust test-c test-python test-go test-fluentbit demo clean-containers
 
 all: build
 
@@ -32,7 +32,21 @@ else
 	$(CARGO) test --release --no-fail-fast
 endif
 
-test: test-rust
+# The C example and ABI misuse under AddressSanitizer (or valgrind).
+test-c: deps
+	tests/c/test.sh
+
+test-python: deps
+	bindings/python/test.sh
+
+test-go: deps
+	bindings/go/test.sh
+
+# The Fluent Bit plugin driven by a C host exactly as Fluent Bit's proxy does.
+test-fluentbit: deps
+	tests/fluentbit/test.sh
+
+test: test-rust test-c test-python test-go test-fluentbit
 
 demo: build
 	scripts/demo.sh

@@ -94,7 +94,7 @@ struct RawConfig {
     #[serde(default, deserialize_with = "duration_opt")]
     rotation_interval: Option<Duration>,
     /// The fraction (0 to 0.5) by which the rotation interval is jittered.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "number_opt")]
     rotation_jitter: Option<f64>,
     /// A stream that delivers nothing for this long is closed (its socket
     /// freed) and reopened. Default 30 s.
@@ -236,11 +236,10 @@ pub const KEYS: &[&str] = &[
     "retry_backoff_max_secs",
     "reopen_tail",
     "log_level",
+    "include_stopped",
+    "metrics_per_container",
+    "metrics_addr",
 ];
-
-/// The keys whose JSON value must be a number: a property's text is
-/// converted before it is validated.
-const NUMBER_KEYS: &[&str] = &["rotation_jitter"];
 
 impl Config {
     /// Parses and validates a JSON document. An empty document (`{}`) gives
@@ -260,26 +259,20 @@ impl Config {
     /// durations like `"5m"`, sizes like `"1MiB"`. Validation and error
     /// messages are those of `from_json`; an unknown key is an error that
     /// names it.
-    pub fn from_properties<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Config, ConfigError> {
+    pub fn from_properties<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Config, ConfigError> {
         let mut doc = serde_json::Map::new();
         for (key, value) in pairs {
-            let value = if NUMBER_KEYS.contains(&key) {
-                let number = value
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-                    .and_then(serde_json::Number::from_f64)
-                    .ok_or_else(|| ConfigError(format!("{key}: {value:?} is not a number")))?;
-                serde_json::Value::Number(number)
-            } else {
-                serde_json::Value::String(value.to_string())
-            };
+            let value = serde_json::Value::String(value.to_string());
             doc.insert(key.to_string(), value);
         }
         // serde_json's "at line 1 column 47" means nothing to a property.
-        Config::from_json(&serde_json::Value::Object(doc).to_string()).map_err(|e| match e.0.find(" at line ") {
-            Some(at) => ConfigError(e.0[..at].to_string()),
-            None => e,
+        Config::from_json(&serde_json::Value::Object(doc).to_string()).map_err(|e| {
+            match e.0.find(" at line ") {
+                Some(at) => ConfigError(e.0[..at].to_string()),
+                None => e,
+            }
         })
     }
 
@@ -619,6 +612,20 @@ fn duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::
     }
 }
 
+fn number_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    match Option::<StringOrNumber>::deserialize(d)? {
+        None => Ok(None),
+        Some(StringOrNumber::Number(n)) => Ok(n.as_f64()),
+        Some(StringOrNumber::String(s)) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .map(Some)
+            .ok_or_else(|| de::Error::custom(format!("{s:?} is not a number"))),
+    }
+}
+
 fn seconds_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     Ok(duration_opt(d)?.map(|d| d.as_secs_f64()))
 }
@@ -797,8 +804,10 @@ mod tests {
     #[test]
     fn keys_are_exactly_the_documents_fields() {
         // Every listed key is accepted...
-        let all_null: serde_json::Map<String, serde_json::Value> =
-            KEYS.iter().map(|k| (k.to_string(), serde_json::Value::Null)).collect();
+        let all_null: serde_json::Map<String, serde_json::Value> = KEYS
+            .iter()
+            .map(|k| (k.to_string(), serde_json::Value::Null))
+            .collect();
         Config::from_json(&serde_json::Value::Object(all_null).to_string()).unwrap();
         // ...and serde's list of expected fields names no other.
         let e = Config::from_json(r#"{"no_such_key": 1}"#).unwrap_err();

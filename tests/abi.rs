@@ -300,19 +300,28 @@ fn wake_returns_a_blocked_poll_without_stopping() {
         while !poller.is_finished() {
             assert_eq!(unsafe { capture_wake(cap.handle) }, CAPTURE_OK);
             std::thread::sleep(Duration::from_millis(5));
-            assert!(started.elapsed() < Duration::from_secs(5), "wake did not wake the poll");
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "wake did not wake the poll"
+            );
         }
         assert_eq!(poller.join().unwrap().unwrap().len(), 0);
     });
     // Still running: polls keep working.
     assert_eq!(cap.poll(10, 0).unwrap().len(), 0);
-    assert_eq!(unsafe { capture_wake(ptr::null_mut()) }, CAPTURE_ERR_NULL_ARGUMENT);
+    assert_eq!(
+        unsafe { capture_wake(ptr::null_mut()) },
+        CAPTURE_ERR_NULL_ARGUMENT
+    );
 }
 
 static FIRST_LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 unsafe extern "C" fn on_first_log(_: *mut c_void, _: i32, message: *const c_char) {
-    FIRST_LINES.lock().unwrap().push(CStr::from_ptr(message).to_string_lossy().into_owned());
+    FIRST_LINES
+        .lock()
+        .unwrap()
+        .push(CStr::from_ptr(message).to_string_lossy().into_owned());
 }
 
 #[test]
@@ -321,10 +330,29 @@ fn start_with_log_sends_even_the_first_line_to_the_callback() {
     cfg["log_level"] = json!("warn");
     let text = CString::new(cfg.to_string()).unwrap();
     let mut handle = ptr::null_mut();
-    assert_eq!(unsafe { capture_start_with_log(text.as_ptr(), Some(on_first_log), ptr::null_mut(), &mut handle) }, CAPTURE_OK);
+    assert_eq!(
+        unsafe {
+            capture_start_with_log(
+                text.as_ptr(),
+                Some(on_first_log),
+                ptr::null_mut(),
+                &mut handle,
+            )
+        },
+        CAPTURE_OK
+    );
     let cap = Capture { handle };
     let mut recs = Vec::new();
-    cap.wait_for(&mut recs, Duration::from_secs(10), "the first warning", |_| !FIRST_LINES.lock().unwrap().is_empty());
+    cap.wait_for(
+        &mut recs,
+        Duration::from_secs(10),
+        "the first warning",
+        |_| !FIRST_LINES.lock().unwrap().is_empty(),
+    );
     // The very first attempt's warning is the one that arrived.
-    assert!(FIRST_LINES.lock().unwrap()[0].starts_with("Docker daemon unavailable"), "{:?}", FIRST_LINES.lock().unwrap());
+    assert!(
+        FIRST_LINES.lock().unwrap()[0].starts_with("Docker daemon unavailable"),
+        "{:?}",
+        FIRST_LINES.lock().unwrap()
+    );
 }

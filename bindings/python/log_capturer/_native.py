@@ -98,6 +98,9 @@ capture_log_callback = ctypes.CFUNCTYPE(None, c_void_p, c_int32, c_char_p)
 # name: (restype, argtypes)
 FUNCTIONS: dict[str, tuple[object, list[object]]] = {
     "capture_start": (capture_result, [c_char_p, POINTER(capture_handle_p)]),
+    "capture_start_with_log": (capture_result, [c_char_p, capture_log_callback, c_void_p, POINTER(capture_handle_p)]),
+    "capture_wake": (capture_result, [capture_handle_p]),
+    "capture_metrics_text": (capture_result, [capture_handle_p, POINTER(c_void_p)]),
     "capture_poll": (capture_result, [capture_handle_p, c_size_t, c_uint32, POINTER(capture_batch_p)]),
     "capture_batch_free": (None, [capture_batch_p]),
     "capture_stats": (capture_result, [capture_handle_p, POINTER(c_void_p)]),

@@ -316,18 +316,15 @@ class Capture:
         text = _config_bytes(config)
         lib = _native.load()
         out = _native.capture_handle_p()
+        # The callback is in place before the capture does anything, so
+        # every line, the first included, reaches `logger`.
+        log_callback = _log_thunk(logger) if logger is not None else _native.capture_log_callback()
         with _start_lock:
-            code = lib.capture_start(text, ctypes.byref(out))
+            code = lib.capture_start_with_log(text, log_callback, None, ctypes.byref(out))
             if code != CAPTURE_OK:
                 raise _error(lib, None, code)
-        log_callback = None
-        if logger is not None:
-            log_callback = _log_thunk(logger)
-            code = lib.capture_set_log_callback(out, log_callback, None)
-            if code != CAPTURE_OK:
-                error = _error(lib, out, code)
-                lib.capture_free(out)
-                raise error
+        if logger is None:
+            log_callback = None
         self._handle = _Handle(lib, out, log_callback)
         # Frees the handle if the object is dropped unclosed, and at exit
         # (before the interpreter goes away under the library's thread).

@@ -270,6 +270,7 @@ def test_interpreter_exit_with_an_open_capture_is_clean(tmp_path):
     result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["exiting", "poll", "stopped"]
-    # (The very first line may still go to stderr directly: the callback can
-    # only be installed after capture_start has started the engine.)
+    # Every line goes through logging (capture_start_with_log), none to
+    # stderr directly.
     assert "log_capturer:Docker daemon" in result.stderr
+    assert "log-capturer WARN" not in result.stderr
