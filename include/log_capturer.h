@@ -182,7 +182,10 @@ enum capture_result capture_poll(struct capture_handle *handle,
                                  uint32_t timeout_ms,
                                  struct capture_batch **out_batch);
 
-// Frees a batch from `capture_poll`. Calling with NULL is fine. Must
+// Frees a batch from `capture_poll`. With `checkpoint_path`, this is
+// what tells the capture the host has received its records: their
+// positions may then be saved (until `capture_stop`; batches freed after
+// it are read again by the next capture). Calling with NULL is fine. Must
 // not be called twice for the same batch.
 void capture_batch_free(struct capture_batch *batch);
 

@@ -71,6 +71,9 @@ pub struct Config {
     pub log_level: LogLevel,
     pub metrics_per_container: bool,
     pub metrics_addr: Option<std::net::SocketAddr>,
+    pub checkpoint_path: Option<PathBuf>,
+    pub checkpoint_interval: Duration,
+    pub checkpoint_on_corrupt: crate::engine::checkpoint::OnCorrupt,
 }
 
 /// How to reach the daemon.
@@ -162,6 +165,19 @@ struct RawConfig {
     /// itself when more were written since the last delivered line. Default 256.
     #[serde(default, deserialize_with = "size_opt")]
     reopen_tail: Option<u64>,
+    /// A file keeping each container's position (per-stream watermarks),
+    /// advanced only past records the host has received and freed, so a
+    /// capture started again resumes exactly there. Default: none.
+    #[serde(default)]
+    checkpoint_path: Option<String>,
+    /// How often the position file is written when it changed. Default 1 s.
+    #[serde(default, deserialize_with = "duration_opt")]
+    checkpoint_interval: Option<Duration>,
+    /// What a position file that cannot be read does: `fail` (default: the
+    /// start fails, naming the file and the problem) or `reset` (it is moved
+    /// aside to `<path>.corrupt`, logged, and reading starts afresh).
+    #[serde(default)]
+    checkpoint_on_corrupt: Option<String>,
     /// Export per-container metric series (labels `container_id`,
     /// `container_name`). Turn off on hosts with thousands of containers:
     /// the aggregate series remain. Default on.
@@ -239,6 +255,9 @@ pub const KEYS: &[&str] = &[
     "include_stopped",
     "metrics_per_container",
     "metrics_addr",
+    "checkpoint_path",
+    "checkpoint_interval",
+    "checkpoint_on_corrupt",
 ];
 
 impl Config {
@@ -403,6 +422,23 @@ impl Config {
             })?),
         };
 
+        let checkpoint_path = match raw.checkpoint_path.as_deref() {
+            None => None,
+            Some("") => return Err(ConfigError("checkpoint_path: must not be empty".into())),
+            Some(p) => Some(PathBuf::from(p)),
+        };
+        let checkpoint_interval = raw.checkpoint_interval.unwrap_or(Duration::from_secs(1));
+        positive("checkpoint_interval", checkpoint_interval)?;
+        let checkpoint_on_corrupt = match raw.checkpoint_on_corrupt.as_deref().unwrap_or("fail") {
+            "fail" => crate::engine::checkpoint::OnCorrupt::Fail,
+            "reset" => crate::engine::checkpoint::OnCorrupt::Reset,
+            other => {
+                return Err(ConfigError(format!(
+                    "checkpoint_on_corrupt: {other:?} is not `fail` or `reset`"
+                )))
+            }
+        };
+
         Ok(Config {
             docker_host,
             rotation_interval,
@@ -428,6 +464,9 @@ impl Config {
             log_level,
             metrics_per_container: raw.metrics_per_container.unwrap_or(true),
             metrics_addr,
+            checkpoint_path,
+            checkpoint_interval,
+            checkpoint_on_corrupt,
         })
     }
 

@@ -115,6 +115,9 @@ impl Dedup {
 pub struct Line {
     pub stream: Stream,
     pub ts_ns: i64,
+    /// The stream's watermark count once this line is passed: how many
+    /// entries stamped `ts_ns` it and the lines before it took.
+    pub count: u32,
     pub message: Bytes,
     pub flags: u32,
 }
@@ -191,6 +194,7 @@ impl Assembler {
             out.push(Line {
                 stream: entry.stream,
                 ts_ns: entry.ts_ns,
+                count: k,
                 message: strip_newline(entry.stream, message),
                 flags: flag,
             });
@@ -207,6 +211,7 @@ impl Assembler {
                 out.push(Line {
                     stream: entry.stream,
                     ts_ns: entry.ts_ns,
+                    count: k,
                     message: strip_newline(entry.stream, entry.payload),
                     flags: 0,
                 });
@@ -299,6 +304,7 @@ impl Assembler {
         out.push(Line {
             stream,
             ts_ns: p.ts_ns,
+            count: p.last_k,
             message,
             flags: flag,
         });

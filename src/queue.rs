@@ -23,6 +23,9 @@ pub struct Record {
     pub container: Arc<ContainerMeta>,
     pub stream: Stream,
     pub ts_ns: i64,
+    /// The stream's watermark count once this record is passed (see
+    /// `position::Watermark`); used to advance checkpoints.
+    pub count: u32,
     pub flags: u32,
     pub message: Bytes,
 }
@@ -214,6 +217,7 @@ mod tests {
             container: meta.clone(),
             stream: Stream::Stdout,
             ts_ns: 1,
+            count: 1,
             flags: 0,
             message: Bytes::from(vec![b'x'; len]),
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
+use tokio::task::{AbortHandle, Id, JoinError, JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::reader::{ContainerState, Reader, ReaderExit};
@@ -91,6 +91,11 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
         (config.rotation_interval / 4).clamp(Duration::from_millis(200), Duration::from_secs(10));
     let mut watchdog = tokio::time::interval(watchdog_period);
     watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let checkpoint = d.shared.checkpoint.clone();
+    let mut flush_tick = tokio::time::interval(config.checkpoint_interval);
+    flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut flushing: Option<JoinHandle<std::io::Result<()>>> = None;
+    let mut flush_failing = false;
 
     loop {
         tokio::select! {
@@ -111,6 +116,23 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
                 }
             },
             _ = watchdog.tick() => d.check_rotations(),
+            _ = flush_tick.tick(), if checkpoint.is_some() && flushing.is_none() => {
+                // fsync may take a while: off the runtime's thread.
+                let c = checkpoint.clone().unwrap();
+                flushing = Some(tokio::task::spawn_blocking(move || c.flush()));
+            }
+            done = join_flush(&mut flushing) => {
+                flushing = None;
+                match done {
+                    Ok(()) => flush_failing = false,
+                    Err(e) => {
+                        if !flush_failing {
+                            d.shared.log.error("Cannot write the position file; retrying.", &[("error", &e)]);
+                        }
+                        flush_failing = true;
+                    }
+                }
+            }
             _ = tokio::time::sleep_until(rotate_at), if events.is_some() => {
                 // A silent event stream looks the same as a dead one: renew
                 // it (and list again) from time to time.
@@ -154,6 +176,27 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
         );
         d.readers.abort_all();
         while d.readers.join_next().await.is_some() {}
+    }
+    // The last write, once every reader is done.
+    if let Some(c) = checkpoint {
+        if flushing.is_some() {
+            let _ = join_flush(&mut flushing).await;
+        }
+        let closing = tokio::task::spawn_blocking(move || c.close());
+        match tokio::time::timeout(drain_deadline, closing).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => d.shared.log.error("Cannot write the position file at stop.", &[("error", &e)]),
+            _ => d.shared.log.error("Writing the position file at stop did not finish in time.", &[]),
+        }
+    }
+}
+
+/// Waits for a position-file write in progress; pends forever when there
+/// is none.
+async fn join_flush(flushing: &mut Option<JoinHandle<std::io::Result<()>>>) -> std::io::Result<()> {
+    match flushing.as_mut() {
+        None => std::future::pending().await,
+        Some(handle) => handle.await.unwrap_or_else(|e| Err(std::io::Error::other(e.to_string()))),
     }
 }
 
@@ -241,6 +284,12 @@ impl Discovery {
         let gap_start = self.events_lost_ns.map(|t| t - GAP_MARGIN_NS);
 
         let listed: std::collections::HashSet<&str> = list.iter().map(|c| c.id.as_str()).collect();
+        if first {
+            // Containers destroyed while no capture ran lose their positions.
+            if let Some(c) = &self.shared.checkpoint {
+                c.retain(&listed);
+            }
+        }
         if !first {
             // Gone during the gap: forget what no reader holds.
             let gone: Vec<String> = self
@@ -288,6 +337,13 @@ impl Discovery {
         }
     }
 
+    /// A destroyed container's saved position goes with it.
+    fn forget_position(&self, id: &str) {
+        if let Some(c) = &self.shared.checkpoint {
+            c.forget(id);
+        }
+    }
+
     fn on_daemon_error(&mut self, e: &DockerError) {
         self.shared.stats.daemon_error(e.kind(), e.to_string());
         let endpoint = self.shared.docker.endpoint.describe();
@@ -323,14 +379,17 @@ impl Discovery {
                 }
                 Some(Slot::Excluded | Slot::Unreadable | Slot::Failed) => {}
             },
-            "destroy" => match self.slots.get_mut(&id) {
-                Some(Slot::Reading(r)) => r.destroyed = true,
-                Some(_) => {
-                    self.slots.remove(&id);
-                    self.shared.stats.forget(&id);
+            "destroy" => {
+                self.forget_position(&id);
+                match self.slots.get_mut(&id) {
+                    Some(Slot::Reading(r)) => r.destroyed = true,
+                    Some(_) => {
+                        self.slots.remove(&id);
+                        self.shared.stats.forget(&id);
+                    }
+                    None => {}
                 }
-                None => {}
-            },
+            }
             // A dying container's reader sees its stream end and drains it.
             _ => {}
         }

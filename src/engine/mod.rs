@@ -7,6 +7,7 @@
 //! per one-line HTTP chunk and read at a third of the daemon's rate). The
 //! host's thread only ever touches the queue and the stats.
 
+pub mod checkpoint;
 pub mod container;
 pub mod discovery;
 pub mod metrics;
@@ -42,6 +43,8 @@ pub struct Shared {
     pub shutdown: watch::Receiver<bool>,
     /// When the capture started (Unix ns): the `since` of `now`.
     pub started_ns: i64,
+    /// The position file, with `checkpoint_path`.
+    pub checkpoint: Option<Arc<checkpoint::Checkpoint>>,
 }
 
 impl Shared {
@@ -159,7 +162,15 @@ impl Engine {
         let config = Arc::new(config);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let stats = Arc::new(EngineStats::new(config.metrics_per_container));
+        let (checkpoint, checkpoint_warning) = match &config.checkpoint_path {
+            None => (None, None),
+            Some(path) => {
+                let (c, warning) = checkpoint::Checkpoint::open(path, config.checkpoint_on_corrupt).map_err(EngineError::Config)?;
+                (Some(Arc::new(c)), warning)
+            }
+        };
         let shared = Arc::new(Shared {
+            checkpoint,
             docker: Docker::new(
                 Endpoint::new(config.docker_host.clone()),
                 config.request_timeout,
@@ -171,6 +182,9 @@ impl Engine {
             started_ns: unix_now_ns(),
             config,
         });
+        if let Some(warning) = checkpoint_warning {
+            shared.log.warn("Position file could not be read; starting afresh.", &[("error", &warning)]);
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -219,6 +233,12 @@ impl Engine {
     /// Takes up to `max` records, waiting at most `timeout` for the first.
     pub fn poll(&self, max: usize, timeout: Duration) -> Result<Vec<Record>, Closed> {
         self.shared.queue.pop(max, timeout)
+    }
+
+    /// The host has received (and, through the C ABI, freed) these
+    /// records: with `checkpoint_path`, their positions may be saved.
+    pub fn acknowledge(&self, records: &[Record]) {
+        checkpoint::acknowledge(&self.shared.checkpoint, records, &self.shared.stats);
     }
 
     /// Wakes every poll blocked now (they return at once, with what is

@@ -158,6 +158,8 @@ impl Reader {
                     config.initial_since_ns(self.shared.started_ns)
                 };
                 let stats = self.shared.stats.container(&meta);
+                // A saved position wins over the `since` policy.
+                let saved = self.shared.checkpoint.as_ref().and_then(|c| c.position(&self.id));
                 self.shared.log.info(
                     "Following container.",
                     &[
@@ -167,7 +169,7 @@ impl Reader {
                 );
                 ContainerState {
                     meta,
-                    position: Position::starting_at(since),
+                    position: saved.unwrap_or_else(|| Position::starting_at(since)),
                     stats,
                     tail: config.reopen_tail,
                     next_rotation: Instant::now()
@@ -647,6 +649,7 @@ impl Reader {
                     container: meta.clone(),
                     stream: line.stream,
                     ts_ns: line.ts_ns,
+                    count: line.count,
                     flags: line.flags,
                     message: line.message,
                 }

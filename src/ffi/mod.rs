@@ -20,6 +20,8 @@ use std::time::Duration;
 use once_cell::sync::Lazy;
 
 use crate::config::Config;
+use crate::engine::checkpoint::Checkpoint;
+use crate::engine::stats::EngineStats;
 use crate::engine::{Engine, EngineError};
 use crate::queue::Record;
 
@@ -110,7 +112,9 @@ pub struct capture_batch {
 struct Batch {
     public: capture_batch,
     views: Vec<capture_record>,
-    _records: Vec<Record>,
+    records: Vec<Record>,
+    /// With `checkpoint_path`: where freeing the batch acknowledges it.
+    acknowledge: Option<(Arc<Checkpoint>, Arc<EngineStats>)>,
 }
 
 /// A running capture. Opaque to the host.
@@ -302,7 +306,8 @@ pub unsafe extern "C" fn capture_poll(
                 message_bytes,
             },
             views,
-            _records: records,
+            records,
+            acknowledge: handle.engine.shared().checkpoint.clone().map(|c| (c, handle.engine.shared().stats.clone())),
         });
         batch.public.records = if batch.views.is_empty() {
             ptr::null()
@@ -314,13 +319,19 @@ pub unsafe extern "C" fn capture_poll(
     })
 }
 
-/// Frees a batch from `capture_poll`. Calling with NULL is fine. Must
+/// Frees a batch from `capture_poll`. With `checkpoint_path`, this is
+/// what tells the capture the host has received its records: their
+/// positions may then be saved (until `capture_stop`; batches freed after
+/// it are read again by the next capture). Calling with NULL is fine. Must
 /// not be called twice for the same batch.
 #[no_mangle]
 pub unsafe extern "C" fn capture_batch_free(batch: *mut capture_batch) {
     ffi_guard!((), {
         if !batch.is_null() {
-            drop(unsafe { Box::from_raw(batch as *mut Batch) });
+            let batch = unsafe { Box::from_raw(batch as *mut Batch) };
+            if let Some((checkpoint, stats)) = &batch.acknowledge {
+                checkpoint.acknowledge(&batch.records, stats);
+            }
         }
     })
 }

@@ -207,6 +207,9 @@ impl Instance {
             for r in &records {
                 record::encode(&mut self.buffer, r, self.options.record);
             }
+            // Fluent Bit copies the buffer as soon as the callback returns:
+            // these records are received.
+            self.engine.acknowledge(&records);
             if records.len() < POLL_CHUNK {
                 break;
             }

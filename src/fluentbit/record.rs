@@ -148,6 +148,7 @@ mod tests {
             container: meta(&[("team", "blue"), ("tier", "web")]),
             stream,
             ts_ns,
+            count: 1,
             flags,
             message: Bytes::copy_from_slice(message),
         }
@@ -309,6 +310,7 @@ mod tests {
             container: meta(&pairs),
             stream: Stream::Stdout,
             ts_ns: 1,
+            count: 1,
             flags: 0,
             message: Bytes::from_static(b"x"),
         };
