@@ -4,7 +4,7 @@
 CARGO ?= cargo
 NEXTEST := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: all build header bench-setup deps test test-rust test-c test-python test-go test-fluentbit demo clean-containers
+.PHONY: all build header bench-setup deps test test-rust test-c test-python test-go test-fluentbit test-monitoring demo clean-containers
 
 all: build
 
@@ -46,7 +46,11 @@ test-go: deps
 test-fluentbit: deps
 	tests/fluentbit/test.sh
 
-test: test-rust test-c test-python test-go test-fluentbit
+# promtool check/test rules, the dashboard, and a real Prometheus scraping a real capture.
+test-monitoring: deps
+	tests/monitoring/test.sh
+
+test: test-rust test-c test-python test-go test-fluentbit test-monitoring
 
 demo: build
 	scripts/demo.sh

@@ -76,7 +76,10 @@ impl Entry {
     fn position(&self) -> Position {
         let mut p = Position::starting_at(0);
         for (i, m) in self.marks().iter().enumerate() {
-            p.marks[i] = Watermark { ts_ns: m.ts, count: m.count };
+            p.marks[i] = Watermark {
+                ts_ns: m.ts,
+                count: m.count,
+            };
         }
         p
     }
@@ -100,7 +103,10 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// Opens (or creates) the position file and takes its lock. Returns
     /// the checkpoint and, when a bad file was set aside, a warning.
-    pub fn open(path: &Path, on_corrupt: OnCorrupt) -> Result<(Checkpoint, Option<String>), String> {
+    pub fn open(
+        path: &Path,
+        on_corrupt: OnCorrupt,
+    ) -> Result<(Checkpoint, Option<String>), String> {
         let lock_path = sibling(path, "lock");
         let lock = OpenOptions::new()
             .create(true)
@@ -117,12 +123,21 @@ impl Checkpoint {
         let mut warning = None;
         let entries = match std::fs::read(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(format!("checkpoint_path: cannot read {}: {e}", path.display())),
-            Ok(bytes) => match parse(&bytes) {
-                Ok(entries) => entries,
-                Err(problem) => {
-                    let message = format!("checkpoint_path: {} is not a valid position file: {problem}", path.display());
-                    match on_corrupt {
+            Err(e) => {
+                return Err(format!(
+                    "checkpoint_path: cannot read {}: {e}",
+                    path.display()
+                ))
+            }
+            Ok(bytes) => {
+                match parse(&bytes) {
+                    Ok(entries) => entries,
+                    Err(problem) => {
+                        let message = format!(
+                            "checkpoint_path: {} is not a valid position file: {problem}",
+                            path.display()
+                        );
+                        match on_corrupt {
                         OnCorrupt::Fail => {
                             return Err(format!("{message} (set checkpoint_on_corrupt to \"reset\" to start afresh)"))
                         }
@@ -134,8 +149,9 @@ impl Checkpoint {
                             BTreeMap::new()
                         }
                     }
+                    }
                 }
-            },
+            }
         };
         let checkpoint = Checkpoint {
             path: path.to_path_buf(),
@@ -145,7 +161,9 @@ impl Checkpoint {
             lock: Mutex::new(Some(lock)),
         };
         // Fail now, not at the first write, if the directory is not writable.
-        checkpoint.write().map_err(|e| format!("checkpoint_path: cannot write {}: {e}", path.display()))?;
+        checkpoint
+            .write()
+            .map_err(|e| format!("checkpoint_path: cannot write {}: {e}", path.display()))?;
         Ok((checkpoint, warning))
     }
 
@@ -187,7 +205,10 @@ impl Checkpoint {
         let mut newest: BTreeMap<&str, [Option<Mark>; 3]> = BTreeMap::new();
         for r in records {
             let slot = &mut newest.entry(r.container.id_str()).or_default()[r.stream.index()];
-            let m = Mark { ts: r.ts_ns, count: r.count };
+            let m = Mark {
+                ts: r.ts_ns,
+                count: r.count,
+            };
             if slot.map_or(true, |old| later(m, old)) {
                 *slot = Some(m);
             }
@@ -196,7 +217,10 @@ impl Checkpoint {
         for (id, marks) in newest {
             let reader = stats.get(id);
             let entry = entries.entry(id.to_string()).or_insert_with(|| Entry {
-                name: reader.as_ref().map(|s| s.meta.name_str().to_string()).unwrap_or_default(),
+                name: reader
+                    .as_ref()
+                    .map(|s| s.meta.name_str().to_string())
+                    .unwrap_or_default(),
                 ..Entry::default()
             });
             let reader_position = reader.and_then(|s| s.position());
@@ -205,14 +229,22 @@ impl Checkpoint {
                 if later(m, entry.marks()[i]) {
                     entry.set(i, m);
                 }
-                let Some(pos) = &reader_position else { continue };
+                let Some(pos) = &reader_position else {
+                    continue;
+                };
                 for other in [Stream::Stdout, Stream::Stderr, Stream::Console] {
                     let j = other.index();
                     if j == i {
                         continue;
                     }
-                    let floor = Mark { ts: m.ts - INVERSION_BOUND_NS, count: 0 };
-                    let passed = Mark { ts: pos.marks[j].ts_ns, count: pos.marks[j].count };
+                    let floor = Mark {
+                        ts: m.ts - INVERSION_BOUND_NS,
+                        count: 0,
+                    };
+                    let passed = Mark {
+                        ts: pos.marks[j].ts_ns,
+                        count: pos.marks[j].count,
+                    };
                     let lift = if later(passed, floor) { floor } else { passed };
                     if later(lift, entry.marks()[j]) {
                         entry.set(j, lift);
@@ -244,7 +276,10 @@ impl Checkpoint {
     }
 
     fn write(&self) -> std::io::Result<()> {
-        let doc = File1 { version: VERSION, containers: self.entries().clone() };
+        let doc = File1 {
+            version: VERSION,
+            containers: self.entries().clone(),
+        };
         let text = serde_json::to_vec_pretty(&doc).map_err(std::io::Error::other)?;
         let temp = sibling(&self.path, "tmp");
         {
@@ -254,7 +289,11 @@ impl Checkpoint {
             f.sync_all()?;
         }
         std::fs::rename(&temp, &self.path)?;
-        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = self
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         File::open(dir)?.sync_all()
     }
 
@@ -264,7 +303,10 @@ impl Checkpoint {
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".");
     name.push(suffix);
     path.with_file_name(name)
@@ -273,7 +315,10 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 fn parse(bytes: &[u8]) -> Result<BTreeMap<String, Entry>, String> {
     let doc: File1 = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if doc.version != VERSION {
-        return Err(format!("version {} is not supported (expected {VERSION})", doc.version));
+        return Err(format!(
+            "version {} is not supported (expected {VERSION})",
+            doc.version
+        ));
     }
     Ok(doc.containers)
 }
@@ -290,7 +335,8 @@ mod tests {
     use super::*;
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("lct-checkpoint-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("lct-checkpoint-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
@@ -300,10 +346,17 @@ mod tests {
     fn corrupt_and_truncated_files_fail_or_reset() {
         let dir = temp_dir("corrupt");
         let path = dir.join("positions.json");
-        for bad in [&b"{\"version\": 1, \"containers\": {\"abc\": {\"stdout\""[..], b"not json", b"{\"version\": 9, \"containers\": {}}"] {
+        for bad in [
+            &b"{\"version\": 1, \"containers\": {\"abc\": {\"stdout\""[..],
+            b"not json",
+            b"{\"version\": 9, \"containers\": {}}",
+        ] {
             std::fs::write(&path, bad).unwrap();
             let e = Checkpoint::open(&path, OnCorrupt::Fail).err().unwrap();
-            assert!(e.contains("checkpoint_path") && e.contains("positions.json"), "{e}");
+            assert!(
+                e.contains("checkpoint_path") && e.contains("positions.json"),
+                "{e}"
+            );
             let (c, warning) = Checkpoint::open(&path, OnCorrupt::Reset).unwrap();
             assert!(warning.unwrap().contains("started afresh"));
             assert!(c.position("abc").is_none());
@@ -325,7 +378,12 @@ mod tests {
 
     #[test]
     fn an_unwritable_directory_fails_at_open() {
-        let e = Checkpoint::open(Path::new("/proc/no-such-dir/positions.json"), OnCorrupt::Fail).err().unwrap();
+        let e = Checkpoint::open(
+            Path::new("/proc/no-such-dir/positions.json"),
+            OnCorrupt::Fail,
+        )
+        .err()
+        .unwrap();
         assert!(e.contains("checkpoint_path"), "{e}");
     }
 }

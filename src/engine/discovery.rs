@@ -185,8 +185,14 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
         let closing = tokio::task::spawn_blocking(move || c.close());
         match tokio::time::timeout(drain_deadline, closing).await {
             Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => d.shared.log.error("Cannot write the position file at stop.", &[("error", &e)]),
-            _ => d.shared.log.error("Writing the position file at stop did not finish in time.", &[]),
+            Ok(Ok(Err(e))) => d
+                .shared
+                .log
+                .error("Cannot write the position file at stop.", &[("error", &e)]),
+            _ => d.shared.log.error(
+                "Writing the position file at stop did not finish in time.",
+                &[],
+            ),
         }
     }
 }
@@ -196,7 +202,9 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
 async fn join_flush(flushing: &mut Option<JoinHandle<std::io::Result<()>>>) -> std::io::Result<()> {
     match flushing.as_mut() {
         None => std::future::pending().await,
-        Some(handle) => handle.await.unwrap_or_else(|e| Err(std::io::Error::other(e.to_string()))),
+        Some(handle) => handle
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string()))),
     }
 }
 
@@ -523,6 +531,7 @@ impl Discovery {
             tail: config.reopen_tail,
             next_rotation: Instant::now()
                 + backoff.jittered(config.rotation_interval, config.rotation_jitter),
+            resumed: true,
         };
         self.spawn(id, Some(state), false);
     }

@@ -15,7 +15,7 @@ use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
-use super::stats::ContainerStats;
+use super::stats::{ContainerStats, ReaderState};
 
 /// The error types counted in `log_capturer_container_stream_errors_total`,
 /// exported at 0 from the start so rate() and alerts see them.
@@ -130,6 +130,8 @@ pub struct Snapshot<'a> {
     pub queue_bytes: usize,
     pub backpressure_seconds: f64,
     pub daemon_up: bool,
+    pub rotation_interval_seconds: f64,
+    pub rotation_jitter: f64,
 }
 
 fn label(name: &str, value: &str) -> LabelPair {
@@ -192,8 +194,29 @@ impl Metrics {
         ));
         families.push(g(
             "log_capturer_tasks",
-            "Alive tasks of the capture: discovery plus one reader per followed container.",
+            "Alive tasks of the capture: discovery, one reader per followed container, and with metrics_addr the listener and the connections being answered.",
             snap.tasks as f64,
+        ));
+        families.push(g(
+            "log_capturer_rotation_interval_seconds",
+            "The configured rotation interval.",
+            snap.rotation_interval_seconds,
+        ));
+        families.push(g(
+            "log_capturer_rotation_jitter_ratio",
+            "The configured rotation jitter (fraction of the interval).",
+            snap.rotation_jitter,
+        ));
+        let mut by_state: std::collections::BTreeMap<&str, f64> =
+            ReaderState::ALL.iter().map(|s| (s.name(), 0.0)).collect();
+        for c in snap.containers {
+            *by_state.entry(c.state().name()).or_default() += 1.0;
+        }
+        families.push(family(
+            "log_capturer_readers",
+            "Containers by reader state (following, backoff, backpressure, catching_up, drained, ...).",
+            MetricType::GAUGE,
+            by_state.into_iter().map(|(state, n)| gauge(vec![label("state", state)], n)).collect(),
         ));
         if let Some(fds) = snap.fds {
             families.push(g(

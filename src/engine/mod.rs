@@ -61,6 +61,8 @@ impl Shared {
             queue_bytes,
             backpressure_seconds: self.queue.backpressure_ns.load(Relaxed) as f64 / 1e9,
             daemon_up: self.stats.daemon_reachable.load(Relaxed),
+            rotation_interval_seconds: self.config.rotation_interval.as_secs_f64(),
+            rotation_jitter: self.config.rotation_jitter,
         })
     }
 }
@@ -165,7 +167,8 @@ impl Engine {
         let (checkpoint, checkpoint_warning) = match &config.checkpoint_path {
             None => (None, None),
             Some(path) => {
-                let (c, warning) = checkpoint::Checkpoint::open(path, config.checkpoint_on_corrupt).map_err(EngineError::Config)?;
+                let (c, warning) = checkpoint::Checkpoint::open(path, config.checkpoint_on_corrupt)
+                    .map_err(EngineError::Config)?;
                 (Some(Arc::new(c)), warning)
             }
         };
@@ -183,7 +186,10 @@ impl Engine {
             config,
         });
         if let Some(warning) = checkpoint_warning {
-            shared.log.warn("Position file could not be read; starting afresh.", &[("error", &warning)]);
+            shared.log.warn(
+                "Position file could not be read; starting afresh.",
+                &[("error", &warning)],
+            );
         }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -44,6 +44,9 @@ pub struct ContainerState {
     pub tail: u64,
     /// When the stream is next rotated.
     pub next_rotation: Instant,
+    /// A watchdog restart of a running container: its reading did not
+    /// begin anew, so "followed since" (the last-rotation fallback) stays.
+    pub resumed: bool,
 }
 
 /// How a reader run ended.
@@ -159,7 +162,11 @@ impl Reader {
                 };
                 let stats = self.shared.stats.container(&meta);
                 // A saved position wins over the `since` policy.
-                let saved = self.shared.checkpoint.as_ref().and_then(|c| c.position(&self.id));
+                let saved = self
+                    .shared
+                    .checkpoint
+                    .as_ref()
+                    .and_then(|c| c.position(&self.id));
                 self.shared.log.info(
                     "Following container.",
                     &[
@@ -176,10 +183,13 @@ impl Reader {
                         + self
                             .backoff
                             .jittered(config.rotation_interval, config.rotation_jitter),
+                    resumed: false,
                 }
             }
         };
-        state.stats.followed_since_ns.store(unix_now_ns(), Relaxed);
+        if !std::mem::take(&mut state.resumed) {
+            state.stats.followed_since_ns.store(unix_now_ns(), Relaxed);
+        }
         state.stats.set_position(&state.position);
         let exit = self.read(&mut state, inspect.state.running).await;
         state.stats.stream_closed(unix_now_ns());

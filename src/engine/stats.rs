@@ -63,6 +63,17 @@ pub enum ReaderState {
 }
 
 impl ReaderState {
+    pub const ALL: [ReaderState; 8] = [
+        ReaderState::Starting,
+        ReaderState::Following,
+        ReaderState::Backoff,
+        ReaderState::Backpressure,
+        ReaderState::CatchingUp,
+        ReaderState::Drained,
+        ReaderState::Unreadable,
+        ReaderState::Excluded,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             ReaderState::Starting => "starting",

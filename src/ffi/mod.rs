@@ -307,7 +307,12 @@ pub unsafe extern "C" fn capture_poll(
             },
             views,
             records,
-            acknowledge: handle.engine.shared().checkpoint.clone().map(|c| (c, handle.engine.shared().stats.clone())),
+            acknowledge: handle
+                .engine
+                .shared()
+                .checkpoint
+                .clone()
+                .map(|c| (c, handle.engine.shared().stats.clone())),
         });
         batch.public.records = if batch.views.is_empty() {
             ptr::null()
