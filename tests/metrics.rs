@@ -133,18 +133,16 @@ fn exposition_passes_promtool_with_and_without_container_labels() {
 
 #[test]
 fn the_listener_serves_metrics_on_loopback() {
-    // Find a free port, then give it to the capture.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let cap = Capture::start(&json!({
-        "docker_host": "unix:///nonexistent/docker.sock",
-        "log_level": "off",
-        "metrics_addr": addr,
-    }));
+    // Find a free port and give it to the capture; another process may take
+    // it in between, so try a few.
+    let (cap, addr) = (0..10)
+        .find_map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let addr = format!("127.0.0.1:{port}");
+            let config = json!({ "docker_host": "unix:///nonexistent/docker.sock", "log_level": "off", "metrics_addr": addr });
+            Capture::try_start(&config).ok().map(|cap| (cap, addr))
+        })
+        .expect("a free loopback port");
     let get = |path: &str| {
         let mut s = std::net::TcpStream::connect(&addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
