@@ -9,13 +9,8 @@ fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("log_capturer.h");
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
-    let config =
-        cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml");
-    match cbindgen::Builder::new()
-        .with_src(crate_dir.join("src/ffi/mod.rs"))
-        .with_config(config)
-        .generate()
-    {
+    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml");
+    match cbindgen::Builder::new().with_src(crate_dir.join("src/ffi/mod.rs")).with_config(config).generate() {
         Ok(bindings) => {
             bindings.write_to_file(&out);
         }

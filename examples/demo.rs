@@ -30,10 +30,7 @@ fn main() {
     if r != CAPTURE_OK {
         let mut buf = [0u8; 1024];
         unsafe { capture_last_error(ptr::null(), buf.as_mut_ptr() as *mut _, buf.len()) };
-        eprintln!(
-            "capture_start failed: {}",
-            String::from_utf8_lossy(&buf).trim_end_matches('\0')
-        );
+        eprintln!("capture_start failed: {}", String::from_utf8_lossy(&buf).trim_end_matches('\0'));
         std::process::exit(1);
     }
 
@@ -68,8 +65,7 @@ fn main() {
 
     let mut json = ptr::null_mut();
     unsafe { capture_stats(handle, &mut json) };
-    let stats: serde_json::Value =
-        serde_json::from_str(&unsafe { CStr::from_ptr(json) }.to_string_lossy()).unwrap();
+    let stats: serde_json::Value = serde_json::from_str(&unsafe { CStr::from_ptr(json) }.to_string_lossy()).unwrap();
     unsafe { capture_string_free(json) };
     unsafe {
         capture_stop(handle);
@@ -80,32 +76,14 @@ fn main() {
     let _ = writeln!(
         out,
         "{:<28} {:>8} {:>9} {:>10} {:>22} {:>11} {:>6}",
-        "container",
-        "records",
-        "rotations",
-        "state",
-        "reopens rot/idle/end/err",
-        "stream age",
-        "errors"
+        "container", "records", "rotations", "state", "reopens rot/idle/end/err", "stream age", "errors"
     );
     for c in stats["containers"].as_array().unwrap() {
-        let name = c["name"]
-            .as_str()
-            .unwrap_or("")
-            .trim_start_matches(prefix.as_str());
+        let name = c["name"].as_str().unwrap_or("").trim_start_matches(prefix.as_str());
         let r = &c["reopens"];
-        let reopens = format!(
-            "{}/{}/{}/{}",
-            r["rotation"], r["idle"], r["stream_end"], r["error"]
-        );
-        let age = c["stream_age_seconds"]
-            .as_f64()
-            .map(|a| format!("{a:.1} s"))
-            .unwrap_or_else(|| "-".into());
-        let errors: u64 = c["errors"]
-            .as_object()
-            .map(|e| e.values().filter_map(|v| v.as_u64()).sum())
-            .unwrap_or(0);
+        let reopens = format!("{}/{}/{}/{}", r["rotation"], r["idle"], r["stream_end"], r["error"]);
+        let age = c["stream_age_seconds"].as_f64().map(|a| format!("{a:.1} s")).unwrap_or_else(|| "-".into());
+        let errors: u64 = c["errors"].as_object().map(|e| e.values().filter_map(|v| v.as_u64()).sum()).unwrap_or(0);
         let _ = writeln!(
             out,
             "{:<28} {:>8} {:>9} {:>10} {:>22} {:>11} {:>6}",

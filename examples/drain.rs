@@ -12,13 +12,8 @@ use log_capturer::ffi::*;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let prefix = args
-        .next()
-        .expect("usage: drain NAME_PREFIX EXPECTED_RECORDS");
-    let expected: usize = args
-        .next()
-        .and_then(|s| s.parse().ok())
-        .expect("EXPECTED_RECORDS");
+    let prefix = args.next().expect("usage: drain NAME_PREFIX EXPECTED_RECORDS");
+    let expected: usize = args.next().and_then(|s| s.parse().ok()).expect("EXPECTED_RECORDS");
     let config = serde_json::json!({
         "include_containers": [prefix],
         "include_stopped": true,
@@ -26,10 +21,7 @@ fn main() {
     });
     let config = CString::new(config.to_string()).unwrap();
     let mut handle = ptr::null_mut();
-    assert_eq!(
-        unsafe { capture_start(config.as_ptr(), &mut handle) },
-        CAPTURE_OK
-    );
+    assert_eq!(unsafe { capture_start(config.as_ptr(), &mut handle) }, CAPTURE_OK);
     let started = Instant::now();
     let mut first: Option<Instant> = None;
     let (mut records, mut bytes) = (0usize, 0usize);

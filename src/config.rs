@@ -265,11 +265,12 @@ impl Config {
     /// every default.
     pub fn from_json(text: &str) -> Result<Config, ConfigError> {
         if !text.trim_start().starts_with('{') {
-            return Err(ConfigError("invalid config: the configuration must be a JSON object (e.g. {\"since\": \"all\"})".into()));
+            return Err(ConfigError(
+                "invalid config: the configuration must be a JSON object (e.g. {\"since\": \"all\"})".into(),
+            ));
         }
         let de = &mut serde_json::Deserializer::from_str(text);
-        let raw: RawConfig =
-            serde_path_to_error::deserialize(de).map_err(|e| ConfigError(path_error(&e)))?;
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| ConfigError(path_error(&e)))?;
         Config::from_raw(raw)
     }
 
@@ -278,35 +279,26 @@ impl Config {
     /// durations like `"5m"`, sizes like `"1MiB"`. Validation and error
     /// messages are those of `from_json`; an unknown key is an error that
     /// names it.
-    pub fn from_properties<'a>(
-        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<Config, ConfigError> {
+    pub fn from_properties<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Config, ConfigError> {
         let mut doc = serde_json::Map::new();
         for (key, value) in pairs {
             let value = serde_json::Value::String(value.to_string());
             doc.insert(key.to_string(), value);
         }
         // serde_json's "at line 1 column 47" means nothing to a property.
-        Config::from_json(&serde_json::Value::Object(doc).to_string()).map_err(|e| {
-            match e.0.find(" at line ") {
-                Some(at) => ConfigError(e.0[..at].to_string()),
-                None => e,
-            }
+        Config::from_json(&serde_json::Value::Object(doc).to_string()).map_err(|e| match e.0.find(" at line ") {
+            Some(at) => ConfigError(e.0[..at].to_string()),
+            None => e,
         })
     }
 
     fn from_raw(raw: RawConfig) -> Result<Config, ConfigError> {
-        let docker_host = parse_docker_host(
-            raw.docker_host
-                .or_else(|| std::env::var("DOCKER_HOST").ok()),
-        )?;
+        let docker_host = parse_docker_host(raw.docker_host.or_else(|| std::env::var("DOCKER_HOST").ok()))?;
         let rotation_interval = raw.rotation_interval.unwrap_or(default_rotation_interval());
         positive("rotation_interval", rotation_interval)?;
         let rotation_jitter = raw.rotation_jitter.unwrap_or(0.1);
         if !(0.0..=0.5).contains(&rotation_jitter) {
-            return Err(ConfigError(format!(
-                "rotation_jitter: {rotation_jitter} is out of range (0 to 0.5)"
-            )));
+            return Err(ConfigError(format!("rotation_jitter: {rotation_jitter} is out of range (0 to 0.5)")));
         }
         let read_timeout = raw.read_timeout.unwrap_or(default_read_timeout());
         positive("read_timeout", read_timeout)?;
@@ -314,15 +306,9 @@ impl Config {
         positive("request_timeout", request_timeout)?;
 
         let streams = match raw.streams {
-            None => Streams {
-                stdout: true,
-                stderr: true,
-            },
+            None => Streams { stdout: true, stderr: true },
             Some(list) => {
-                let mut streams = Streams {
-                    stdout: false,
-                    stderr: false,
-                };
+                let mut streams = Streams { stdout: false, stderr: false };
                 for name in list {
                     match name.as_str() {
                         "stdout" => streams.stdout = true,
@@ -335,9 +321,7 @@ impl Config {
                     }
                 }
                 if !streams.stdout && !streams.stderr {
-                    return Err(ConfigError(
-                        "streams: at least one of stdout, stderr is needed".into(),
-                    ));
+                    return Err(ConfigError("streams: at least one of stdout, stderr is needed".into()));
                 }
                 streams
             }
@@ -345,9 +329,7 @@ impl Config {
 
         let max_line_bytes = raw.max_line_bytes.unwrap_or(default_max_line_bytes());
         if max_line_bytes < 1024 {
-            return Err(ConfigError(format!(
-                "max_line_bytes: {max_line_bytes} is below the minimum of 1024"
-            )));
+            return Err(ConfigError(format!("max_line_bytes: {max_line_bytes} is below the minimum of 1024")));
         }
         let queue_max_records = raw.queue_max_records.unwrap_or(default_queue_max_records());
         if queue_max_records == 0 {
@@ -368,23 +350,17 @@ impl Config {
             None | Some("now") => SincePolicy::Now,
             Some("all") | Some("beginning") => SincePolicy::All,
             Some(text) => SincePolicy::Time(parse_time(text).ok_or_else(|| {
-                ConfigError(format!(
-                    "since: {text:?} is not `now`, `all`, an RFC 3339 time or Unix seconds"
-                ))
+                ConfigError(format!("since: {text:?} is not `now`, `all`, an RFC 3339 time or Unix seconds"))
             })?),
         };
 
         let retry_backoff = Duration::from_secs_f64(raw.retry_backoff_secs.unwrap_or(2.0));
         let retry_backoff_max = Duration::from_secs_f64(raw.retry_backoff_max_secs.unwrap_or(30.0));
         if retry_backoff.is_zero() {
-            return Err(ConfigError(
-                "retry_backoff_secs: must be greater than zero".into(),
-            ));
+            return Err(ConfigError("retry_backoff_secs: must be greater than zero".into()));
         }
         if retry_backoff_max < retry_backoff {
-            return Err(ConfigError(
-                "retry_backoff_max_secs: must not be smaller than retry_backoff_secs".into(),
-            ));
+            return Err(ConfigError("retry_backoff_max_secs: must not be smaller than retry_backoff_secs".into()));
         }
 
         let log_level = match raw.log_level.as_deref().unwrap_or("warn") {
@@ -409,9 +385,7 @@ impl Config {
             ("exclude_images", &raw.exclude_images),
         ] {
             if list.iter().any(|s| s.is_empty()) {
-                return Err(ConfigError(format!(
-                    "{key}: an empty entry would match every container"
-                )));
+                return Err(ConfigError(format!("{key}: an empty entry would match every container")));
             }
         }
 
@@ -432,11 +406,7 @@ impl Config {
         let checkpoint_on_corrupt = match raw.checkpoint_on_corrupt.as_deref().unwrap_or("fail") {
             "fail" => crate::engine::checkpoint::OnCorrupt::Fail,
             "reset" => crate::engine::checkpoint::OnCorrupt::Reset,
-            other => {
-                return Err(ConfigError(format!(
-                    "checkpoint_on_corrupt: {other:?} is not `fail` or `reset`"
-                )))
-            }
+            other => return Err(ConfigError(format!("checkpoint_on_corrupt: {other:?} is not `fail` or `reset`"))),
         };
 
         Ok(Config {
@@ -483,10 +453,7 @@ impl Config {
 
 /// Now, in Unix nanoseconds.
 pub fn unix_now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
 fn path_error(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
@@ -511,16 +478,12 @@ fn positive(key: &str, d: Duration) -> Result<(), ConfigError> {
 fn parse_docker_host(value: Option<String>) -> Result<DockerHost, ConfigError> {
     let value = match value {
         None => return Ok(DockerHost::Unix(PathBuf::from("/var/run/docker.sock"))),
-        Some(v) if v.is_empty() => {
-            return Ok(DockerHost::Unix(PathBuf::from("/var/run/docker.sock")))
-        }
+        Some(v) if v.is_empty() => return Ok(DockerHost::Unix(PathBuf::from("/var/run/docker.sock"))),
         Some(v) => v,
     };
     if let Some(path) = value.strip_prefix("unix://") {
         if path.is_empty() {
-            return Err(ConfigError(
-                "docker_host: unix:// needs a socket path".into(),
-            ));
+            return Err(ConfigError("docker_host: unix:// needs a socket path".into()));
         }
         return Ok(DockerHost::Unix(PathBuf::from(path)));
     }
@@ -531,9 +494,7 @@ fn parse_docker_host(value: Option<String>) -> Result<DockerHost, ConfigError> {
         if let Some(addr) = value.strip_prefix(scheme) {
             let addr = addr.trim_end_matches('/');
             if !addr.contains(':') {
-                return Err(ConfigError(format!(
-                    "docker_host: {value:?} needs a port (e.g. tcp://127.0.0.1:2375)"
-                )));
+                return Err(ConfigError(format!("docker_host: {value:?} needs a port (e.g. tcp://127.0.0.1:2375)")));
             }
             return Ok(DockerHost::Tcp(addr.to_string()));
         }
@@ -546,18 +507,10 @@ fn parse_docker_host(value: Option<String>) -> Result<DockerHost, ConfigError> {
 fn parse_labels(key: &str, list: Vec<String>) -> Result<Vec<LabelFilter>, ConfigError> {
     list.into_iter()
         .map(|entry| match entry.split_once('=') {
-            Some((k, _)) if k.is_empty() => Err(ConfigError(format!(
-                "{key}: {entry:?} has an empty label key"
-            ))),
-            Some((k, v)) => Ok(LabelFilter {
-                key: k.to_string(),
-                value: Some(v.to_string()),
-            }),
+            Some((k, _)) if k.is_empty() => Err(ConfigError(format!("{key}: {entry:?} has an empty label key"))),
+            Some((k, v)) => Ok(LabelFilter { key: k.to_string(), value: Some(v.to_string()) }),
             None if entry.is_empty() => Err(ConfigError(format!("{key}: an empty label filter"))),
-            None => Ok(LabelFilter {
-                key: entry,
-                value: None,
-            }),
+            None => Ok(LabelFilter { key: entry, value: None }),
         })
         .collect()
 }
@@ -566,9 +519,7 @@ fn parse_labels(key: &str, list: Vec<String>) -> Result<Vec<LabelFilter>, Config
 /// seconds, or a JSON number of seconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     if number.is_empty() {
         return None;
@@ -593,9 +544,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 /// Parses `"64MiB"`, `"256k"`, `"1M"`, `"1000"` or a JSON number.
 pub fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let value: u64 = number.parse().ok()?;
     let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
@@ -642,11 +591,9 @@ fn duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::
             if s.trim_start().starts_with('-') {
                 return Err(de::Error::custom(format!("duration {s:?} is negative")));
             }
-            parse_duration(&s).map(Some).ok_or_else(|| {
-                de::Error::custom(format!(
-                    "{s:?} is not a duration (e.g. \"30s\", \"5m\", \"250ms\")"
-                ))
-            })
+            parse_duration(&s)
+                .map(Some)
+                .ok_or_else(|| de::Error::custom(format!("{s:?} is not a duration (e.g. \"30s\", \"5m\", \"250ms\")")))
         }
     }
 }
@@ -672,15 +619,12 @@ fn seconds_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error>
 fn size_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     match Option::<StringOrNumber>::deserialize(d)? {
         None => Ok(None),
-        Some(StringOrNumber::Number(n)) => n
-            .as_u64()
+        Some(StringOrNumber::Number(n)) => {
+            n.as_u64().map(Some).ok_or_else(|| de::Error::custom(format!("{n} is not a non-negative whole number")))
+        }
+        Some(StringOrNumber::String(s)) => parse_size(&s)
             .map(Some)
-            .ok_or_else(|| de::Error::custom(format!("{n} is not a non-negative whole number"))),
-        Some(StringOrNumber::String(s)) => parse_size(&s).map(Some).ok_or_else(|| {
-            de::Error::custom(format!(
-                "{s:?} is not a size (e.g. 65536, \"64KiB\", \"1MiB\")"
-            ))
-        }),
+            .ok_or_else(|| de::Error::custom(format!("{s:?} is not a size (e.g. 65536, \"64KiB\", \"1MiB\")"))),
     }
 }
 
@@ -697,9 +641,7 @@ fn bool_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
         Some(BoolOrString::String(s)) => match s.to_ascii_lowercase().as_str() {
             "true" | "on" | "yes" | "1" => Ok(Some(true)),
             "false" | "off" | "no" | "0" => Ok(Some(false)),
-            _ => Err(de::Error::custom(format!(
-                "{s:?} is not a boolean (true/false, on/off)"
-            ))),
+            _ => Err(de::Error::custom(format!("{s:?} is not a boolean (true/false, on/off)"))),
         },
     }
 }
@@ -725,18 +667,12 @@ fn string_list_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>
         String(String),
     }
     match Option::<ListOrString>::deserialize(d) {
-        Err(_) => Err(de::Error::custom(
-            "expected a list of strings or a comma-separated string",
-        )),
+        Err(_) => Err(de::Error::custom("expected a list of strings or a comma-separated string")),
         Ok(None) => Ok(None),
         Ok(Some(ListOrString::List(v))) => Ok(Some(v)),
-        Ok(Some(ListOrString::String(s))) => Ok(Some(
-            s.split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(String::from)
-                .collect(),
-        )),
+        Ok(Some(ListOrString::String(s))) => {
+            Ok(Some(s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect()))
+        }
     }
 }
 
@@ -751,13 +687,7 @@ mod tests {
         assert_eq!(c.read_timeout, Duration::from_secs(30));
         assert!(c.auto_partial_merge);
         assert_eq!(c.max_line_bytes, 1 << 20);
-        assert_eq!(
-            c.streams,
-            Streams {
-                stdout: true,
-                stderr: true
-            }
-        );
+        assert_eq!(c.streams, Streams { stdout: true, stderr: true });
         assert_eq!(c.since, SincePolicy::Now);
     }
 
@@ -778,10 +708,7 @@ mod tests {
     #[test]
     fn wrong_type_is_named() {
         let e = Config::from_json(r#"{"auto_partial_merge": [1]}"#).unwrap_err();
-        assert!(
-            e.0.contains("auto_partial_merge") || e.0.contains("boolean"),
-            "{e}"
-        );
+        assert!(e.0.contains("auto_partial_merge") || e.0.contains("boolean"), "{e}");
         let e = Config::from_json(r#"{"max_line_bytes": "lots"}"#).unwrap_err();
         assert!(e.0.contains("lots"), "{e}");
     }
@@ -809,16 +736,9 @@ mod tests {
 
     #[test]
     fn lists_accept_comma_separated_strings() {
-        let c = Config::from_json(r#"{"include_containers": "web, api", "streams": "stderr"}"#)
-            .unwrap();
+        let c = Config::from_json(r#"{"include_containers": "web, api", "streams": "stderr"}"#).unwrap();
         assert_eq!(c.include_containers, vec!["web", "api"]);
-        assert_eq!(
-            c.streams,
-            Streams {
-                stdout: false,
-                stderr: true
-            }
-        );
+        assert_eq!(c.streams, Streams { stdout: false, stderr: true });
     }
 
     #[test]
@@ -830,10 +750,7 @@ mod tests {
             (r#"{"log_level": "loud"}"#, "log_level"),
             (r#"{"include_labels": ["=x"]}"#, "include_labels"),
             (r#"{"max_line_bytes": 10}"#, "max_line_bytes"),
-            (
-                r#"{"queue_max_bytes": 2048, "max_line_bytes": 4096}"#,
-                "queue_max_bytes",
-            ),
+            (r#"{"queue_max_bytes": 2048, "max_line_bytes": 4096}"#, "queue_max_bytes"),
         ] {
             let e = Config::from_json(doc).unwrap_err();
             assert!(e.0.contains(key), "{doc}: {e}");
@@ -843,10 +760,8 @@ mod tests {
     #[test]
     fn keys_are_exactly_the_documents_fields() {
         // Every listed key is accepted...
-        let all_null: serde_json::Map<String, serde_json::Value> = KEYS
-            .iter()
-            .map(|k| (k.to_string(), serde_json::Value::Null))
-            .collect();
+        let all_null: serde_json::Map<String, serde_json::Value> =
+            KEYS.iter().map(|k| (k.to_string(), serde_json::Value::Null)).collect();
         Config::from_json(&serde_json::Value::Object(all_null).to_string()).unwrap();
         // ...and serde's list of expected fields names no other.
         let e = Config::from_json(r#"{"no_such_key": 1}"#).unwrap_err();

@@ -72,15 +72,10 @@ pub fn decode_multiplexed(buf: &mut BytesMut) -> Result<Option<Decoded>, FrameEr
     let kind = buf[0];
     let len = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
     if buf[1] != 0 || buf[2] != 0 || buf[3] != 0 || kind > 3 {
-        return Err(FrameError(format!(
-            "bad frame header {:02x?}: not a multiplexed log stream",
-            &buf[..8]
-        )));
+        return Err(FrameError(format!("bad frame header {:02x?}: not a multiplexed log stream", &buf[..8])));
     }
     if len > MAX_FRAME_BYTES {
-        return Err(FrameError(format!(
-            "frame of {len} bytes exceeds the {MAX_FRAME_BYTES}-byte limit"
-        )));
+        return Err(FrameError(format!("frame of {len} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")));
     }
     if buf.len() < 8 + len {
         buf.reserve(8 + len - buf.len());
@@ -139,11 +134,7 @@ fn split_timestamp(stream: Stream, mut frame: Bytes) -> Result<Entry, FrameError
     if frame.len() >= 31 && frame[30] == b' ' && frame[29] == b'Z' {
         if let Some(ts_ns) = parse_fixed(&frame[..30]) {
             frame.advance(31);
-            return Ok(Entry {
-                stream,
-                ts_ns,
-                payload: frame,
-            });
+            return Ok(Entry { stream, ts_ns, payload: frame });
         }
     }
     let space = frame
@@ -151,18 +142,10 @@ fn split_timestamp(stream: Stream, mut frame: Bytes) -> Result<Entry, FrameError
         .take(TIMESTAMP_MAX + 1)
         .position(|&b| b == b' ')
         .ok_or_else(|| FrameError("log entry has no timestamp prefix".into()))?;
-    let ts_ns = parse_rfc3339(&frame[..space]).ok_or_else(|| {
-        FrameError(format!(
-            "bad timestamp {:?}",
-            String::from_utf8_lossy(&frame[..space])
-        ))
-    })?;
+    let ts_ns = parse_rfc3339(&frame[..space])
+        .ok_or_else(|| FrameError(format!("bad timestamp {:?}", String::from_utf8_lossy(&frame[..space]))))?;
     frame.advance(space + 1);
-    Ok(Entry {
-        stream,
-        ts_ns,
-        payload: frame,
-    })
+    Ok(Entry { stream, ts_ns, payload: frame })
 }
 
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
@@ -185,13 +168,7 @@ fn digits(bytes: &[u8]) -> Option<u32> {
 /// `2006-01-02T15:04:05.000000000Z` exactly (30 bytes).
 #[inline]
 fn parse_fixed(s: &[u8]) -> Option<i64> {
-    if s[4] != b'-'
-        || s[7] != b'-'
-        || s[10] != b'T'
-        || s[13] != b':'
-        || s[16] != b':'
-        || s[19] != b'.'
-    {
+    if s[4] != b'-' || s[7] != b'-' || s[10] != b'T' || s[13] != b':' || s[16] != b':' || s[19] != b'.' {
         return None;
     }
     let nanos = digits(&s[20..29])?;
@@ -208,11 +185,7 @@ fn parse_fixed(s: &[u8]) -> Option<i64> {
 
 /// Parses RFC 3339 (`Z` or `±hh:mm`, 0 to 9 fraction digits) into Unix ns.
 pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
-    if s.len() < 20
-        || s[4] != b'-'
-        || s[7] != b'-'
-        || !(s[10] == b'T' || s[10] == b't' || s[10] == b' ')
-    {
+    if s.len() < 20 || s[4] != b'-' || s[7] != b'-' || !(s[10] == b'T' || s[10] == b't' || s[10] == b' ') {
         return None;
     }
     if s[13] != b':' || s[16] != b':' {
@@ -279,12 +252,7 @@ pub fn format_rfc3339(ts_ns: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        tod / 3600,
-        tod % 3600 / 60,
-        tod % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z", tod / 3600, tod % 3600 / 60, tod % 60)
 }
 
 /// Formats Unix ns as the `since` query value: `<sec>.<9 digits>`.
@@ -310,29 +278,17 @@ mod tests {
         assert_eq!(ts, 1_704_164_645_123_456_789);
         assert_eq!(format_rfc3339(ts), "2024-01-02T03:04:05.123456789Z");
         assert_eq!(parse_rfc3339(b"2024-01-02T03:04:05.123456789Z"), Some(ts));
-        assert_eq!(
-            parse_rfc3339(b"2024-01-02T04:04:05.123456789+01:00"),
-            Some(ts)
-        );
-        assert_eq!(
-            parse_rfc3339(b"2024-01-02T03:04:05Z"),
-            Some(1_704_164_645_000_000_000)
-        );
+        assert_eq!(parse_rfc3339(b"2024-01-02T04:04:05.123456789+01:00"), Some(ts));
+        assert_eq!(parse_rfc3339(b"2024-01-02T03:04:05Z"), Some(1_704_164_645_000_000_000));
         assert_eq!(parse_rfc3339(b"1969-12-31T23:59:59.5Z"), Some(-500_000_000));
-        assert_eq!(
-            format_rfc3339(-500_000_000),
-            "1969-12-31T23:59:59.500000000Z"
-        );
+        assert_eq!(format_rfc3339(-500_000_000), "1969-12-31T23:59:59.500000000Z");
         assert_eq!(parse_rfc3339(b"2024-13-02T03:04:05Z"), None);
         assert_eq!(parse_rfc3339(b"2024-01-02T03:04:05.Z"), None);
     }
 
     #[test]
     fn since_has_nine_digits() {
-        assert_eq!(
-            format_since(1_704_164_645_000_000_007),
-            "1704164645.000000007"
-        );
+        assert_eq!(format_since(1_704_164_645_000_000_007), "1704164645.000000007");
         assert_eq!(format_since(-3), "0.000000000");
     }
 
@@ -358,13 +314,8 @@ mod tests {
                 payload: Bytes::from_static(b"hello\n")
             })
         );
-        assert!(
-            matches!(&out[1], Decoded::Entry(e) if e.stream == Stream::Stderr && &e.payload[..] == b"oops\n")
-        );
-        assert_eq!(
-            out[2],
-            Decoded::DaemonError("Error grabbing logs: boom".into())
-        );
+        assert!(matches!(&out[1], Decoded::Entry(e) if e.stream == Stream::Stderr && &e.payload[..] == b"oops\n"));
+        assert_eq!(out[2], Decoded::DaemonError("Error grabbing logs: boom".into()));
     }
 
     #[test]
@@ -372,21 +323,14 @@ mod tests {
         let mut buf = BytesMut::from(&b"2024-01-02T03:04:05.000000001Z raw tty text\n"[..]);
         assert!(decode_multiplexed(&mut buf).is_err());
         let mut buf = BytesMut::from(&[1u8, 0, 0, 0, 0xff, 0xff, 0xff, 0xff][..]);
-        assert!(decode_multiplexed(&mut buf)
-            .unwrap_err()
-            .0
-            .contains("exceeds"));
+        assert!(decode_multiplexed(&mut buf).unwrap_err().0.contains("exceeds"));
     }
 
     #[test]
     fn raw_stream_splits_on_newlines_and_pieces() {
-        let mut buf = BytesMut::from(
-            &b"2024-01-02T03:04:05.000000001Z one\r\n2024-01-02T03:04:05.000000002Z tw"[..],
-        );
+        let mut buf = BytesMut::from(&b"2024-01-02T03:04:05.000000001Z one\r\n2024-01-02T03:04:05.000000002Z tw"[..]);
         let first = decode_raw(&mut buf, false).unwrap().unwrap();
-        assert!(
-            matches!(first, Decoded::Entry(ref e) if &e.payload[..] == b"one\r\n" && e.stream == Stream::Console)
-        );
+        assert!(matches!(first, Decoded::Entry(ref e) if &e.payload[..] == b"one\r\n" && e.stream == Stream::Console));
         assert_eq!(decode_raw(&mut buf, false).unwrap(), None);
         let last = decode_raw(&mut buf, true).unwrap().unwrap();
         assert!(matches!(last, Decoded::Entry(ref e) if &e.payload[..] == b"tw"));

@@ -34,10 +34,7 @@ impl Logger {
     }
 
     pub fn with_sink(level: LogLevel, sink: Option<Sink>) -> Logger {
-        Logger {
-            level,
-            sink: RwLock::new(sink),
-        }
+        Logger { level, sink: RwLock::new(sink) }
     }
 
     /// Replaces the sink (None: back to stderr).
@@ -99,16 +96,10 @@ mod tests {
         logger.set_sink(Some(Arc::new(move |level, line: &str| {
             sink_lines.lock().unwrap().push((level, line.to_string()))
         })));
-        logger.info(
-            "Stream reopened.",
-            &[("container_id", &"abc"), ("reason", &"read timeout")],
-        );
+        logger.info("Stream reopened.", &[("container_id", &"abc"), ("reason", &"read timeout")]);
         logger.debug("Not shown.", &[]);
         let lines = lines.lock().unwrap();
         assert_eq!(lines.len(), 1);
-        assert_eq!(
-            lines[0].1,
-            r#"Stream reopened. container_id=abc reason="read timeout""#
-        );
+        assert_eq!(lines[0].1, r#"Stream reopened. container_id=abc reason="read timeout""#);
     }
 }

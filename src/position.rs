@@ -49,22 +49,12 @@ pub struct Position {
 impl Position {
     /// Nothing delivered yet; reading starts at `since_ns` (0: the beginning).
     pub fn starting_at(since_ns: i64) -> Position {
-        Position {
-            marks: [Watermark {
-                ts_ns: since_ns.max(0),
-                count: 0,
-            }; 3],
-            discarding: [None; 3],
-        }
+        Position { marks: [Watermark { ts_ns: since_ns.max(0), count: 0 }; 3], discarding: [None; 3] }
     }
 
     /// The lowest watermark over the streams read.
     pub fn min_ts(&self, streams: &[Stream]) -> i64 {
-        streams
-            .iter()
-            .map(|s| self.marks[s.index()].ts_ns)
-            .min()
-            .unwrap_or(0)
+        streams.iter().map(|s| self.marks[s.index()].ts_ns).min().unwrap_or(0)
     }
 
     /// The `since` a reopen asks for: a margin before the lowest watermark,
@@ -140,11 +130,7 @@ pub struct Assembler {
 
 impl Assembler {
     pub fn new(merge: bool, max_line_bytes: usize) -> Assembler {
-        Assembler {
-            merge,
-            max_line_bytes,
-            pending: [None, None, None],
-        }
+        Assembler { merge, max_line_bytes, pending: [None, None, None] }
     }
 
     /// Takes one new entry (`k` from `Dedup::check`).
@@ -155,10 +141,7 @@ impl Assembler {
         if let Some(ts) = position.discarding[i] {
             if ts == entry.ts_ns {
                 // The rest of a line already cut and delivered.
-                position.marks[i] = Watermark {
-                    ts_ns: entry.ts_ns,
-                    count: k,
-                };
+                position.marks[i] = Watermark { ts_ns: entry.ts_ns, count: k };
                 if complete {
                     position.discarding[i] = None;
                 }
@@ -187,10 +170,7 @@ impl Assembler {
                 message.truncate(utf8_complete_len(&message));
                 flag |= flags::TRUNCATED;
             }
-            position.marks[i] = Watermark {
-                ts_ns: entry.ts_ns,
-                count: k,
-            };
+            position.marks[i] = Watermark { ts_ns: entry.ts_ns, count: k };
             out.push(Line {
                 stream: entry.stream,
                 ts_ns: entry.ts_ns,
@@ -204,10 +184,7 @@ impl Assembler {
         match self.pending[i].as_mut() {
             None if complete && entry.payload.len() <= self.max_line_bytes => {
                 // The common case: a whole line in one entry, no copy.
-                position.marks[i] = Watermark {
-                    ts_ns: entry.ts_ns,
-                    count: k,
-                };
+                position.marks[i] = Watermark { ts_ns: entry.ts_ns, count: k };
                 out.push(Line {
                     stream: entry.stream,
                     ts_ns: entry.ts_ns,
@@ -218,12 +195,8 @@ impl Assembler {
                 return;
             }
             None => {
-                self.pending[i] = Some(Pending {
-                    ts_ns: entry.ts_ns,
-                    buf: BytesMut::new(),
-                    last_k: k,
-                    truncated: false,
-                });
+                self.pending[i] =
+                    Some(Pending { ts_ns: entry.ts_ns, buf: BytesMut::new(), last_k: k, truncated: false });
             }
             Some(p) => p.last_k = k,
         }
@@ -265,14 +238,9 @@ impl Assembler {
                 continue;
             }
             let i = other.index();
-            let limit = self.pending[i]
-                .as_ref()
-                .map_or(floor, |p| p.ts_ns.min(floor));
+            let limit = self.pending[i].as_ref().map_or(floor, |p| p.ts_ns.min(floor));
             if position.marks[i].ts_ns < limit {
-                position.marks[i] = Watermark {
-                    ts_ns: limit,
-                    count: 0,
-                };
+                position.marks[i] = Watermark { ts_ns: limit, count: 0 };
             }
         }
     }
@@ -287,27 +255,11 @@ impl Assembler {
         }
     }
 
-    fn emit(
-        &mut self,
-        position: &mut Position,
-        stream: Stream,
-        p: Pending,
-        flag: u32,
-        out: &mut Vec<Line>,
-    ) {
-        position.marks[stream.index()] = Watermark {
-            ts_ns: p.ts_ns,
-            count: p.last_k,
-        };
+    fn emit(&mut self, position: &mut Position, stream: Stream, p: Pending, flag: u32, out: &mut Vec<Line>) {
+        position.marks[stream.index()] = Watermark { ts_ns: p.ts_ns, count: p.last_k };
         let flag = if p.truncated { flags::TRUNCATED } else { flag };
         let message = strip_newline(stream, p.buf.freeze());
-        out.push(Line {
-            stream,
-            ts_ns: p.ts_ns,
-            count: p.last_k,
-            message,
-            flags: flag,
-        });
+        out.push(Line { stream, ts_ns: p.ts_ns, count: p.last_k, message, flags: flag });
     }
 }
 
@@ -356,19 +308,10 @@ mod tests {
     use super::*;
 
     fn entry(stream: Stream, ts: i64, payload: &[u8]) -> Entry {
-        Entry {
-            stream,
-            ts_ns: ts,
-            payload: Bytes::copy_from_slice(payload),
-        }
+        Entry { stream, ts_ns: ts, payload: Bytes::copy_from_slice(payload) }
     }
 
-    fn feed(
-        asm: &mut Assembler,
-        pos: &mut Position,
-        dedup: &mut Dedup,
-        entries: Vec<Entry>,
-    ) -> Vec<Line> {
+    fn feed(asm: &mut Assembler, pos: &mut Position, dedup: &mut Dedup, entries: Vec<Entry>) -> Vec<Line> {
         let mut out = Vec::new();
         for e in entries {
             let (k, new) = dedup.check(pos, e.stream, e.ts_ns);
@@ -391,13 +334,7 @@ mod tests {
         ];
         let out = feed(&mut asm, &mut pos, &mut Dedup::default(), first.clone());
         assert_eq!(out.len(), 4);
-        assert_eq!(
-            pos.marks[0],
-            Watermark {
-                ts_ns: 11,
-                count: 1
-            }
-        );
+        assert_eq!(pos.marks[0], Watermark { ts_ns: 11, count: 1 });
         assert_eq!(pos.marks[1], Watermark { ts_ns: 9, count: 1 });
 
         // A reopen replays the window plus new entries, one of them stamped
@@ -407,10 +344,7 @@ mod tests {
         replay.push(entry(Stream::Stderr, 9, b"e2\n"));
         let out = feed(&mut asm, &mut pos, &mut Dedup::default(), replay);
         let texts: Vec<_> = out.iter().map(|l| l.message.clone()).collect();
-        assert_eq!(
-            texts,
-            vec![Bytes::from_static(b"d"), Bytes::from_static(b"e2")]
-        );
+        assert_eq!(texts, vec![Bytes::from_static(b"d"), Bytes::from_static(b"e2")]);
     }
 
     #[test]
@@ -433,10 +367,7 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].flags, flags::TRUNCATED);
         assert!(out[0].message.len() <= 20_000);
-        assert!(
-            std::str::from_utf8(&out[0].message[PIECE_BYTES..]).is_ok(),
-            "cut inside a character"
-        );
+        assert!(std::str::from_utf8(&out[0].message[PIECE_BYTES..]).is_ok(), "cut inside a character");
         assert_eq!(&out[1].message[..], b"next");
     }
 
@@ -445,29 +376,16 @@ mod tests {
         let mut pos = Position::starting_at(0);
         let mut asm = Assembler::new(true, 16_384);
         let piece = vec![b'y'; PIECE_BYTES];
-        let entries = vec![
-            entry(Stream::Stdout, 7, &piece),
-            entry(Stream::Stdout, 7, &piece),
-            entry(Stream::Stdout, 7, &piece),
-        ];
-        let out = feed(
-            &mut asm,
-            &mut pos,
-            &mut Dedup::default(),
-            entries[..2].to_vec(),
-        );
+        let entries =
+            vec![entry(Stream::Stdout, 7, &piece), entry(Stream::Stdout, 7, &piece), entry(Stream::Stdout, 7, &piece)];
+        let out = feed(&mut asm, &mut pos, &mut Dedup::default(), entries[..2].to_vec());
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].flags, flags::TRUNCATED);
         // Reopen: all three pieces again, then the end of the line.
         let mut replay = entries;
         replay.push(entry(Stream::Stdout, 7, b"end\n"));
         replay.push(entry(Stream::Stdout, 8, b"after\n"));
-        let out = feed(
-            &mut Assembler::new(true, 16_384),
-            &mut pos,
-            &mut Dedup::default(),
-            replay,
-        );
+        let out = feed(&mut Assembler::new(true, 16_384), &mut pos, &mut Dedup::default(), replay);
         assert_eq!(out.len(), 1);
         assert_eq!(&out[0].message[..], b"after");
     }
@@ -477,12 +395,7 @@ mod tests {
         let mut pos = Position::starting_at(0);
         let mut asm = Assembler::new(true, 1 << 20);
         let piece = vec![b'z'; PIECE_BYTES];
-        let mut out = feed(
-            &mut asm,
-            &mut pos,
-            &mut Dedup::default(),
-            vec![entry(Stream::Stderr, 3, &piece)],
-        );
+        let mut out = feed(&mut asm, &mut pos, &mut Dedup::default(), vec![entry(Stream::Stderr, 3, &piece)]);
         assert!(out.is_empty());
         assert_eq!(pos.marks[1].count, 0, "an unfinished line is not passed");
         asm.finish(&mut pos, &mut out);
@@ -504,12 +417,7 @@ mod tests {
     fn console_lines_lose_crlf() {
         let mut pos = Position::starting_at(0);
         let mut asm = Assembler::new(true, 1 << 20);
-        let out = feed(
-            &mut asm,
-            &mut pos,
-            &mut Dedup::default(),
-            vec![entry(Stream::Console, 3, b"tty\r\n")],
-        );
+        let out = feed(&mut asm, &mut pos, &mut Dedup::default(), vec![entry(Stream::Console, 3, b"tty\r\n")]);
         assert_eq!(&out[0].message[..], b"tty");
     }
 
@@ -519,39 +427,14 @@ mod tests {
         let mut asm = Assembler::new(true, 1 << 20);
         let mut out = Vec::new();
         let t = 100 * INVERSION_BOUND_NS;
-        asm.accept(
-            &mut pos,
-            entry(Stream::Stderr, t, &vec![b'p'; PIECE_BYTES]),
-            1,
-            &mut out,
-        );
+        asm.accept(&mut pos, entry(Stream::Stderr, t, &vec![b'p'; PIECE_BYTES]), 1, &mut out);
         asm.lift_others(&mut pos, Stream::Stdout, t + 10 * INVERSION_BOUND_NS);
-        assert_eq!(
-            pos.marks[1],
-            Watermark { ts_ns: t, count: 0 },
-            "held back by the pending stderr line"
-        );
-        assert_eq!(
-            pos.marks[2],
-            Watermark {
-                ts_ns: t + 9 * INVERSION_BOUND_NS,
-                count: 0
-            }
-        );
-        assert_eq!(
-            pos.marks[0],
-            Watermark { ts_ns: 0, count: 0 },
-            "its own stream is not lifted"
-        );
+        assert_eq!(pos.marks[1], Watermark { ts_ns: t, count: 0 }, "held back by the pending stderr line");
+        assert_eq!(pos.marks[2], Watermark { ts_ns: t + 9 * INVERSION_BOUND_NS, count: 0 });
+        assert_eq!(pos.marks[0], Watermark { ts_ns: 0, count: 0 }, "its own stream is not lifted");
         // Lifting never lowers a mark.
         asm.lift_others(&mut pos, Stream::Stdout, INVERSION_BOUND_NS);
-        assert_eq!(
-            pos.marks[2],
-            Watermark {
-                ts_ns: t + 9 * INVERSION_BOUND_NS,
-                count: 0
-            }
-        );
+        assert_eq!(pos.marks[2], Watermark { ts_ns: t + 9 * INVERSION_BOUND_NS, count: 0 });
     }
 
     #[test]
@@ -560,10 +443,7 @@ mod tests {
         assert_eq!(pos.resume_since_ns(&[Stream::Stdout, Stream::Stderr]), 0);
         pos.marks[0].ts_ns = 10 * RESUME_MARGIN_NS;
         pos.marks[1].ts_ns = 5 * RESUME_MARGIN_NS;
-        assert_eq!(
-            pos.resume_since_ns(&[Stream::Stdout, Stream::Stderr]),
-            4 * RESUME_MARGIN_NS
-        );
+        assert_eq!(pos.resume_since_ns(&[Stream::Stdout, Stream::Stderr]), 4 * RESUME_MARGIN_NS);
         assert!(pos.proves_continuity(&[Stream::Stdout, Stream::Stderr], 4 * RESUME_MARGIN_NS));
         assert!(!pos.proves_continuity(&[Stream::Stdout, Stream::Stderr], 5 * RESUME_MARGIN_NS - 1));
     }

@@ -82,8 +82,7 @@ impl Queue {
         let was_empty = state.records.is_empty();
         while let Some(record) = pending.front() {
             let len = record.message.len();
-            let fits =
-                state.records.len() < self.max_records && state.bytes + len <= self.max_bytes;
+            let fits = state.records.len() < self.max_records && state.bytes + len <= self.max_bytes;
             // An empty queue takes any one record, so no record can be stuck.
             if !fits && !state.records.is_empty() {
                 break;
@@ -126,8 +125,7 @@ impl Queue {
             }
         };
         if let Some(t) = waited_since {
-            self.backpressure_ns
-                .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            self.backpressure_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
             waiting(false);
         }
         result
@@ -162,10 +160,7 @@ impl Queue {
                 return Ok(Vec::new());
             }
             state.pollers_waiting += 1;
-            let (next, _) = self
-                .not_empty
-                .wait_timeout(state, left)
-                .unwrap_or_else(|e| e.into_inner());
+            let (next, _) = self.not_empty.wait_timeout(state, left).unwrap_or_else(|e| e.into_inner());
             state = next;
             state.pollers_waiting -= 1;
         }

@@ -17,9 +17,7 @@ fn fifty_start_stop_cycles_leak_no_threads_or_fds() {
     let cycle = || {
         let cap = Capture::start(&config);
         let mut recs = Vec::new();
-        cap.collect_until(&mut recs, Duration::from_secs(30), "a record", |r| {
-            !r.is_empty()
-        });
+        cap.collect_until(&mut recs, Duration::from_secs(30), "a record", |r| !r.is_empty());
         assert_eq!(cap.stop(), log_capturer::ffi::capture_result::CAPTURE_OK);
     };
     cycle(); // warm-up: lazy statics, the first runtime's allocations
@@ -28,9 +26,6 @@ fn fifty_start_stop_cycles_leak_no_threads_or_fds() {
         cycle();
     }
     let (fds_after, threads_after) = fds_and_threads();
-    assert_eq!(
-        threads_after, threads,
-        "threads: {threads} before, {threads_after} after"
-    );
+    assert_eq!(threads_after, threads, "threads: {threads} before, {threads_after} after");
     assert!(fds_after <= fds + 2, "fds: {fds} before, {fds_after} after");
 }

@@ -45,37 +45,23 @@ fn a_restarted_capture_resumes_exactly_where_the_host_stopped() {
     );
     let mut first = Vec::new();
     let cap = Capture::start(&config);
-    cap.collect_until(&mut first, Duration::from_secs(60), "some lines", |r| {
-        of(r, &name, STDOUT).len() >= 500
-    });
+    cap.collect_until(&mut first, Duration::from_secs(60), "some lines", |r| of(r, &name, STDOUT).len() >= 500);
     // Polled and freed: received. Stop while the container keeps writing.
     assert_eq!(cap.stop(), CAPTURE_OK);
     drop(cap);
-    assert!(saved(&path)["containers"]
-        .as_object()
-        .unwrap()
-        .values()
-        .any(|e| e["name"] == name.as_str()));
+    assert!(saved(&path)["containers"].as_object().unwrap().values().any(|e| e["name"] == name.as_str()));
 
     // Wait (with the capture down) until the writer has moved on.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while docker(&["logs", "--tail", "1", &name])
-        .parse::<usize>()
-        .unwrap_or(0)
-        < 2000
-    {
+    while docker(&["logs", "--tail", "1", &name]).parse::<usize>().unwrap_or(0) < 2000 {
         assert!(std::time::Instant::now() < deadline, "the writer stalled");
         std::thread::sleep(Duration::from_millis(100));
     }
     let cap = Capture::start(&config);
     let mut second = Vec::new();
     cap.collect_until(&mut second, Duration::from_secs(90), "the rest", |r| {
-        of(r, &name, STDOUT)
-            .last()
-            .is_some_and(|r| r.message == b"3000")
-            && of(r, &name, STDERR)
-                .last()
-                .is_some_and(|r| r.message == b"3000")
+        of(r, &name, STDOUT).last().is_some_and(|r| r.message == b"3000")
+            && of(r, &name, STDERR).last().is_some_and(|r| r.message == b"3000")
     });
     second.extend(cap.poll(10_000, 300).unwrap());
     let mut all = first.clone();
@@ -89,10 +75,7 @@ fn a_restarted_capture_resumes_exactly_where_the_host_stopped() {
 fn wait_queued(cap: &Capture, n: u64) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while cap.stats()["queue"]["records"].as_u64().unwrap() < n {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never {n} records queued"
-        );
+        assert!(std::time::Instant::now() < deadline, "never {n} records queued");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -110,10 +93,7 @@ fn records_not_freed_before_stop_come_again() {
     let first = cap.poll(60, 0).unwrap();
     assert_eq!(first.len(), 60);
     let mut held = std::ptr::null_mut();
-    assert_eq!(
-        unsafe { log_capturer::ffi::capture_poll(cap.handle, 40, 0, &mut held) },
-        CAPTURE_OK
-    );
+    assert_eq!(unsafe { log_capturer::ffi::capture_poll(cap.handle, 40, 0, &mut held) }, CAPTURE_OK);
     assert_eq!(unsafe { (*held).len }, 40);
     assert_eq!(cap.stop(), CAPTURE_OK);
     // Freed after stop: too late to count.
@@ -122,12 +102,9 @@ fn records_not_freed_before_stop_come_again() {
 
     let cap = Capture::start(&config);
     let mut again = Vec::new();
-    cap.collect_until(
-        &mut again,
-        Duration::from_secs(30),
-        "the held lines again",
-        |r| r.iter().any(|r| r.message == b"100"),
-    );
+    cap.collect_until(&mut again, Duration::from_secs(30), "the held lines again", |r| {
+        r.iter().any(|r| r.message == b"100")
+    });
     again.extend(cap.poll(1000, 300).unwrap());
     let texts: Vec<String> = of(&again, &name, STDOUT).iter().map(|r| r.text()).collect();
     let want: Vec<String> = (61..=100).map(|i| i.to_string()).collect();
@@ -143,45 +120,27 @@ fn a_stopped_container_keeps_its_position_until_destroyed() {
     let id = c.run("done", &[], "seq 1 50");
     let cap = Capture::start(&config);
     let mut got = Vec::new();
-    cap.collect_until(&mut got, Duration::from_secs(30), "50 lines", |r| {
-        of(r, &name, STDOUT).len() >= 50
-    });
+    cap.collect_until(&mut got, Duration::from_secs(30), "50 lines", |r| of(r, &name, STDOUT).len() >= 50);
     assert_eq!(cap.stop(), CAPTURE_OK);
     drop(cap);
-    assert!(
-        saved(&path)["containers"].get(&id).is_some(),
-        "the stopped container keeps its position"
-    );
+    assert!(saved(&path)["containers"].get(&id).is_some(), "the stopped container keeps its position");
 
     // Started again (with since=all, include_stopped): nothing repeats.
     let mut cfg = config.clone();
     cfg["include_stopped"] = json!(true);
     let cap = Capture::start(&cfg);
     let mut recs = Vec::new();
-    cap.wait_for(
-        &mut recs,
-        Duration::from_secs(30),
-        "the container to be drained",
-        |cap| {
-            cap.container_stats(&name)
-                .is_some_and(|s| s["state"] == "drained")
-        },
-    );
+    cap.wait_for(&mut recs, Duration::from_secs(30), "the container to be drained", |cap| {
+        cap.container_stats(&name).is_some_and(|s| s["state"] == "drained")
+    });
     recs.extend(cap.poll(1000, 200).unwrap());
-    assert!(
-        of(&recs, &name, STDOUT).is_empty(),
-        "repeated: {:?}",
-        recs.len()
-    );
+    assert!(of(&recs, &name, STDOUT).is_empty(), "repeated: {:?}", recs.len());
 
     // Destroyed: its entry goes.
     docker(&["rm", "-f", &name]);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while saved(&path)["containers"].get(&id).is_some() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the destroyed container's position stayed"
-        );
+        assert!(std::time::Instant::now() < deadline, "the destroyed container's position stayed");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -193,10 +152,7 @@ fn a_corrupt_position_file_fails_or_resets_as_configured() {
     let config = json!({ "docker_host": "unix:///nonexistent.sock", "log_level": "off", "checkpoint_path": path });
     let (code, message) = Capture::try_start(&config).err().unwrap();
     assert_eq!(code, CAPTURE_ERR_INVALID_CONFIG);
-    assert!(
-        message.contains("checkpoint_path") && message.contains("positions.json"),
-        "{message}"
-    );
+    assert!(message.contains("checkpoint_path") && message.contains("positions.json"), "{message}");
     let mut reset = config.clone();
     reset["checkpoint_on_corrupt"] = json!("reset");
     let cap = Capture::start(&reset);

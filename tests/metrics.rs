@@ -16,13 +16,8 @@ use serde_json::json;
 
 fn metrics_text(cap: &Capture) -> String {
     let mut out = ptr::null_mut();
-    assert_eq!(
-        unsafe { capture_metrics_text(cap.handle, &mut out) },
-        CAPTURE_OK
-    );
-    let text = unsafe { CStr::from_ptr(out) }
-        .to_string_lossy()
-        .into_owned();
+    assert_eq!(unsafe { capture_metrics_text(cap.handle, &mut out) }, CAPTURE_OK);
+    let text = unsafe { CStr::from_ptr(out) }.to_string_lossy().into_owned();
     unsafe { capture_string_free(out) };
     text
 }
@@ -36,21 +31,12 @@ fn promtool_check(text: &str) -> Result<(), String> {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool is installed by scripts/deps.sh");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
+        Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
     }
 }
 
@@ -58,9 +44,7 @@ fn promtool_check(text: &str) -> Result<(), String> {
 pub fn sample(text: &str, name: &str, needle: &str) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            l.starts_with(name) && l[name.len()..].starts_with([' ', '{']) && l.contains(needle)
-        })
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']) && l.contains(needle))
         .find_map(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
@@ -78,55 +62,23 @@ fn exposition_passes_promtool_with_and_without_container_labels() {
         }));
         let mut recs = Vec::new();
         cap.wait_for(&mut recs, Duration::from_secs(30), "two rotations", |cap| {
-            cap.container_stats(&name)
-                .is_some_and(|s| s["rotations"].as_u64() >= Some(2))
+            cap.container_stats(&name).is_some_and(|s| s["rotations"].as_u64() >= Some(2))
         });
         let text = metrics_text(&cap);
         promtool_check(&text).unwrap_or_else(|e| panic!("promtool: {e}\n{text}"));
-        let rotations = sample(
-            &text,
-            "log_capturer_container_stream_rotations_total",
-            if per_container { &name } else { "" },
-        );
+        let rotations =
+            sample(&text, "log_capturer_container_stream_rotations_total", if per_container { &name } else { "" });
         assert!(rotations >= Some(2.0), "{text}");
-        assert_eq!(
-            sample(&text, "log_capturer_container_streams_active", ""),
-            Some(1.0),
-            "{text}"
-        );
+        assert_eq!(sample(&text, "log_capturer_container_streams_active", ""), Some(1.0), "{text}");
+        assert!(sample(&text, "log_capturer_tasks", "") >= Some(2.0), "{text}");
+        assert!(sample(&text, "log_capturer_file_descriptors_open", "").is_some(), "{text}");
+        assert!(sample(&text, "log_capturer_records_total", "") >= Some(1.0), "{text}");
+        assert_eq!(sample(&text, "log_capturer_container_stream_errors_total", "rotation_stuck"), Some(0.0), "{text}");
         assert!(
-            sample(&text, "log_capturer_tasks", "") >= Some(2.0),
+            sample(&text, "log_capturer_container_stream_reopens_total", "reason=\"rotation\"") >= Some(2.0),
             "{text}"
         );
-        assert!(
-            sample(&text, "log_capturer_file_descriptors_open", "").is_some(),
-            "{text}"
-        );
-        assert!(
-            sample(&text, "log_capturer_records_total", "") >= Some(1.0),
-            "{text}"
-        );
-        assert_eq!(
-            sample(
-                &text,
-                "log_capturer_container_stream_errors_total",
-                "rotation_stuck"
-            ),
-            Some(0.0),
-            "{text}"
-        );
-        assert!(
-            sample(
-                &text,
-                "log_capturer_container_stream_reopens_total",
-                "reason=\"rotation\""
-            ) >= Some(2.0),
-            "{text}"
-        );
-        assert!(
-            sample(&text, "log_capturer_container_stream_age_seconds_count", "") >= Some(1.0),
-            "{text}"
-        );
+        assert!(sample(&text, "log_capturer_container_stream_age_seconds_count", "") >= Some(1.0), "{text}");
         assert_eq!(text.contains("container_id="), per_container, "{text}");
     }
 }
@@ -139,7 +91,8 @@ fn the_listener_serves_metrics_on_loopback() {
         .find_map(|_| {
             let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
             let addr = format!("127.0.0.1:{port}");
-            let config = json!({ "docker_host": "unix:///nonexistent/docker.sock", "log_level": "off", "metrics_addr": addr });
+            let config =
+                json!({ "docker_host": "unix:///nonexistent/docker.sock", "log_level": "off", "metrics_addr": addr });
             Capture::try_start(&config).ok().map(|cap| (cap, addr))
         })
         .expect("a free loopback port");
@@ -159,23 +112,12 @@ fn the_listener_serves_metrics_on_loopback() {
     assert!(get("/other").starts_with("HTTP/1.1 404"));
 
     // A second capture cannot take the same address, and says why.
-    let err = Capture::try_start(&json!({ "metrics_addr": addr }))
-        .err()
-        .unwrap();
+    let err = Capture::try_start(&json!({ "metrics_addr": addr })).err().unwrap();
     assert_eq!(err.0, CAPTURE_ERR_INVALID_CONFIG);
-    assert!(
-        err.1.contains("metrics_addr") && err.1.contains(&addr),
-        "{}",
-        err.1
-    );
-    let err = Capture::try_start(&json!({ "metrics_addr": "localhost" }))
-        .err()
-        .unwrap();
+    assert!(err.1.contains("metrics_addr") && err.1.contains(&addr), "{}", err.1);
+    let err = Capture::try_start(&json!({ "metrics_addr": "localhost" })).err().unwrap();
     assert!(err.1.contains("metrics_addr"), "{}", err.1);
 
     assert_eq!(cap.stop(), CAPTURE_OK);
-    assert!(
-        std::net::TcpStream::connect(&addr).is_err(),
-        "the listener closes with the capture"
-    );
+    assert!(std::net::TcpStream::connect(&addr).is_err(), "the listener closes with the capture");
 }

@@ -4,12 +4,9 @@
 
 use bytes::{Bytes, BytesMut};
 use log_capturer::frame::{
-    decode_multiplexed, decode_raw, format_rfc3339, parse_rfc3339, Decoded, Entry, Stream,
-    PIECE_BYTES,
+    decode_multiplexed, decode_raw, format_rfc3339, parse_rfc3339, Decoded, Entry, Stream, PIECE_BYTES,
 };
-use log_capturer::position::{
-    Assembler, Dedup, Line, Position, INVERSION_BOUND_NS, RESUME_MARGIN_NS,
-};
+use log_capturer::position::{Assembler, Dedup, Line, Position, INVERSION_BOUND_NS, RESUME_MARGIN_NS};
 use proptest::prelude::*;
 
 fn encode(entries: &[(u8, i64, Vec<u8>)]) -> Vec<u8> {
@@ -128,13 +125,7 @@ fn arbitrary_log() -> impl Strategy<Value = Vec<(Stream, i64, Vec<u8>)>> {
 
 /// Reads `log[..upto]` from `position` as a reopened stream does: every
 /// entry stamped at or after the reopen's `since`, in file order.
-fn read(
-    log: &[(Stream, i64, Vec<u8>)],
-    upto: usize,
-    position: &mut Position,
-    out: &mut Vec<Line>,
-    finish: bool,
-) {
+fn read(log: &[(Stream, i64, Vec<u8>)], upto: usize, position: &mut Position, out: &mut Vec<Line>, finish: bool) {
     let streams = [Stream::Stdout, Stream::Stderr];
     let since = position.resume_since_ns(&streams);
     let mut dedup = Dedup::default();
@@ -148,11 +139,7 @@ fn read(
         if new {
             asm.accept(
                 position,
-                Entry {
-                    stream: *stream,
-                    ts_ns: *ts,
-                    payload: Bytes::copy_from_slice(payload),
-                },
+                Entry { stream: *stream, ts_ns: *ts, payload: Bytes::copy_from_slice(payload) },
                 k,
                 out,
             );

@@ -72,11 +72,7 @@ enum Conn {
 }
 
 impl AsyncRead for Conn {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Conn::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tcp(s) => Pin::new(s).poll_read(cx, buf),
@@ -85,11 +81,7 @@ impl AsyncRead for Conn {
 }
 
 impl AsyncWrite for Conn {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Conn::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tcp(s) => Pin::new(s).poll_write(cx, buf),
@@ -146,37 +138,25 @@ impl Endpoint {
     /// Sends `GET path` and waits (at most `timeout`) for the response
     /// headers. A non-2xx answer becomes `DockerError::Status` with the
     /// daemon's message.
-    pub async fn get(
-        &self,
-        path_and_query: &str,
-        timeout: Duration,
-    ) -> Result<Response, DockerError> {
+    pub async fn get(&self, path_and_query: &str, timeout: Duration) -> Result<Response, DockerError> {
         match tokio::time::timeout(timeout, self.get_inner(path_and_query, timeout)).await {
             Ok(r) => r,
             Err(_) => Err(DockerError::Timeout("response headers")),
         }
     }
 
-    async fn get_inner(
-        &self,
-        path_and_query: &str,
-        timeout: Duration,
-    ) -> Result<Response, DockerError> {
+    async fn get_inner(&self, path_and_query: &str, timeout: Duration) -> Result<Response, DockerError> {
         let mut conn = self.connect().await.map_err(DockerError::Connect)?;
         let request = format!(
             "GET {path_and_query} HTTP/1.1\r\nHost: docker\r\nUser-Agent: log-capturer/{}\r\nConnection: close\r\n\r\n",
             env!("CARGO_PKG_VERSION")
         );
-        conn.write_all(request.as_bytes())
-            .await
-            .map_err(DockerError::Io)?;
+        conn.write_all(request.as_bytes()).await.map_err(DockerError::Io)?;
 
         let mut buf = BytesMut::with_capacity(8 * 1024);
         let (status, framing, head_len) = loop {
             if conn.read_buf(&mut buf).await.map_err(DockerError::Io)? == 0 {
-                return Err(DockerError::Protocol(
-                    "connection closed before the response headers".into(),
-                ));
+                return Err(DockerError::Protocol("connection closed before the response headers".into()));
             }
             let mut headers = [httparse::EMPTY_HEADER; 32];
             let mut response = httparse::Response::new(&mut headers);
@@ -188,29 +168,16 @@ impl Endpoint {
                 }
                 Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => continue,
                 Ok(httparse::Status::Partial) => {
-                    return Err(DockerError::Protocol(
-                        "response headers exceed 64 KiB".into(),
-                    ))
+                    return Err(DockerError::Protocol("response headers exceed 64 KiB".into()))
                 }
                 Err(e) => return Err(DockerError::Protocol(format!("bad response headers: {e}"))),
             }
         };
         buf.advance(head_len);
-        let mut body = Body {
-            conn,
-            raw: buf,
-            framing,
-            done: false,
-        };
+        let mut body = Body { conn, raw: buf, framing, done: false };
         if !(200..300).contains(&status) {
-            let text = body
-                .read_to_end(MAX_HEAD_BYTES, timeout)
-                .await
-                .unwrap_or_default();
-            return Err(DockerError::Status {
-                code: status,
-                message: error_message(&text),
-            });
+            let text = body.read_to_end(MAX_HEAD_BYTES, timeout).await.unwrap_or_default();
+            return Err(DockerError::Status { code: status, message: error_message(&text) });
         }
         Ok(Response { status, body })
     }
@@ -233,15 +200,10 @@ fn body_framing(headers: &[httparse::Header<'_>]) -> Result<Framing, DockerError
     let mut framing = Framing::UntilClose;
     for h in headers {
         if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            if std::str::from_utf8(h.value)
-                .map(|v| v.to_ascii_lowercase().contains("chunked"))
-                .unwrap_or(false)
-            {
+            if std::str::from_utf8(h.value).map(|v| v.to_ascii_lowercase().contains("chunked")).unwrap_or(false) {
                 framing = Framing::Chunked(ChunkState::Size);
             }
-        } else if h.name.eq_ignore_ascii_case("content-length")
-            && !matches!(framing, Framing::Chunked(_))
-        {
+        } else if h.name.eq_ignore_ascii_case("content-length") && !matches!(framing, Framing::Chunked(_)) {
             let n = std::str::from_utf8(h.value)
                 .ok()
                 .and_then(|v| v.trim().parse::<u64>().ok())
@@ -339,11 +301,8 @@ impl Body {
                     out.extend_from_slice(&self.raw[..n]);
                     self.raw.advance(n);
                     let left = left - n as u64;
-                    self.framing = Framing::Chunked(if left == 0 {
-                        ChunkState::DataEnd
-                    } else {
-                        ChunkState::Data(left)
-                    });
+                    self.framing =
+                        Framing::Chunked(if left == 0 { ChunkState::DataEnd } else { ChunkState::Data(left) });
                 }
                 Framing::Chunked(ChunkState::DataEnd) => {
                     if self.raw.len() < 2 {
@@ -400,11 +359,7 @@ impl Body {
                 return Ok(BodyRead::End);
             }
             self.raw.reserve(READ_CHUNK);
-            let n = self
-                .conn
-                .read_buf(&mut self.raw)
-                .await
-                .map_err(DockerError::Io)?;
+            let n = self.conn.read_buf(&mut self.raw).await.map_err(DockerError::Io)?;
             if n == 0 {
                 return match self.framing {
                     Framing::UntilClose => {
@@ -421,11 +376,7 @@ impl Body {
     }
 
     /// Reads the whole body, at most `limit` bytes, within `timeout`.
-    pub async fn read_to_end(
-        &mut self,
-        limit: usize,
-        timeout: Duration,
-    ) -> Result<Vec<u8>, DockerError> {
+    pub async fn read_to_end(&mut self, limit: usize, timeout: Duration) -> Result<Vec<u8>, DockerError> {
         let mut out = BytesMut::new();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -434,9 +385,7 @@ impl Body {
                 Ok(Err(e)) => return Err(e),
                 Ok(Ok(BodyRead::End)) => return Ok(out.to_vec()),
                 Ok(Ok(BodyRead::Data(_))) if out.len() > limit => {
-                    return Err(DockerError::Protocol(format!(
-                        "response body exceeds {limit} bytes"
-                    )))
+                    return Err(DockerError::Protocol(format!("response body exceeds {limit} bytes")))
                 }
                 Ok(Ok(BodyRead::Data(_))) => {}
             }

@@ -138,31 +138,21 @@ impl LogsQuery {
 
 impl Docker {
     pub fn new(endpoint: Endpoint, request_timeout: Duration) -> Docker {
-        Docker {
-            endpoint,
-            request_timeout,
-        }
+        Docker { endpoint, request_timeout }
     }
 
     async fn get_json<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<T, DockerError> {
-        let body = self
-            .endpoint
-            .get_bytes(path, self.request_timeout, MAX_JSON_BYTES)
-            .await?;
+        let body = self.endpoint.get_bytes(path, self.request_timeout, MAX_JSON_BYTES).await?;
         serde_json::from_slice(&body).map_err(|e| DockerError::Protocol(format!("{path}: {e}")))
     }
 
     pub async fn ping(&self) -> Result<(), DockerError> {
-        self.endpoint
-            .get_bytes("/_ping", self.request_timeout, 1024)
-            .await
-            .map(|_| ())
+        self.endpoint.get_bytes("/_ping", self.request_timeout, 1024).await.map(|_| ())
     }
 
     /// Lists containers: running only, or all of them.
     pub async fn list(&self, all: bool) -> Result<Vec<ContainerSummary>, DockerError> {
-        self.get_json(&format!("/containers/json?all={}", all as u8))
-            .await
+        self.get_json(&format!("/containers/json?all={}", all as u8)).await
     }
 
     pub async fn inspect(&self, id: &str) -> Result<ContainerInspect, DockerError> {
@@ -172,17 +162,14 @@ impl Docker {
     /// Opens the container lifecycle event stream.
     pub async fn events(&self) -> Result<Response, DockerError> {
         // {"type":["container"],"event":["start","die","destroy"]}
-        let filters = "%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22start%22%2C%22die%22%2C%22destroy%22%5D%7D";
-        self.endpoint
-            .get(&format!("/events?filters={filters}"), self.request_timeout)
-            .await
+        let filters =
+            "%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22start%22%2C%22die%22%2C%22destroy%22%5D%7D";
+        self.endpoint.get(&format!("/events?filters={filters}"), self.request_timeout).await
     }
 
     /// Opens a logs stream; headers within the request deadline.
     pub async fn logs(&self, id: &str, query: &LogsQuery) -> Result<Response, DockerError> {
-        self.endpoint
-            .get(&query.path(id), self.request_timeout)
-            .await
+        self.endpoint.get(&query.path(id), self.request_timeout).await
     }
 }
 
@@ -203,22 +190,14 @@ mod tests {
             q.path("abc"),
             "/containers/abc/logs?follow=1&stdout=1&stderr=0&timestamps=1&since=1500000000.000000001&tail=256"
         );
-        let q = LogsQuery {
-            follow: false,
-            stdout: true,
-            stderr: true,
-            since_ns: 0,
-            tail: None,
-        };
-        assert_eq!(
-            q.path("abc"),
-            "/containers/abc/logs?follow=0&stdout=1&stderr=1&timestamps=1&tail=all"
-        );
+        let q = LogsQuery { follow: false, stdout: true, stderr: true, since_ns: 0, tail: None };
+        assert_eq!(q.path("abc"), "/containers/abc/logs?follow=0&stdout=1&stderr=1&timestamps=1&tail=all");
     }
 
     #[test]
     fn events_filter_decodes() {
-        let filters = "%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22start%22%2C%22die%22%2C%22destroy%22%5D%7D";
+        let filters =
+            "%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22start%22%2C%22die%22%2C%22destroy%22%5D%7D";
         let decoded = filters
             .replace("%7B", "{")
             .replace("%7D", "}")
@@ -227,9 +206,6 @@ mod tests {
             .replace("%5B", "[")
             .replace("%5D", "]")
             .replace("%2C", ",");
-        assert_eq!(
-            decoded,
-            r#"{"type":["container"],"event":["start","die","destroy"]}"#
-        );
+        assert_eq!(decoded, r#"{"type":["container"],"event":["start","die","destroy"]}"#);
     }
 }

@@ -76,10 +76,7 @@ impl Entry {
     fn position(&self) -> Position {
         let mut p = Position::starting_at(0);
         for (i, m) in self.marks().iter().enumerate() {
-            p.marks[i] = Watermark {
-                ts_ns: m.ts,
-                count: m.count,
-            };
+            p.marks[i] = Watermark { ts_ns: m.ts, count: m.count };
         }
         p
     }
@@ -103,10 +100,7 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// Opens (or creates) the position file and takes its lock. Returns
     /// the checkpoint and, when a bad file was set aside, a warning.
-    pub fn open(
-        path: &Path,
-        on_corrupt: OnCorrupt,
-    ) -> Result<(Checkpoint, Option<String>), String> {
+    pub fn open(path: &Path, on_corrupt: OnCorrupt) -> Result<(Checkpoint, Option<String>), String> {
         let lock_path = sibling(path, "lock");
         let lock = OpenOptions::new()
             .create(true)
@@ -115,29 +109,18 @@ impl Checkpoint {
             .open(&lock_path)
             .map_err(|e| format!("checkpoint_path: cannot open {}: {e}", lock_path.display()))?;
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            return Err(format!(
-                "checkpoint_path: {} is in use by another running capture",
-                path.display()
-            ));
+            return Err(format!("checkpoint_path: {} is in use by another running capture", path.display()));
         }
         let mut warning = None;
         let entries = match std::fs::read(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => {
-                return Err(format!(
-                    "checkpoint_path: cannot read {}: {e}",
-                    path.display()
-                ))
-            }
-            Ok(bytes) => {
-                match parse(&bytes) {
-                    Ok(entries) => entries,
-                    Err(problem) => {
-                        let message = format!(
-                            "checkpoint_path: {} is not a valid position file: {problem}",
-                            path.display()
-                        );
-                        match on_corrupt {
+            Err(e) => return Err(format!("checkpoint_path: cannot read {}: {e}", path.display())),
+            Ok(bytes) => match parse(&bytes) {
+                Ok(entries) => entries,
+                Err(problem) => {
+                    let message =
+                        format!("checkpoint_path: {} is not a valid position file: {problem}", path.display());
+                    match on_corrupt {
                         OnCorrupt::Fail => {
                             return Err(format!("{message} (set checkpoint_on_corrupt to \"reset\" to start afresh)"))
                         }
@@ -149,9 +132,8 @@ impl Checkpoint {
                             BTreeMap::new()
                         }
                     }
-                    }
                 }
-            }
+            },
         };
         let checkpoint = Checkpoint {
             path: path.to_path_buf(),
@@ -161,9 +143,7 @@ impl Checkpoint {
             lock: Mutex::new(Some(lock)),
         };
         // Fail now, not at the first write, if the directory is not writable.
-        checkpoint
-            .write()
-            .map_err(|e| format!("checkpoint_path: cannot write {}: {e}", path.display()))?;
+        checkpoint.write().map_err(|e| format!("checkpoint_path: cannot write {}: {e}", path.display()))?;
         Ok((checkpoint, warning))
     }
 
@@ -205,10 +185,7 @@ impl Checkpoint {
         let mut newest: BTreeMap<&str, [Option<Mark>; 3]> = BTreeMap::new();
         for r in records {
             let slot = &mut newest.entry(r.container.id_str()).or_default()[r.stream.index()];
-            let m = Mark {
-                ts: r.ts_ns,
-                count: r.count,
-            };
+            let m = Mark { ts: r.ts_ns, count: r.count };
             if slot.map_or(true, |old| later(m, old)) {
                 *slot = Some(m);
             }
@@ -217,10 +194,7 @@ impl Checkpoint {
         for (id, marks) in newest {
             let reader = stats.get(id);
             let entry = entries.entry(id.to_string()).or_insert_with(|| Entry {
-                name: reader
-                    .as_ref()
-                    .map(|s| s.meta.name_str().to_string())
-                    .unwrap_or_default(),
+                name: reader.as_ref().map(|s| s.meta.name_str().to_string()).unwrap_or_default(),
                 ..Entry::default()
             });
             let reader_position = reader.and_then(|s| s.position());
@@ -237,14 +211,8 @@ impl Checkpoint {
                     if j == i {
                         continue;
                     }
-                    let floor = Mark {
-                        ts: m.ts - INVERSION_BOUND_NS,
-                        count: 0,
-                    };
-                    let passed = Mark {
-                        ts: pos.marks[j].ts_ns,
-                        count: pos.marks[j].count,
-                    };
+                    let floor = Mark { ts: m.ts - INVERSION_BOUND_NS, count: 0 };
+                    let passed = Mark { ts: pos.marks[j].ts_ns, count: pos.marks[j].count };
                     let lift = if later(passed, floor) { floor } else { passed };
                     if later(lift, entry.marks()[j]) {
                         entry.set(j, lift);
@@ -276,10 +244,7 @@ impl Checkpoint {
     }
 
     fn write(&self) -> std::io::Result<()> {
-        let doc = File1 {
-            version: VERSION,
-            containers: self.entries().clone(),
-        };
+        let doc = File1 { version: VERSION, containers: self.entries().clone() };
         let text = serde_json::to_vec_pretty(&doc).map_err(std::io::Error::other)?;
         let temp = sibling(&self.path, "tmp");
         {
@@ -289,11 +254,7 @@ impl Checkpoint {
             f.sync_all()?;
         }
         std::fs::rename(&temp, &self.path)?;
-        let dir = self
-            .path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         File::open(dir)?.sync_all()
     }
 
@@ -303,10 +264,7 @@ impl Checkpoint {
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".");
     name.push(suffix);
     path.with_file_name(name)
@@ -315,10 +273,7 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 fn parse(bytes: &[u8]) -> Result<BTreeMap<String, Entry>, String> {
     let doc: File1 = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if doc.version != VERSION {
-        return Err(format!(
-            "version {} is not supported (expected {VERSION})",
-            doc.version
-        ));
+        return Err(format!("version {} is not supported (expected {VERSION})", doc.version));
     }
     Ok(doc.containers)
 }
@@ -335,8 +290,7 @@ mod tests {
     use super::*;
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("lct-checkpoint-{}-{name}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("lct-checkpoint-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
@@ -353,10 +307,7 @@ mod tests {
         ] {
             std::fs::write(&path, bad).unwrap();
             let e = Checkpoint::open(&path, OnCorrupt::Fail).err().unwrap();
-            assert!(
-                e.contains("checkpoint_path") && e.contains("positions.json"),
-                "{e}"
-            );
+            assert!(e.contains("checkpoint_path") && e.contains("positions.json"), "{e}");
             let (c, warning) = Checkpoint::open(&path, OnCorrupt::Reset).unwrap();
             assert!(warning.unwrap().contains("started afresh"));
             assert!(c.position("abc").is_none());
@@ -378,12 +329,7 @@ mod tests {
 
     #[test]
     fn an_unwritable_directory_fails_at_open() {
-        let e = Checkpoint::open(
-            Path::new("/proc/no-such-dir/positions.json"),
-            OnCorrupt::Fail,
-        )
-        .err()
-        .unwrap();
+        let e = Checkpoint::open(Path::new("/proc/no-such-dir/positions.json"), OnCorrupt::Fail).err().unwrap();
         assert!(e.contains("checkpoint_path"), "{e}");
     }
 }

@@ -31,13 +31,7 @@ impl ContainerMeta {
             id: c_string(&inspect.id),
             name: c_string(inspect.name.trim_start_matches('/')),
             image: c_string(&inspect.config.image),
-            labels: inspect
-                .config
-                .labels
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
+            labels: inspect.config.labels.clone().unwrap_or_default().into_iter().collect(),
             created_ns,
             tty: inspect.config.tty,
             log_driver: inspect
@@ -84,10 +78,8 @@ impl ContainerMeta {
     /// every label; any image prefix), then excludes, which win.
     pub fn is_wanted(&self, config: &Config) -> bool {
         let (id, name, image) = (self.id_str(), self.name_str(), self.image_str());
-        let names_match = |list: &[String]| {
-            list.iter()
-                .any(|p| name.starts_with(p.as_str()) || id.starts_with(p.as_str()))
-        };
+        let names_match =
+            |list: &[String]| list.iter().any(|p| name.starts_with(p.as_str()) || id.starts_with(p.as_str()));
         let image_match = |list: &[String]| list.iter().any(|p| image.starts_with(p.as_str()));
         let label_match = |f: &LabelFilter| match (self.labels.get(&f.key), &f.value) {
             (Some(_), None) => true,
@@ -136,9 +128,7 @@ mod tests {
         assert!(meta.is_wanted(&cfg(r#"{"include_containers": ["web"]}"#)));
         assert!(meta.is_wanted(&cfg(r#"{"include_containers": ["abc"]}"#)));
         assert!(!meta.is_wanted(&cfg(r#"{"include_containers": ["api"]}"#)));
-        assert!(!meta.is_wanted(&cfg(
-            r#"{"include_containers": ["web"], "exclude_containers": ["web-1"]}"#
-        )));
+        assert!(!meta.is_wanted(&cfg(r#"{"include_containers": ["web"], "exclude_containers": ["web-1"]}"#)));
         assert!(meta.is_wanted(&cfg(r#"{"include_labels": ["team=blue"]}"#)));
         assert!(meta.is_wanted(&cfg(r#"{"include_labels": ["team"]}"#)));
         assert!(!meta.is_wanted(&cfg(r#"{"include_labels": ["team=red"]}"#)));

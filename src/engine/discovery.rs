@@ -87,8 +87,7 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
     let mut reconnect_at = Instant::now();
     let events_rotation = config.rotation_interval.max(MIN_EVENTS_ROTATION);
     let mut rotate_at = Instant::now() + events_rotation;
-    let watchdog_period =
-        (config.rotation_interval / 4).clamp(Duration::from_millis(200), Duration::from_secs(10));
+    let watchdog_period = (config.rotation_interval / 4).clamp(Duration::from_millis(200), Duration::from_secs(10));
     let mut watchdog = tokio::time::interval(watchdog_period);
     watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let checkpoint = d.shared.checkpoint.clone();
@@ -165,15 +164,9 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
 
     drop(events);
     let readers = &mut d.readers;
-    let joined = tokio::time::timeout(drain_deadline, async {
-        while readers.join_next().await.is_some() {}
-    })
-    .await;
+    let joined = tokio::time::timeout(drain_deadline, async { while readers.join_next().await.is_some() {} }).await;
     if joined.is_err() {
-        d.shared.log.warn(
-            "Readers did not stop in time; aborting them.",
-            &[("left", &d.readers.len())],
-        );
+        d.shared.log.warn("Readers did not stop in time; aborting them.", &[("left", &d.readers.len())]);
         d.readers.abort_all();
         while d.readers.join_next().await.is_some() {}
     }
@@ -185,14 +178,8 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
         let closing = tokio::task::spawn_blocking(move || c.close());
         match tokio::time::timeout(drain_deadline, closing).await {
             Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => d
-                .shared
-                .log
-                .error("Cannot write the position file at stop.", &[("error", &e)]),
-            _ => d.shared.log.error(
-                "Writing the position file at stop did not finish in time.",
-                &[],
-            ),
+            Ok(Ok(Err(e))) => d.shared.log.error("Cannot write the position file at stop.", &[("error", &e)]),
+            _ => d.shared.log.error("Writing the position file at stop did not finish in time.", &[]),
         }
     }
 }
@@ -202,9 +189,7 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
 async fn join_flush(flushing: &mut Option<JoinHandle<std::io::Result<()>>>) -> std::io::Result<()> {
     match flushing.as_mut() {
         None => std::future::pending().await,
-        Some(handle) => handle
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string()))),
+        Some(handle) => handle.await.unwrap_or_else(|e| Err(std::io::Error::other(e.to_string()))),
     }
 }
 
@@ -266,23 +251,15 @@ impl Discovery {
             reader.run(state, found_at_start).await
         });
         self.task_ids.insert(abort.id(), id.clone());
-        self.slots.insert(
-            id,
-            Slot::Reading(Running {
-                abort,
-                restart_pending: false,
-                destroyed: false,
-                torn_down: false,
-            }),
-        );
+        self.slots
+            .insert(id, Slot::Reading(Running { abort, restart_pending: false, destroyed: false, torn_down: false }));
     }
 
     fn on_connected(&mut self, list: Vec<ContainerSummary>) {
         if self.daemon_down {
-            self.shared.log.warn(
-                "Docker daemon reachable again.",
-                &[("docker_host", &self.shared.docker.endpoint.describe())],
-            );
+            self.shared
+                .log
+                .warn("Docker daemon reachable again.", &[("docker_host", &self.shared.docker.endpoint.describe())]);
         }
         self.daemon_down = false;
         self.backoff.reset();
@@ -303,9 +280,7 @@ impl Discovery {
             let gone: Vec<String> = self
                 .slots
                 .iter()
-                .filter(|(id, slot)| {
-                    !listed.contains(id.as_str()) && !matches!(slot, Slot::Reading(_))
-                })
+                .filter(|(id, slot)| !listed.contains(id.as_str()) && !matches!(slot, Slot::Reading(_)))
                 .map(|(id, _)| id.clone())
                 .collect();
             for id in gone {
@@ -316,9 +291,8 @@ impl Discovery {
         for c in &list {
             // Running ones are read; stopped ones with `include_stopped` at
             // start, and those born during a gap (or since the start).
-            let running = c.state == "running"
-                || c.state == "restarting"
-                || (first && self.shared.config.include_stopped);
+            let running =
+                c.state == "running" || c.state == "restarting" || (first && self.shared.config.include_stopped);
             match self.slots.get(&c.id) {
                 None => {
                     let created_ns = c.created.saturating_mul(1_000_000_000);
@@ -328,9 +302,7 @@ impl Discovery {
                     }
                 }
                 Some(Slot::Idle(_)) if running => {
-                    let Some(Slot::Idle(state)) = self.slots.remove(&c.id) else {
-                        unreachable!()
-                    };
+                    let Some(Slot::Idle(state)) = self.slots.remove(&c.id) else { unreachable!() };
                     self.spawn(c.id.clone(), Some(state), false);
                 }
                 Some(Slot::Reading(_)) => {
@@ -356,15 +328,11 @@ impl Discovery {
         self.shared.stats.daemon_error(e.kind(), e.to_string());
         let endpoint = self.shared.docker.endpoint.describe();
         if !self.daemon_down {
-            self.shared.log.warn(
-                "Docker daemon unavailable; retrying with backoff.",
-                &[("docker_host", &endpoint), ("error", e)],
-            );
+            self.shared
+                .log
+                .warn("Docker daemon unavailable; retrying with backoff.", &[("docker_host", &endpoint), ("error", e)]);
         } else {
-            self.shared.log.debug(
-                "Docker daemon still unavailable.",
-                &[("docker_host", &endpoint), ("error", e)],
-            );
+            self.shared.log.debug("Docker daemon still unavailable.", &[("docker_host", &endpoint), ("error", e)]);
         }
         self.daemon_down = true;
     }
@@ -380,9 +348,7 @@ impl Discovery {
                 None => self.spawn(id, None, false),
                 Some(Slot::Reading(r)) => r.restart_pending = true,
                 Some(Slot::Idle(_)) => {
-                    let Some(Slot::Idle(state)) = self.slots.remove(&id) else {
-                        unreachable!()
-                    };
+                    let Some(Slot::Idle(state)) = self.slots.remove(&id) else { unreachable!() };
                     self.spawn(id, Some(state), false);
                 }
                 Some(Slot::Excluded | Slot::Unreadable | Slot::Failed) => {}
@@ -461,11 +427,8 @@ impl Discovery {
     /// position it had delivered.
     fn check_rotations(&mut self) {
         let config = &self.shared.config;
-        let limit_ns = (config
-            .rotation_interval
-            .mul_f64(1.0 + config.rotation_jitter)
-            + watchdog_grace(config))
-        .as_nanos() as i64;
+        let limit_ns =
+            (config.rotation_interval.mul_f64(1.0 + config.rotation_jitter) + watchdog_grace(config)).as_nanos() as i64;
         let now = unix_now_ns();
         let mut stuck = Vec::new();
         for (id, slot) in &self.slots {
@@ -479,10 +442,7 @@ impl Discovery {
             // A reader waiting for the host to poll, or reading a backlog,
             // is not stuck; one that has not begun has nothing to rotate.
             let since = stats.last_rotation_or_follow_ns();
-            let busy = matches!(
-                stats.state(),
-                ReaderState::Backpressure | ReaderState::CatchingUp
-            );
+            let busy = matches!(stats.state(), ReaderState::Backpressure | ReaderState::CatchingUp);
             if since == 0 || busy || now - since <= limit_ns {
                 continue;
             }
@@ -492,10 +452,7 @@ impl Discovery {
             if stats.set_rotation_stuck(true) {
                 stats.error(
                     "rotation_stuck",
-                    format!(
-                        "no rotation for {:.1} s",
-                        (now - stats.last_rotation_or_follow_ns()) as f64 / 1e9
-                    ),
+                    format!("no rotation for {:.1} s", (now - stats.last_rotation_or_follow_ns()) as f64 / 1e9),
                 );
                 self.shared.log.warn(
                     "Container stream rotation is stuck; restarting its reader.",
@@ -529,8 +486,7 @@ impl Discovery {
             position,
             stats: stats.clone(),
             tail: config.reopen_tail,
-            next_rotation: Instant::now()
-                + backoff.jittered(config.rotation_interval, config.rotation_jitter),
+            next_rotation: Instant::now() + backoff.jittered(config.rotation_interval, config.rotation_jitter),
             resumed: true,
         };
         self.spawn(id, Some(state), false);
@@ -540,10 +496,7 @@ impl Discovery {
 /// Extra time the watchdog allows past a rotation's due time: a reopen may
 /// wait for headers (`request_timeout`) and back off once.
 pub fn watchdog_grace(config: &crate::config::Config) -> Duration {
-    config
-        .request_timeout
-        .max(config.retry_backoff)
-        .max(Duration::from_secs(1))
+    config.request_timeout.max(config.retry_backoff).max(Duration::from_secs(1))
 }
 
 fn panic_message(e: JoinError) -> String {

@@ -11,9 +11,7 @@
 use std::collections::HashMap;
 
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 
 use super::stats::{ContainerStats, ReaderState};
 
@@ -47,18 +45,12 @@ impl Metrics {
     pub fn new(per_container: bool) -> Metrics {
         let registry = Registry::new();
         let errors = IntCounterVec::new(
-            Opts::new(
-                "log_capturer_container_stream_errors_total",
-                "Errors of container log streams, by type.",
-            ),
+            Opts::new("log_capturer_container_stream_errors_total", "Errors of container log streams, by type."),
             &["error_type"],
         )
         .unwrap();
         let reopens = IntCounterVec::new(
-            Opts::new(
-                "log_capturer_container_stream_reopens_total",
-                "Log streams closed and opened again, by reason.",
-            ),
+            Opts::new("log_capturer_container_stream_reopens_total", "Log streams closed and opened again, by reason."),
             &["reason"],
         )
         .unwrap();
@@ -72,21 +64,11 @@ impl Metrics {
                 "log_capturer_container_stream_age_seconds",
                 "How long log streams stayed open before they were closed.",
             )
-            .buckets(vec![
-                1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 360.0, 600.0, 1800.0, 3600.0,
-            ]),
+            .buckets(vec![1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 360.0, 600.0, 1800.0, 3600.0]),
         )
         .unwrap();
-        let records = IntCounter::new(
-            "log_capturer_records_total",
-            "Log records handed to the queue.",
-        )
-        .unwrap();
-        let bytes = IntCounter::new(
-            "log_capturer_bytes_total",
-            "Message bytes handed to the queue.",
-        )
-        .unwrap();
+        let records = IntCounter::new("log_capturer_records_total", "Log records handed to the queue.").unwrap();
+        let bytes = IntCounter::new("log_capturer_bytes_total", "Message bytes handed to the queue.").unwrap();
         for e in ERROR_TYPES {
             errors.with_label_values(&[e]);
         }
@@ -103,16 +85,7 @@ impl Metrics {
         ] {
             registry.register(c).unwrap();
         }
-        Metrics {
-            registry,
-            errors,
-            reopens,
-            rotations,
-            stream_age,
-            records,
-            bytes,
-            per_container,
-        }
+        Metrics { registry, errors, reopens, rotations, stream_age, records, bytes, per_container }
     }
 
     pub fn error(&self, kind: &str) {
@@ -172,16 +145,10 @@ impl Metrics {
     pub fn render(&self, snap: &Snapshot<'_>) -> String {
         use std::sync::atomic::Ordering::Relaxed;
         let mut families = self.registry.gather();
-        let following: Vec<_> = snap
-            .containers
-            .iter()
-            .filter(|c| c.stream_opened_ns.load(Relaxed) > 0)
-            .collect();
+        let following: Vec<_> = snap.containers.iter().filter(|c| c.stream_opened_ns.load(Relaxed) > 0).collect();
         let alive: Vec<_> = snap.containers.iter().filter(|c| c.is_followed()).collect();
 
-        let g = |name: &str, help: &str, value: f64| {
-            family(name, help, MetricType::GAUGE, vec![gauge(vec![], value)])
-        };
+        let g = |name: &str, help: &str, value: f64| family(name, help, MetricType::GAUGE, vec![gauge(vec![], value)]);
         families.push(g(
             "log_capturer_container_streams_active",
             "Container log streams open now.",
@@ -225,16 +192,8 @@ impl Metrics {
                 fds as f64,
             ));
         }
-        families.push(g(
-            "log_capturer_queue_records",
-            "Records waiting for the host.",
-            snap.queue_records as f64,
-        ));
-        families.push(g(
-            "log_capturer_queue_bytes",
-            "Message bytes waiting for the host.",
-            snap.queue_bytes as f64,
-        ));
+        families.push(g("log_capturer_queue_records", "Records waiting for the host.", snap.queue_records as f64));
+        families.push(g("log_capturer_queue_bytes", "Message bytes waiting for the host.", snap.queue_bytes as f64));
         families.push(family(
             "log_capturer_queue_backpressure_seconds_total",
             "Time readers spent waiting for room in the queue.",
@@ -250,10 +209,7 @@ impl Metrics {
 
         if self.per_container {
             let ids = |c: &ContainerStats| {
-                vec![
-                    label("container_id", c.meta.id_str()),
-                    label("container_name", c.meta.name_str()),
-                ]
+                vec![label("container_id", c.meta.id_str()), label("container_name", c.meta.name_str())]
             };
             let mut rotations = Vec::new();
             let mut last = Vec::new();
@@ -346,9 +302,7 @@ impl Metrics {
         // Families must be unique, not empty, and sorted for a stable
         // exposition.
         let mut seen = HashMap::new();
-        families.retain(|f| {
-            !f.get_metric().is_empty() && seen.insert(f.name().to_string(), ()).is_none()
-        });
+        families.retain(|f| !f.get_metric().is_empty() && seen.insert(f.name().to_string(), ()).is_none());
         families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut out = Vec::new();
         match TextEncoder::new().encode(&families, &mut out) {

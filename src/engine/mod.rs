@@ -86,12 +86,7 @@ impl Backoff {
         for b in seed.bytes() {
             rng = (rng ^ b as u64).wrapping_mul(0x0100_0000_01B3);
         }
-        Backoff {
-            base,
-            max,
-            current: base,
-            rng: rng | 1,
-        }
+        Backoff { base, max, current: base, rng: rng | 1 }
     }
 
     fn random_unit(&mut self) -> f64 {
@@ -157,27 +152,21 @@ impl Engine {
     }
 
     /// Like `start`, with the log sink in place before anything runs.
-    pub fn start_with_log(
-        config: Config,
-        sink: Option<crate::log::Sink>,
-    ) -> Result<Engine, EngineError> {
+    pub fn start_with_log(config: Config, sink: Option<crate::log::Sink>) -> Result<Engine, EngineError> {
         let config = Arc::new(config);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let stats = Arc::new(EngineStats::new(config.metrics_per_container));
         let (checkpoint, checkpoint_warning) = match &config.checkpoint_path {
             None => (None, None),
             Some(path) => {
-                let (c, warning) = checkpoint::Checkpoint::open(path, config.checkpoint_on_corrupt)
-                    .map_err(EngineError::Config)?;
+                let (c, warning) =
+                    checkpoint::Checkpoint::open(path, config.checkpoint_on_corrupt).map_err(EngineError::Config)?;
                 (Some(Arc::new(c)), warning)
             }
         };
         let shared = Arc::new(Shared {
             checkpoint,
-            docker: Docker::new(
-                Endpoint::new(config.docker_host.clone()),
-                config.request_timeout,
-            ),
+            docker: Docker::new(Endpoint::new(config.docker_host.clone()), config.request_timeout),
             queue: Queue::new(config.queue_max_records, config.queue_max_bytes),
             log: Arc::new(Logger::with_sink(config.log_level, sink)),
             stats,
@@ -186,10 +175,7 @@ impl Engine {
             config,
         });
         if let Some(warning) = checkpoint_warning {
-            shared.log.warn(
-                "Position file could not be read; starting afresh.",
-                &[("error", &warning)],
-            );
+            shared.log.warn("Position file could not be read; starting afresh.", &[("error", &warning)]);
         }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -201,9 +187,7 @@ impl Engine {
             Some(addr) => {
                 let l = std::net::TcpListener::bind(addr)
                     .and_then(|l| l.set_nonblocking(true).map(|_| l))
-                    .map_err(|e| {
-                        EngineError::Config(format!("metrics_addr: cannot listen on {addr}: {e}"))
-                    })?;
+                    .map_err(|e| EngineError::Config(format!("metrics_addr: cannot listen on {addr}: {e}")))?;
                 Some(l)
             }
         };
@@ -225,11 +209,7 @@ impl Engine {
                 let _ = done_tx.send(());
             })
             .map_err(|e| EngineError::Runtime(format!("cannot start the engine's thread: {e}")))?;
-        Ok(Engine {
-            shared,
-            shutdown: shutdown_tx,
-            thread: Mutex::new(Some((thread, done_rx))),
-        })
+        Ok(Engine { shared, shutdown: shutdown_tx, thread: Mutex::new(Some((thread, done_rx))) })
     }
 
     pub fn shared(&self) -> &Arc<Shared> {

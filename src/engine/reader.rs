@@ -117,17 +117,8 @@ pub struct Reader {
 impl Reader {
     pub fn new(shared: Arc<Shared>, id: String) -> Reader {
         let shutdown = shared.shutdown.clone();
-        let backoff = Backoff::new(
-            shared.config.retry_backoff,
-            shared.config.retry_backoff_max,
-            &id,
-        );
-        Reader {
-            shared,
-            shutdown,
-            id,
-            backoff,
-        }
+        let backoff = Backoff::new(shared.config.retry_backoff, shared.config.retry_backoff_max, &id);
+        Reader { shared, shutdown, id, backoff }
     }
 
     /// Runs until the container is drained, gone, unreadable or the capture
@@ -148,11 +139,7 @@ impl Reader {
             None => {
                 let meta = Arc::new(ContainerMeta::from_inspect(&inspect));
                 if !meta.is_wanted(&self.shared.config) {
-                    return (
-                        self.id,
-                        None,
-                        ReaderExit::Excluded(meta.name_str().to_string()),
-                    );
+                    return (self.id, None, ReaderExit::Excluded(meta.name_str().to_string()));
                 }
                 let config = &self.shared.config;
                 let since = if !found_at_start && meta.created_ns >= self.shared.started_ns {
@@ -162,17 +149,10 @@ impl Reader {
                 };
                 let stats = self.shared.stats.container(&meta);
                 // A saved position wins over the `since` policy.
-                let saved = self
-                    .shared
-                    .checkpoint
-                    .as_ref()
-                    .and_then(|c| c.position(&self.id));
+                let saved = self.shared.checkpoint.as_ref().and_then(|c| c.position(&self.id));
                 self.shared.log.info(
                     "Following container.",
-                    &[
-                        ("container_id", &meta.short_id()),
-                        ("container_name", &meta.name_str()),
-                    ],
+                    &[("container_id", &meta.short_id()), ("container_name", &meta.name_str())],
                 );
                 ContainerState {
                     meta,
@@ -180,9 +160,7 @@ impl Reader {
                     stats,
                     tail: config.reopen_tail,
                     next_rotation: Instant::now()
-                        + self
-                            .backoff
-                            .jittered(config.rotation_interval, config.rotation_jitter),
+                        + self.backoff.jittered(config.rotation_interval, config.rotation_jitter),
                     resumed: false,
                 }
             }
@@ -212,10 +190,9 @@ impl Reader {
                 Ok(i) => return Ok(i),
                 Err(DockerError::Status { code: 404, .. }) => return Err(ReaderExit::Gone),
                 Err(e) => {
-                    self.shared.log.debug(
-                        "Inspect failed; retrying.",
-                        &[("container_id", &short(&self.id)), ("error", &e)],
-                    );
+                    self.shared
+                        .log
+                        .debug("Inspect failed; retrying.", &[("container_id", &short(&self.id)), ("error", &e)]);
                     if self.sleep_backoff().await {
                         return Err(ReaderExit::Cancelled);
                     }
@@ -254,11 +231,7 @@ impl Reader {
         let s = self.shared.config.streams;
         let streams = self.streams(&state.meta);
         let since_ns = state.position.resume_since_ns(&streams);
-        let tail = if since_ns == 0 || state.tail > MAX_BOUNDED_TAIL {
-            None
-        } else {
-            Some(state.tail)
-        };
+        let tail = if since_ns == 0 || state.tail > MAX_BOUNDED_TAIL { None } else { Some(state.tail) };
         LogsQuery {
             follow,
             // A TTY stream is all "stdout" to the daemon.
@@ -269,11 +242,7 @@ impl Reader {
         }
     }
 
-    async fn open(
-        &mut self,
-        state: &ContainerState,
-        query: &LogsQuery,
-    ) -> Result<Response, ReadError> {
+    async fn open(&mut self, state: &ContainerState, query: &LogsQuery) -> Result<Response, ReadError> {
         state.stats.requests.fetch_add(1, Relaxed);
         let shared = self.shared.clone();
         tokio::select! {
@@ -316,10 +285,7 @@ impl Reader {
             if opened >= state.next_rotation {
                 let cfg = &self.shared.config;
                 state.stats.rotated(unix_now_ns());
-                state.next_rotation = opened
-                    + self
-                        .backoff
-                        .jittered(cfg.rotation_interval, cfg.rotation_jitter);
+                state.next_rotation = opened + self.backoff.jittered(cfg.rotation_interval, cfg.rotation_jitter);
             }
             if let Some(r) = reason {
                 state.stats.reopened(r);
@@ -343,10 +309,7 @@ impl Reader {
                     state.tail = state.tail.saturating_mul(TAIL_WIDEN_FACTOR);
                     self.shared.log.debug(
                         "Reopened window too short; widening it.",
-                        &[
-                            ("container_id", &state.meta.short_id()),
-                            ("tail", &state.tail),
-                        ],
+                        &[("container_id", &state.meta.short_id()), ("tail", &state.tail)],
                     );
                     Some(ReopenReason::Widen)
                 }
@@ -362,9 +325,7 @@ impl Reader {
                         Err(DockerError::Status { code: 404, .. }) => return ReaderExit::Gone,
                         Ok(i) if !i.state.running => return self.drain(state).await,
                         Ok(_) => {
-                            if opened.elapsed() < Duration::from_secs(1)
-                                && self.sleep_backoff().await
-                            {
+                            if opened.elapsed() < Duration::from_secs(1) && self.sleep_backoff().await {
                                 // An at-once end of a running container's
                                 // stream must not become a request loop.
                                 return ReaderExit::Cancelled;
@@ -420,23 +381,14 @@ impl Reader {
         state.stats.error(e.kind(), e.to_string());
         self.shared.log.warn(
             "Log stream failed; reopening after a backoff.",
-            &[
-                ("container_id", &state.meta.short_id()),
-                ("error_type", &e.kind()),
-                ("error", e),
-            ],
+            &[("container_id", &state.meta.short_id()), ("error_type", &e.kind()), ("error", e)],
         );
     }
 
     /// Reads one stream until it rotates, idles, ends or fails. A follow
     /// stream rotates and idles; a non-follow read has no rotation and its
     /// silence is an error.
-    async fn follow(
-        &mut self,
-        state: &mut ContainerState,
-        response: Response,
-        query: &LogsQuery,
-    ) -> FollowEnd {
+    async fn follow(&mut self, state: &mut ContainerState, response: Response, query: &LogsQuery) -> FollowEnd {
         let mut body = response.body;
         let config = self.shared.config.clone();
         let streams = self.streams(&state.meta);
@@ -448,11 +400,7 @@ impl Reader {
         let read_timeout = config.read_timeout;
         let mut last_data = Instant::now();
         let far = last_data + Duration::from_secs(86_400 * 365);
-        let mut rotation_at = if query.follow {
-            state.next_rotation
-        } else {
-            far
-        };
+        let mut rotation_at = if query.follow { state.next_rotation } else { far };
         let sleep = tokio::time::sleep_until(rotation_at.min(last_data + read_timeout));
         tokio::pin!(sleep);
         loop {
@@ -498,18 +446,13 @@ impl Reader {
                         last_data = Instant::now();
                         continue;
                     }
-                    Ok(Some(first_ts)) if state.position.proves_continuity(&streams, first_ts) => {
-                        verified = true
-                    }
+                    Ok(Some(first_ts)) if state.position.proves_continuity(&streams, first_ts) => verified = true,
                     Ok(Some(_)) => {
                         // The daemon took its tail snapshot before sending
                         // the first entry; a count of the same window now
                         // covers it. Fewer entries than asked means it
                         // reached back before `since`.
-                        let probe = LogsQuery {
-                            follow: false,
-                            ..*query
-                        };
+                        let probe = LogsQuery { follow: false, ..*query };
                         match self.count_entries(state, &probe).await {
                             Err(None) => return FollowEnd::Cancelled,
                             Err(Some(e)) => return FollowEnd::Error(e),
@@ -532,9 +475,7 @@ impl Reader {
             if eof && !query.follow {
                 // The container has stopped: a line still waiting for its
                 // end will not get one.
-                session
-                    .assembler
-                    .finish(&mut state.position, &mut session.lines);
+                session.assembler.finish(&mut state.position, &mut session.lines);
             }
             if self.deliver(state, &mut session.lines).await.is_err() {
                 return FollowEnd::Cancelled;
@@ -560,10 +501,7 @@ impl Reader {
                 FollowEnd::StreamEnd => {
                     self.shared.log.info(
                         "Container stopped; its log was read to the end.",
-                        &[
-                            ("container_id", &state.meta.short_id()),
-                            ("container_name", &state.meta.name_str()),
-                        ],
+                        &[("container_id", &state.meta.short_id()), ("container_name", &state.meta.name_str())],
                     );
                     return ReaderExit::Drained;
                 }
@@ -591,19 +529,10 @@ impl Reader {
 
     /// Reads a non-follow response to its end and counts its entries,
     /// delivering nothing. `Err(None)` is cancellation.
-    async fn count_entries(
-        &mut self,
-        state: &ContainerState,
-        query: &LogsQuery,
-    ) -> Result<u64, Option<ReadError>> {
+    async fn count_entries(&mut self, state: &ContainerState, query: &LogsQuery) -> Result<u64, Option<ReadError>> {
         debug_assert!(!query.follow);
-        let response = self.open(state, query).await.map_err(|e| {
-            if *self.shutdown.borrow() {
-                None
-            } else {
-                Some(e)
-            }
-        })?;
+        let response =
+            self.open(state, query).await.map_err(|e| if *self.shutdown.borrow() { None } else { Some(e) })?;
         let mut body = response.body;
         let mut buf = BytesMut::with_capacity(BUFFER_BYTES);
         let mut count = 0u64;
@@ -621,11 +550,7 @@ impl Reader {
                 Ok(Ok(BodyRead::Data(_))) => false,
             };
             loop {
-                let next = if state.meta.tty {
-                    decode_raw(&mut buf, eof)
-                } else {
-                    decode_multiplexed(&mut buf)
-                };
+                let next = if state.meta.tty { decode_raw(&mut buf, eof) } else { decode_multiplexed(&mut buf) };
                 match next.map_err(|e| Some(ReadError::Frame(e)))? {
                     None => break,
                     Some(Decoded::Entry(_)) => count += 1,
@@ -639,11 +564,7 @@ impl Reader {
     }
 
     /// Hands lines to the queue (waiting for room), then counts them.
-    async fn deliver(
-        &mut self,
-        state: &mut ContainerState,
-        lines: &mut Vec<Line>,
-    ) -> Result<(), ()> {
+    async fn deliver(&mut self, state: &mut ContainerState, lines: &mut Vec<Line>) -> Result<(), ()> {
         if lines.is_empty() {
             return Ok(());
         }
@@ -729,20 +650,14 @@ impl Session {
 
     /// Decodes every complete entry into lines, advancing the position. A
     /// daemon error frame ends decoding with an error.
-    fn decode(
-        &mut self,
-        state: &mut ContainerState,
-        buf: &mut BytesMut,
-        eof: bool,
-    ) -> Result<(), ReadError> {
+    fn decode(&mut self, state: &mut ContainerState, buf: &mut BytesMut, eof: bool) -> Result<(), ReadError> {
         let position = &mut state.position;
         while let Some(decoded) = self.next(buf, eof).map_err(ReadError::Frame)? {
             match decoded {
                 Decoded::DaemonError(message) => return Err(ReadError::Daemon(message)),
                 Decoded::Entry(entry) => {
                     let (k, new) = self.dedup.check(position, entry.stream, entry.ts_ns);
-                    self.assembler
-                        .lift_others(position, entry.stream, entry.ts_ns);
+                    self.assembler.lift_others(position, entry.stream, entry.ts_ns);
                     if new {
                         self.assembler.accept(position, entry, k, &mut self.lines);
                     }

@@ -48,8 +48,7 @@ pub async fn serve_metrics(listener: TcpListener, shared: Arc<Shared>) {
 async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let mut request = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") && !request.windows(2).any(|w| w == b"\n\n")
-    {
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && !request.windows(2).any(|w| w == b"\n\n") {
         let n = stream.read(&mut chunk).await?;
         if n == 0 || request.len() + n > MAX_REQUEST_BYTES {
             return Ok(());
@@ -62,21 +61,9 @@ async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = path.split('?').next().unwrap_or("");
     let (status, content_type, body) = match (method, path) {
-        ("GET", "/metrics") => (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            shared.metrics_text(),
-        ),
-        ("GET", _) => (
-            "404 Not Found",
-            "text/plain; charset=utf-8",
-            "Not found: try /metrics.\n".to_string(),
-        ),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain; charset=utf-8",
-            "Only GET is served.\n".to_string(),
-        ),
+        ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", shared.metrics_text()),
+        ("GET", _) => ("404 Not Found", "text/plain; charset=utf-8", "Not found: try /metrics.\n".to_string()),
+        _ => ("405 Method Not Allowed", "text/plain; charset=utf-8", "Only GET is served.\n".to_string()),
     };
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",

@@ -28,13 +28,8 @@ pub enum ReopenReason {
 }
 
 impl ReopenReason {
-    pub const ALL: [ReopenReason; 5] = [
-        ReopenReason::Rotation,
-        ReopenReason::Idle,
-        ReopenReason::StreamEnd,
-        ReopenReason::Error,
-        ReopenReason::Widen,
-    ];
+    pub const ALL: [ReopenReason; 5] =
+        [ReopenReason::Rotation, ReopenReason::Idle, ReopenReason::StreamEnd, ReopenReason::Error, ReopenReason::Widen];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -166,10 +161,7 @@ impl ContainerStats {
 
     pub fn reopened(&self, reason: ReopenReason) {
         self.reopens[reason as usize].fetch_add(1, Relaxed);
-        self.metrics
-            .reopens
-            .with_label_values(&[reason.name()])
-            .inc();
+        self.metrics.reopens.with_label_values(&[reason.name()]).inc();
     }
 
     /// A rotation completed (the stream was renewed) at `now_ns`.
@@ -184,9 +176,7 @@ impl ContainerStats {
     pub fn stream_closed(&self, now_ns: i64) {
         let opened = self.stream_opened_ns.swap(0, Relaxed);
         if opened > 0 {
-            self.metrics
-                .stream_age
-                .observe((now_ns - opened).max(0) as f64 / 1e9);
+            self.metrics.stream_age.observe((now_ns - opened).max(0) as f64 / 1e9);
         }
     }
 
@@ -244,10 +234,8 @@ impl ContainerStats {
         let opened = self.stream_opened_ns.load(Relaxed);
         let last_rotation = self.last_rotation_ns.load(Relaxed);
         let last_ts = self.last_ts_ns.load(Relaxed);
-        let reopens: BTreeMap<&str, u64> = ReopenReason::ALL
-            .iter()
-            .map(|r| (r.name(), self.reopens[*r as usize].load(Relaxed)))
-            .collect();
+        let reopens: BTreeMap<&str, u64> =
+            ReopenReason::ALL.iter().map(|r| (r.name(), self.reopens[*r as usize].load(Relaxed))).collect();
         let position = d.position.as_ref().map(|p| {
             json!({
                 "stdout": {"ts": format_rfc3339(p.marks[0].ts_ns), "count": p.marks[0].count},
@@ -314,10 +302,7 @@ impl EngineStats {
         self.metrics.error(kind);
         self.daemon_errors.fetch_add(1, Relaxed);
         self.daemon_reachable.store(false, Relaxed);
-        *self
-            .last_daemon_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(message);
+        *self.last_daemon_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
     }
 
     pub fn container(&self, meta: &Arc<ContainerMeta>) -> Arc<ContainerStats> {
@@ -329,51 +314,28 @@ impl EngineStats {
 
     /// Forgets a container (destroyed): its stats, or its exclusion.
     pub fn forget(&self, id: &str) {
-        self.containers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
-        self.excluded
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
+        self.containers.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        self.excluded.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
     }
 
     pub fn exclude(&self, id: &str, name: &str) {
-        self.excluded
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_string(), name.to_string());
+        self.excluded.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), name.to_string());
     }
 
     /// The names of the containers the filters left out, sorted.
     pub fn excluded_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .excluded
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let mut names: Vec<String> =
+            self.excluded.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
         names.sort();
         names
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<ContainerStats>> {
-        self.containers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .cloned()
+        self.containers.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
     }
 
     pub fn containers(&self) -> Vec<Arc<ContainerStats>> {
-        self.containers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        self.containers.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
     }
 
     pub fn find(&self, id_or_name: &str) -> Option<Arc<ContainerStats>> {
@@ -389,18 +351,13 @@ impl EngineStats {
     }
 
     pub fn last_daemon_error(&self) -> Option<String> {
-        self.last_daemon_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.last_daemon_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
 /// Counts this process's open file descriptors (Linux: /proc/self/fd).
 pub fn open_fds() -> Option<u64> {
-    std::fs::read_dir("/proc/self/fd")
-        .ok()
-        .map(|d| d.count().saturating_sub(1) as u64)
+    std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count().saturating_sub(1) as u64)
 }
 
 /// Keeps the alive-task gauge: +1 when made, −1 when dropped.

@@ -183,9 +183,7 @@ pub unsafe extern "C" fn capture_start(
     config_json: *const c_char,
     out_handle: *mut *mut capture_handle,
 ) -> capture_result {
-    ffi_guard!(CAPTURE_ERR_PANIC, {
-        unsafe { start(config_json, None, ptr::null_mut(), out_handle) }
-    })
+    ffi_guard!(CAPTURE_ERR_PANIC, { unsafe { start(config_json, None, ptr::null_mut(), out_handle) } })
 }
 
 /// Like `capture_start`, with the log callback (see
@@ -198,9 +196,7 @@ pub unsafe extern "C" fn capture_start_with_log(
     user_data: *mut c_void,
     out_handle: *mut *mut capture_handle,
 ) -> capture_result {
-    ffi_guard!(CAPTURE_ERR_PANIC, {
-        unsafe { start(config_json, callback, user_data, out_handle) }
-    })
+    ffi_guard!(CAPTURE_ERR_PANIC, { unsafe { start(config_json, callback, user_data, out_handle) } })
 }
 
 unsafe fn start(
@@ -272,10 +268,7 @@ pub unsafe extern "C" fn capture_poll(
             handle.set_error("capture_poll: max_records must be at least 1");
             return CAPTURE_ERR_INVALID_ARGUMENT;
         }
-        let records = match handle
-            .engine
-            .poll(max_records, Duration::from_millis(timeout_ms as u64))
-        {
+        let records = match handle.engine.poll(max_records, Duration::from_millis(timeout_ms as u64)) {
             Ok(r) => r,
             Err(_) => {
                 handle.set_error("capture_poll: the capture is stopped");
@@ -300,25 +293,12 @@ pub unsafe extern "C" fn capture_poll(
             })
             .collect();
         let mut batch = Box::new(Batch {
-            public: capture_batch {
-                records: ptr::null(),
-                len: views.len(),
-                message_bytes,
-            },
+            public: capture_batch { records: ptr::null(), len: views.len(), message_bytes },
             views,
             records,
-            acknowledge: handle
-                .engine
-                .shared()
-                .checkpoint
-                .clone()
-                .map(|c| (c, handle.engine.shared().stats.clone())),
+            acknowledge: handle.engine.shared().checkpoint.clone().map(|c| (c, handle.engine.shared().stats.clone())),
         });
-        batch.public.records = if batch.views.is_empty() {
-            ptr::null()
-        } else {
-            batch.views.as_ptr()
-        };
+        batch.public.records = if batch.views.is_empty() { ptr::null() } else { batch.views.as_ptr() };
         unsafe { *out_batch = Box::into_raw(batch) as *mut capture_batch };
         CAPTURE_OK
     })
@@ -348,10 +328,7 @@ pub unsafe extern "C" fn capture_batch_free(batch: *mut capture_batch) {
 ///
 /// Works after `capture_stop` too (the last figures).
 #[no_mangle]
-pub unsafe extern "C" fn capture_stats(
-    handle: *mut capture_handle,
-    out_json: *mut *mut c_char,
-) -> capture_result {
+pub unsafe extern "C" fn capture_stats(handle: *mut capture_handle, out_json: *mut *mut c_char) -> capture_result {
     ffi_guard!(CAPTURE_ERR_PANIC, {
         if handle.is_null() || out_json.is_null() {
             return CAPTURE_ERR_NULL_ARGUMENT;
@@ -410,9 +387,7 @@ pub unsafe extern "C" fn capture_container_info(
                 CAPTURE_OK
             }
             None => {
-                handle.set_error(format!(
-                    "capture_container_info: no container {key:?} is known"
-                ));
+                handle.set_error(format!("capture_container_info: no container {key:?} is known"));
                 CAPTURE_ERR_NOT_FOUND
             }
         }
@@ -505,11 +480,7 @@ pub unsafe extern "C" fn capture_free(handle: *mut capture_handle) {
 /// caller can retry with a bigger buffer; 0 when there is none. `buf` may
 /// be NULL when `len` is 0.
 #[no_mangle]
-pub unsafe extern "C" fn capture_last_error(
-    handle: *const capture_handle,
-    buf: *mut c_char,
-    len: usize,
-) -> usize {
+pub unsafe extern "C" fn capture_last_error(handle: *const capture_handle, buf: *mut c_char, len: usize) -> usize {
     ffi_guard!(0, {
         let copy = |message: &Option<CString>| -> usize {
             let Some(message) = message else { return 0 };
@@ -566,17 +537,10 @@ impl CallbackSink {
     }
 }
 
-fn callback_sink(
-    callback: capture_log_callback,
-    user_data: *mut c_void,
-) -> Option<crate::log::Sink> {
+fn callback_sink(callback: capture_log_callback, user_data: *mut c_void) -> Option<crate::log::Sink> {
     callback.map(|callback| {
-        let sink = CallbackSink {
-            callback,
-            user_data,
-        };
-        Arc::new(move |level: crate::log::LogLevel, line: &str| sink.call(level, line))
-            as crate::log::Sink
+        let sink = CallbackSink { callback, user_data };
+        Arc::new(move |level: crate::log::LogLevel, line: &str| sink.call(level, line)) as crate::log::Sink
     })
 }
 

@@ -44,11 +44,9 @@ pub struct flb_plugin_proxy_def {
 }
 
 /// `const char *(*)(const char *key, struct flb_input_instance *)`.
-pub type GetPropertyFn =
-    unsafe extern "C" fn(key: *const c_char, instance: *mut c_void) -> *const c_char;
+pub type GetPropertyFn = unsafe extern "C" fn(key: *const c_char, instance: *mut c_void) -> *const c_char;
 /// `void (*)(int type, const char *file, int line, const char *fmt, ...)`.
-pub type LogPrintFn =
-    unsafe extern "C" fn(level: c_int, file: *const c_char, line: c_int, fmt: *const c_char, ...);
+pub type LogPrintFn = unsafe extern "C" fn(level: c_int, file: *const c_char, line: c_int, fmt: *const c_char, ...);
 /// `int (*)(struct flb_input_instance *, int level)`: non-zero when the
 /// instance logs at `level`.
 pub type LogCheckFn = unsafe extern "C" fn(instance: *mut c_void, level: c_int) -> c_int;

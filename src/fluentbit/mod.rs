@@ -89,36 +89,20 @@ unsafe impl Sync for FluentBitLog {}
 
 impl FluentBitLog {
     fn new(api: &flb_api, instance: *mut c_void) -> FluentBitLog {
-        let target = api.log_print.map(|log_print| LogTarget {
-            log_print,
-            log_check: api.input_log_check,
-            instance,
-        });
-        FluentBitLog {
-            target: RwLock::new(target),
-        }
+        let target = api.log_print.map(|log_print| LogTarget { log_print, log_check: api.input_log_check, instance });
+        FluentBitLog { target: RwLock::new(target) }
     }
 
     /// The most verbose level the instance logs (its `log_level`).
     fn instance_level(&self) -> LogLevel {
         let target = self.target.read().unwrap_or_else(|e| e.into_inner());
-        let Some(LogTarget {
-            log_check: Some(check),
-            instance,
-            ..
-        }) = &*target
-        else {
+        let Some(LogTarget { log_check: Some(check), instance, .. }) = &*target else {
             return LogLevel::Info;
         };
-        [
-            LogLevel::Debug,
-            LogLevel::Info,
-            LogLevel::Warn,
-            LogLevel::Error,
-        ]
-        .into_iter()
-        .find(|&level| unsafe { check(*instance, level as c_int) } != 0)
-        .unwrap_or(LogLevel::Off)
+        [LogLevel::Debug, LogLevel::Info, LogLevel::Warn, LogLevel::Error]
+            .into_iter()
+            .find(|&level| unsafe { check(*instance, level as c_int) } != 0)
+            .unwrap_or(LogLevel::Off)
     }
 
     fn print(&self, level: LogLevel, line: &str) {
@@ -133,17 +117,8 @@ impl FluentBitLog {
             }
         }
         // Fluent Bit's levels are ours: error 1, warn 2, info 3, debug 4.
-        let text = CString::new(format!("[input:log_capturer] {line}").replace('\0', " "))
-            .unwrap_or_default();
-        unsafe {
-            (target.log_print)(
-                level as c_int,
-                c"log_capturer".as_ptr(),
-                0,
-                c"%s".as_ptr(),
-                text.as_ptr(),
-            )
-        };
+        let text = CString::new(format!("[input:log_capturer] {line}").replace('\0', " ")).unwrap_or_default();
+        unsafe { (target.log_print)(level as c_int, c"log_capturer".as_ptr(), 0, c"%s".as_ptr(), text.as_ptr()) };
     }
 
     fn detach(&self) {
@@ -221,9 +196,7 @@ impl Instance {
     fn shut_down(self) {
         match self.engine.stop() {
             Ok(()) => self.log.print(LogLevel::Info, "Stopped."),
-            Err(e) => self
-                .log
-                .print(LogLevel::Error, &format!("Stop did not finish: {e}.")),
+            Err(e) => self.log.print(LogLevel::Error, &format!("Stop did not finish: {e}.")),
         }
         self.log.detach();
     }
@@ -263,10 +236,7 @@ fn pin_library() {
         let symbol = FLBPluginRegister as *const c_void;
         if libc::dladdr(symbol, &mut info) != 0 && !info.dli_fname.is_null() {
             // The handle is kept on purpose: the library stays loaded.
-            libc::dlopen(
-                info.dli_fname,
-                libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
-            );
+            libc::dlopen(info.dli_fname, libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE);
         }
     });
 }
@@ -278,9 +248,7 @@ fn pin_library() {
 /// stopped first.
 #[no_mangle]
 pub unsafe extern "C" fn FLBPluginInit(plugin: *mut c_void) -> c_int {
-    guard(FLB_ERROR, || unsafe {
-        init(plugin as *mut flbgo_input_plugin)
-    })
+    guard(FLB_ERROR, || unsafe { init(plugin as *mut flbgo_input_plugin) })
 }
 
 unsafe fn init(plugin: *mut flbgo_input_plugin) -> c_int {
@@ -291,10 +259,7 @@ unsafe fn init(plugin: *mut flbgo_input_plugin) -> c_int {
     let (api, instance) = unsafe { (&*(*plugin).api, (*plugin).i_ins) };
     let log = Arc::new(FluentBitLog::new(api, instance));
     let Some(get_property) = api.input_get_property else {
-        log.print(
-            LogLevel::Error,
-            "Fluent Bit gave no input_get_property; cannot read the properties.",
-        );
+        log.print(LogLevel::Error, "Fluent Bit gave no input_get_property; cannot read the properties.");
         return FLB_ERROR;
     };
     let get = |key: &str| -> Result<Option<String>, String> {
@@ -309,9 +274,7 @@ unsafe fn init(plugin: *mut flbgo_input_plugin) -> c_int {
             Err(_) => Err(format!("Invalid property {key}: the value is not UTF-8.")),
         }
     };
-    let args: Vec<String> = std::env::args_os()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
     let written = properties::written_keys(&args, &|path| std::fs::read_to_string(path).ok());
     let (config, options) = match properties::read(&get, &written, log.instance_level()) {
         Ok(read) => read,
@@ -328,12 +291,7 @@ unsafe fn init(plugin: *mut flbgo_input_plugin) -> c_int {
         }
     };
     let sink_log = log.clone();
-    engine
-        .shared()
-        .log
-        .set_sink(Some(Arc::new(move |level: LogLevel, line: &str| {
-            sink_log.print(level, line)
-        })));
+    engine.shared().log.set_sink(Some(Arc::new(move |level: LogLevel, line: &str| sink_log.print(level, line))));
     log.print(
         LogLevel::Info,
         &format!(
@@ -344,20 +302,11 @@ unsafe fn init(plugin: *mut flbgo_input_plugin) -> c_int {
             env!("CARGO_PKG_VERSION")
         ),
     );
-    let instance = Instance {
-        thread: std::thread::current().id(),
-        engine,
-        log,
-        options,
-        buffer: Vec::new(),
-        unsent: false,
-    };
+    let instance =
+        Instance { thread: std::thread::current().id(), engine, log, options, buffer: Vec::new(), unsent: false };
     let replaced = {
         let mut list = instances();
-        let replaced = list
-            .iter()
-            .position(|i| i.thread == instance.thread)
-            .map(|at| list.remove(at));
+        let replaced = list.iter().position(|i| i.thread == instance.thread).map(|at| list.remove(at));
         list.push(instance);
         replaced
     };
@@ -394,10 +343,7 @@ pub unsafe extern "C" fn FLBPluginInputCallback(buf: *mut *mut c_void, len: *mut
         let copy = unsafe { libc::malloc(size) };
         if copy.is_null() {
             instance.unsent = true;
-            instance.log.print(
-                LogLevel::Error,
-                &format!("Out of memory for a batch; retrying. bytes={size}"),
-            );
+            instance.log.print(LogLevel::Error, &format!("Out of memory for a batch; retrying. bytes={size}"));
             return FLB_OK;
         }
         unsafe {

@@ -34,12 +34,7 @@ use crate::config::{parse_duration, parse_size, Config, LogLevel, KEYS};
 use super::record::RecordOptions;
 
 /// Properties of the plugin alone (the engine's configuration refuses them).
-pub const PLUGIN_KEYS: &[&str] = &[
-    "record_image",
-    "record_labels",
-    "batch_max_bytes",
-    "batch_max_time",
-];
+pub const PLUGIN_KEYS: &[&str] = &["record_image", "record_labels", "batch_max_bytes", "batch_max_time"];
 
 /// Fluent Bit's own input properties: accepted, never flagged.
 const FLUENT_BIT_KEYS: &[&str] = &[
@@ -110,13 +105,8 @@ pub fn read(
         )));
     }
     let known = known_keys();
-    if let Some(found) = written
-        .iter()
-        .find(|key| !known.contains(key.as_str()) && is_set(key))
-    {
-        return Err(PropertyError(format!(
-            "Unknown property '{found}'; no property of that name exists."
-        )));
+    if let Some(found) = written.iter().find(|key| !known.contains(key.as_str()) && is_set(key)) {
+        return Err(PropertyError(format!("Unknown property '{found}'; no property of that name exists.")));
     }
 
     let mut pairs: Vec<(&str, String)> = Vec::new();
@@ -132,28 +122,18 @@ pub fn read(
         LogLevel::Info => "info",
         LogLevel::Debug => "debug",
     };
-    let config = Config::from_properties(
-        pairs
-            .iter()
-            .map(|(k, v)| (*k, v.as_str()))
-            .chain([("log_level", level)]),
-    )
-    .map_err(|e| PropertyError(format!("Invalid property {e}.")))?;
+    let config = Config::from_properties(pairs.iter().map(|(k, v)| (*k, v.as_str())).chain([("log_level", level)]))
+        .map_err(|e| PropertyError(format!("Invalid property {e}.")))?;
 
     let flag = |key: &str| -> Result<bool, PropertyError> {
         match get(key).map_err(PropertyError)? {
             None => Ok(false),
             Some(v) => parse_bool(&v).ok_or_else(|| {
-                PropertyError(format!(
-                    "Invalid property {key}: {v:?} is not a boolean (on/off, true/false)."
-                ))
+                PropertyError(format!("Invalid property {key}: {v:?} is not a boolean (on/off, true/false)."))
             }),
         }
     };
-    let record = RecordOptions {
-        image: flag("record_image")?,
-        labels: flag("record_labels")?,
-    };
+    let record = RecordOptions { image: flag("record_image")?, labels: flag("record_labels")? };
     let batch_max_bytes = match get("batch_max_bytes").map_err(PropertyError)? {
         None => DEFAULT_BATCH_MAX_BYTES,
         Some(v) => match parse_size(&v) {
@@ -176,14 +156,7 @@ pub fn read(
             }
         },
     };
-    Ok((
-        config,
-        PluginOptions {
-            record,
-            batch_max_bytes,
-            batch_max_time,
-        },
-    ))
+    Ok((config, PluginOptions { record, batch_max_bytes, batch_max_time }))
 }
 
 fn parse_bool(text: &str) -> Option<bool> {
@@ -196,11 +169,7 @@ fn parse_bool(text: &str) -> Option<bool> {
 
 /// Every key accepted by the plugin (ours and Fluent Bit's own).
 fn known_keys() -> BTreeSet<&'static str> {
-    KEYS.iter()
-        .chain(PLUGIN_KEYS)
-        .chain(FLUENT_BIT_KEYS)
-        .copied()
-        .collect()
+    KEYS.iter().chain(PLUGIN_KEYS).chain(FLUENT_BIT_KEYS).copied().collect()
 }
 
 /// The first likely-mistyped key that `is_set`, with the key it resembles.
@@ -209,10 +178,7 @@ pub fn find_unknown(is_set: &dyn Fn(&str) -> bool) -> Option<(String, &'static s
     let mut probed = BTreeSet::new();
     let mut probe = |candidate: String, meant: &'static str| -> Option<(String, &'static str)> {
         let candidate = candidate.to_ascii_lowercase();
-        if candidate.is_empty()
-            || known.contains(candidate.as_str())
-            || !probed.insert(candidate.clone())
-        {
+        if candidate.is_empty() || known.contains(candidate.as_str()) || !probed.insert(candidate.clone()) {
             return None;
         }
         is_set(&candidate).then_some((candidate, meant))
@@ -243,9 +209,7 @@ pub fn written_keys(args: &[String], read_file: &dyn Fn(&str) -> Option<String>)
         let word = word.trim().to_ascii_lowercase();
         let is_key = !word.is_empty()
             && word.len() <= 128
-            && word
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+            && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
         if is_key {
             keys.insert(word);
         }
@@ -258,9 +222,7 @@ pub fn written_keys(args: &[String], read_file: &dyn Fn(&str) -> Option<String>)
         if let Some(rest) = arg.strip_prefix(&format!("{long}=")) {
             return Some(rest.to_string());
         }
-        arg.strip_prefix(short)
-            .filter(|rest| !rest.is_empty() && !arg.starts_with("--"))
-            .map(str::to_string)
+        arg.strip_prefix(short).filter(|rest| !rest.is_empty() && !arg.starts_with("--")).map(str::to_string)
     };
     for at in 0..args.len() {
         if let Some(property) = option_value(at, "-p", "--prop") {
@@ -269,10 +231,7 @@ pub fn written_keys(args: &[String], read_file: &dyn Fn(&str) -> Option<String>)
         if let Some(text) = option_value(at, "-c", "--config").and_then(|path| read_file(&path)) {
             for line in text.lines() {
                 let line = line.trim_start().trim_start_matches("- ");
-                add(line
-                    .split(|c: char| c.is_whitespace() || c == ':')
-                    .next()
-                    .unwrap_or(""));
+                add(line.split(|c: char| c.is_whitespace() || c == ':').next().unwrap_or(""));
             }
         }
     }
@@ -325,10 +284,7 @@ mod tests {
 
     /// A property list looked up as Fluent Bit does: exact, case-insensitive.
     fn lookup(props: &[(&str, &str)]) -> impl Fn(&str) -> Result<Option<String>, String> {
-        let map: HashMap<String, String> = props
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = props.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())).collect();
         move |key: &str| Ok(map.get(&key.to_ascii_lowercase()).cloned())
     }
 
@@ -356,10 +312,7 @@ mod tests {
         assert_eq!(
             options,
             PluginOptions {
-                record: RecordOptions {
-                    image: true,
-                    labels: false
-                },
+                record: RecordOptions { image: true, labels: false },
                 batch_max_bytes: 1 << 20,
                 batch_max_time: Duration::from_millis(10),
             }
@@ -384,11 +337,7 @@ mod tests {
             ("include_image", "record_image"),
         ] {
             let e = read_props(&[("include_containers", "web"), (typo, "x")]).unwrap_err();
-            assert!(
-                e.0.contains(&format!("'{}'", typo.to_ascii_lowercase())),
-                "{typo}: {}",
-                e.0
-            );
+            assert!(e.0.contains(&format!("'{}'", typo.to_ascii_lowercase())), "{typo}: {}", e.0);
             assert!(e.0.contains(&format!("'{meant}'")), "{typo}: {}", e.0);
         }
     }
@@ -400,63 +349,33 @@ mod tests {
     #[test]
     fn keys_written_on_the_command_line_and_in_the_file_are_found() {
         let file = |path: &str| {
-            (path == "fb.conf")
-                .then(|| "[INPUT]\n    Name log_capturer\n    Containers web\n# note\n".to_string())
+            (path == "fb.conf").then(|| "[INPUT]\n    Name log_capturer\n    Containers web\n# note\n".to_string())
         };
         let written = written_keys(
             &args("fluent-bit -e x.so -i log_capturer -p Include=web -pfoo=1 --prop=bar=2 -o stdout -p format=json -c fb.conf"),
             &file,
         );
-        for key in [
-            "include",
-            "foo",
-            "bar",
-            "format",
-            "name",
-            "containers",
-            "[input]",
-        ] {
-            assert_eq!(
-                written.contains(&key.to_string()),
-                key != "[input]",
-                "{key}: {written:?}"
-            );
+        for key in ["include", "foo", "bar", "format", "name", "containers", "[input]"] {
+            assert_eq!(written.contains(&key.to_string()), key != "[input]", "{key}: {written:?}");
         }
-        let yaml = |_: &str| {
-            Some(
-                "pipeline:\n  inputs:\n    - name: log_capturer\n      containerz: web\n"
-                    .to_string(),
-            )
-        };
+        let yaml =
+            |_: &str| Some("pipeline:\n  inputs:\n    - name: log_capturer\n      containerz: web\n".to_string());
         let written = written_keys(&args("fluent-bit --config=fb.yaml"), &yaml);
         assert!(written.contains(&"containerz".to_string()), "{written:?}");
     }
 
     #[test]
     fn a_written_key_counts_only_when_set_on_the_instance() {
-        let written: Vec<String> = ["format", "containers", "name", "include_containers"]
-            .map(String::from)
-            .to_vec();
+        let written: Vec<String> = ["format", "containers", "name", "include_containers"].map(String::from).to_vec();
         // `format` belongs to another plugin, `name` was taken by Fluent Bit.
-        read(
-            &lookup(&[("include_containers", "web")]),
-            &written,
-            LogLevel::Info,
-        )
-        .unwrap();
+        read(&lookup(&[("include_containers", "web")]), &written, LogLevel::Info).unwrap();
         let e = read(&lookup(&[("containers", "web")]), &written, LogLevel::Info).unwrap_err();
         assert!(e.0.contains("'containers'"), "{}", e.0);
     }
 
     #[test]
     fn fluent_bit_keys_are_never_flagged() {
-        read_props(&[
-            ("tag", "t"),
-            ("alias", "a"),
-            ("mem_buf_limit", "5M"),
-            ("threaded", "on"),
-        ])
-        .unwrap();
+        read_props(&[("tag", "t"), ("alias", "a"), ("mem_buf_limit", "5M"), ("threaded", "on")]).unwrap();
     }
 
     #[test]
@@ -497,10 +416,6 @@ mod tests {
             None
         );
         assert!(calls.get() > 10_000, "{} probes", calls.get());
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "{:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
     }
 }

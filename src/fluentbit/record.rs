@@ -136,10 +136,7 @@ mod tests {
     fn meta(labels: &[(&str, &str)]) -> Arc<ContainerMeta> {
         let mut meta = ContainerMeta::for_tests("0123456789abcdef", "web-1");
         meta.image = CString::new("nginx:1.27").unwrap();
-        meta.labels = labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<BTreeMap<_, _>>();
+        meta.labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
         Arc::new(meta)
     }
 
@@ -164,39 +161,25 @@ mod tests {
     }
 
     fn body_get<'a>(body: &'a Value, key: &str) -> Option<&'a Value> {
-        body.as_map()
-            .unwrap()
-            .iter()
-            .find(|(k, _)| k.as_str() == Some(key))
-            .map(|(_, v)| v)
+        body.as_map().unwrap().iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
     }
 
     fn keys(body: &Value) -> Vec<&str> {
-        body.as_map()
-            .unwrap()
-            .iter()
-            .map(|(k, _)| k.as_str().unwrap())
-            .collect()
+        body.as_map().unwrap().iter().map(|(k, _)| k.as_str().unwrap()).collect()
     }
 
     #[test]
     fn record_is_header_and_body_with_docker_keys() {
         let mut buf = Vec::new();
         let ts = 1_704_164_645_123_456_789;
-        encode(
-            &mut buf,
-            &record(b"hello", Stream::Stderr, ts, 0),
-            RecordOptions::default(),
-        );
+        encode(&mut buf, &record(b"hello", Stream::Stderr, ts, 0), RecordOptions::default());
         let values = decode_all(&buf);
         assert_eq!(values.len(), 1);
         let top = values[0].as_array().unwrap();
         assert_eq!(top.len(), 2);
         let header = top[0].as_array().unwrap();
         assert_eq!(header.len(), 2);
-        let Value::Ext(kind, data) = &header[0] else {
-            panic!("not an ext: {:?}", header[0])
-        };
+        let Value::Ext(kind, data) = &header[0] else { panic!("not an ext: {:?}", header[0]) };
         assert_eq!(*kind, 0);
         assert_eq!(data.len(), 8);
         let seconds = u32::from_be_bytes(data[0..4].try_into().unwrap());
@@ -204,39 +187,19 @@ mod tests {
         assert_eq!(seconds as i64 * 1_000_000_000 + nanoseconds as i64, ts);
         assert_eq!(header[1], Value::Map(vec![]));
         let body = &top[1];
-        assert_eq!(
-            keys(body),
-            ["log", "source", "container_id", "container_name"]
-        );
+        assert_eq!(keys(body), ["log", "source", "container_id", "container_name"]);
         assert_eq!(body_get(body, "log").unwrap().as_str(), Some("hello"));
         assert_eq!(body_get(body, "source").unwrap().as_str(), Some("stderr"));
-        assert_eq!(
-            body_get(body, "container_id").unwrap().as_str(),
-            Some("0123456789abcdef")
-        );
-        assert_eq!(
-            body_get(body, "container_name").unwrap().as_str(),
-            Some("/web-1")
-        );
+        assert_eq!(body_get(body, "container_id").unwrap().as_str(), Some("0123456789abcdef"));
+        assert_eq!(body_get(body, "container_name").unwrap().as_str(), Some("/web-1"));
     }
 
     #[test]
     fn image_labels_and_flags_only_when_set() {
         let mut buf = Vec::new();
-        let options = RecordOptions {
-            image: true,
-            labels: true,
-        };
-        encode(
-            &mut buf,
-            &record(b"a", Stream::Console, 5, flags::PARTIAL | flags::TRUNCATED),
-            options,
-        );
-        encode(
-            &mut buf,
-            &record(b"b", Stream::Stdout, 6, flags::TRUNCATED),
-            RecordOptions::default(),
-        );
+        let options = RecordOptions { image: true, labels: true };
+        encode(&mut buf, &record(b"a", Stream::Console, 5, flags::PARTIAL | flags::TRUNCATED), options);
+        encode(&mut buf, &record(b"b", Stream::Stdout, 6, flags::TRUNCATED), RecordOptions::default());
         let values = decode_all(&buf);
         assert_eq!(values.len(), 2);
         let first = &values[0].as_array().unwrap()[1];
@@ -254,33 +217,15 @@ mod tests {
             ]
         );
         assert_eq!(body_get(first, "source").unwrap().as_str(), Some("console"));
-        assert_eq!(
-            body_get(first, "image_name").unwrap().as_str(),
-            Some("nginx:1.27")
-        );
+        assert_eq!(body_get(first, "image_name").unwrap().as_str(), Some("nginx:1.27"));
         let labels = body_get(first, "labels").unwrap().as_map().unwrap();
         assert_eq!(labels.len(), 2);
         assert_eq!(labels[0].0.as_str(), Some("team"));
         assert_eq!(labels[0].1.as_str(), Some("blue"));
-        assert_eq!(
-            body_get(first, "partial_message").unwrap().as_str(),
-            Some("true")
-        );
-        assert_eq!(
-            body_get(first, "truncated_message").unwrap().as_str(),
-            Some("true")
-        );
+        assert_eq!(body_get(first, "partial_message").unwrap().as_str(), Some("true"));
+        assert_eq!(body_get(first, "truncated_message").unwrap().as_str(), Some("true"));
         let second = &values[1].as_array().unwrap()[1];
-        assert_eq!(
-            keys(second),
-            [
-                "log",
-                "source",
-                "container_id",
-                "container_name",
-                "truncated_message"
-            ]
-        );
+        assert_eq!(keys(second), ["log", "source", "container_id", "container_name", "truncated_message"]);
     }
 
     #[test]
@@ -289,22 +234,12 @@ mod tests {
         for len in [0usize, 31, 32, 255, 256, 65_535, 65_536, 1 << 20] {
             let message: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
             let mut buf = Vec::new();
-            encode(
-                &mut buf,
-                &record(&message, Stream::Stdout, 1, 0),
-                RecordOptions::default(),
-            );
+            encode(&mut buf, &record(&message, Stream::Stdout, 1, 0), RecordOptions::default());
             let values = decode_all(&buf);
             let body = &values[0].as_array().unwrap()[1];
-            assert_eq!(
-                body_get(body, "log").unwrap().as_str().unwrap().as_bytes(),
-                &message[..],
-                "len {len}"
-            );
+            assert_eq!(body_get(body, "log").unwrap().as_str().unwrap().as_bytes(), &message[..], "len {len}");
         }
-        let many: Vec<(String, String)> = (0..40)
-            .map(|i| (format!("k{i:02}"), format!("v{i}")))
-            .collect();
+        let many: Vec<(String, String)> = (0..40).map(|i| (format!("k{i:02}"), format!("v{i}"))).collect();
         let pairs: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let rec = Record {
             container: meta(&pairs),
@@ -315,19 +250,9 @@ mod tests {
             message: Bytes::from_static(b"x"),
         };
         let mut buf = Vec::new();
-        encode(
-            &mut buf,
-            &rec,
-            RecordOptions {
-                image: false,
-                labels: true,
-            },
-        );
+        encode(&mut buf, &rec, RecordOptions { image: false, labels: true });
         let values = decode_all(&buf);
-        let labels = body_get(&values[0].as_array().unwrap()[1], "labels")
-            .unwrap()
-            .as_map()
-            .unwrap();
+        let labels = body_get(&values[0].as_array().unwrap()[1], "labels").unwrap().as_map().unwrap();
         assert_eq!(labels.len(), 40);
     }
 
@@ -335,16 +260,10 @@ mod tests {
     fn non_utf8_message_is_kept_byte_for_byte() {
         let message = [0xff, 0xfe, b'x', 0x00, 0xc3];
         let mut buf = Vec::new();
-        encode(
-            &mut buf,
-            &record(&message, Stream::Stdout, 1, 0),
-            RecordOptions::default(),
-        );
+        encode(&mut buf, &record(&message, Stream::Stdout, 1, 0), RecordOptions::default());
         let values = decode_all(&buf);
         let body = &values[0].as_array().unwrap()[1];
-        let Value::String(log) = body_get(body, "log").unwrap() else {
-            panic!()
-        };
+        let Value::String(log) = body_get(body, "log").unwrap() else { panic!() };
         assert_eq!(log.as_bytes(), &message);
     }
 

@@ -19,47 +19,27 @@ pub fn bench() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench.sh");
-        let status = Command::new("bash")
-            .arg(script)
-            .status()
-            .expect("run scripts/bench.sh");
+        let status = Command::new("bash").arg(script).status().expect("run scripts/bench.sh");
         assert!(status.success(), "scripts/bench.sh failed");
     });
 }
 
 /// Runs `docker` with `args`; panics with its stderr on failure.
 pub fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("run docker");
-    assert!(
-        out.status.success(),
-        "docker {:?} failed: {}",
-        args,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("docker").args(args).output().expect("run docker");
+    assert!(out.status.success(), "docker {:?} failed: {}", args, String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// Like `docker` but returns whether it succeeded.
 pub fn docker_ok(args: &[&str]) -> bool {
-    Command::new("docker")
-        .args(args)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+    Command::new("docker").args(args).output().map(|o| o.status.success()).unwrap_or(false)
 }
 
 /// A unique name prefix for the containers of one test.
 pub fn prefix(test: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "lct-{}-{}-{}-",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed),
-        test
-    )
+    format!("lct-{}-{}-{}-", std::process::id(), N.fetch_add(1, Ordering::Relaxed), test)
 }
 
 /// Containers a test made; removed (`rm -f`) when dropped.
@@ -71,26 +51,14 @@ pub struct Containers {
 impl Containers {
     pub fn new(test: &str) -> Containers {
         bench();
-        Containers {
-            prefix: prefix(test),
-            names: Vec::new(),
-        }
+        Containers { prefix: prefix(test), names: Vec::new() }
     }
 
     /// `docker run -d --network none` of the test image with `extra` options
     /// before the image and `sh -c script` after it. Returns the full id.
     pub fn run(&mut self, name: &str, extra: &[&str], script: &str) -> String {
         let full = format!("{}{}", self.prefix, name);
-        let mut args = vec![
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "--label",
-            "log-capturer-test=1",
-            "--name",
-            &full,
-        ];
+        let mut args = vec!["run", "-d", "--network", "none", "--label", "log-capturer-test=1", "--name", &full];
         args.extend_from_slice(extra);
         args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
         let id = docker(&args);
@@ -147,8 +115,7 @@ pub fn start_error() -> String {
 
 impl Capture {
     pub fn start(config: &serde_json::Value) -> Capture {
-        Capture::try_start(config)
-            .unwrap_or_else(|(code, msg)| panic!("capture_start: {code:?}: {msg}"))
+        Capture::try_start(config).unwrap_or_else(|(code, msg)| panic!("capture_start: {code:?}: {msg}"))
     }
 
     pub fn try_start(config: &serde_json::Value) -> Result<Capture, (capture_result, String)> {
@@ -171,9 +138,7 @@ impl Capture {
         let mut out = Vec::with_capacity(b.len);
         for i in 0..b.len {
             let r = unsafe { &*b.records.add(i) };
-            let s = |p: *const std::ffi::c_char| {
-                unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
-            };
+            let s = |p: *const std::ffi::c_char| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
             out.push(Rec {
                 container_id: s(r.container_id),
                 container_name: s(r.container_name),
@@ -192,20 +157,14 @@ impl Capture {
         let mut json = ptr::null_mut();
         let r = unsafe { capture_stats(self.handle, &mut json) };
         assert_eq!(r, capture_result::CAPTURE_OK);
-        let text = unsafe { CStr::from_ptr(json) }
-            .to_string_lossy()
-            .into_owned();
+        let text = unsafe { CStr::from_ptr(json) }.to_string_lossy().into_owned();
         unsafe { capture_string_free(json) };
         serde_json::from_str(&text).unwrap()
     }
 
     /// The stats entry of the container with this name.
     pub fn container_stats(&self, name: &str) -> Option<serde_json::Value> {
-        self.stats()["containers"]
-            .as_array()?
-            .iter()
-            .find(|c| c["name"] == name)
-            .cloned()
+        self.stats()["containers"].as_array()?.iter().find(|c| c["name"] == name).cloned()
     }
 
     pub fn last_error(&self) -> String {
@@ -249,19 +208,10 @@ impl Capture {
     }
 
     /// Polls (keeping the records) until `cond(self)` holds.
-    pub fn wait_for(
-        &self,
-        into: &mut Vec<Rec>,
-        timeout: Duration,
-        what: &str,
-        mut cond: impl FnMut(&Capture) -> bool,
-    ) {
+    pub fn wait_for(&self, into: &mut Vec<Rec>, timeout: Duration, what: &str, mut cond: impl FnMut(&Capture) -> bool) {
         let deadline = Instant::now() + timeout;
         while !cond(self) {
-            assert!(
-                Instant::now() < deadline,
-                "timed out after {timeout:?} waiting for {what}"
-            );
+            assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
             into.extend(self.poll(4096, 100).expect("poll"));
         }
     }
@@ -275,9 +225,7 @@ impl Drop for Capture {
 
 /// Records of one container and stream, in order.
 pub fn of<'a>(recs: &'a [Rec], name: &str, stream: u32) -> Vec<&'a Rec> {
-    recs.iter()
-        .filter(|r| r.container_name == name && r.stream == stream)
-        .collect()
+    recs.iter().filter(|r| r.container_name == name && r.stream == stream).collect()
 }
 
 /// Checks that `recs` are exactly the lines "1".."n" in order; reports the
@@ -290,17 +238,8 @@ pub fn assert_sequence(recs: &[&Rec], n: usize, what: &str) {
         for g in &got {
             *counts.entry(g.as_str()).or_default() += 1;
         }
-        let dups: Vec<_> = counts
-            .iter()
-            .filter(|(_, c)| **c > 1)
-            .map(|(k, _)| *k)
-            .take(5)
-            .collect();
-        let missing: Vec<_> = want
-            .iter()
-            .filter(|w| !counts.contains_key(w.as_str()))
-            .take(5)
-            .collect();
+        let dups: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).map(|(k, _)| *k).take(5).collect();
+        let missing: Vec<_> = want.iter().filter(|w| !counts.contains_key(w.as_str())).take(5).collect();
         let first_diff = got.iter().zip(&want).position(|(a, b)| a != b);
         panic!(
             "{what}: {} lines, want {n}; duplicated e.g. {dups:?}; missing e.g. {missing:?}; first out of order at {first_diff:?}",
