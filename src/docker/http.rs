@@ -109,8 +109,11 @@ pub struct Endpoint {
 
 /// The largest header block or error body read.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// How much a body read asks the socket for at once.
-const READ_CHUNK: usize = 64 * 1024;
+/// How much a body read asks the socket for at first; it doubles, up to
+/// `MAX_READ_CHUNK`, while reads fill it (a busy stream), so an idle stream
+/// holds little memory and a busy one makes few syscalls.
+const MIN_READ_CHUNK: usize = 4 * 1024;
+const MAX_READ_CHUNK: usize = 64 * 1024;
 
 impl Endpoint {
     pub fn new(host: DockerHost) -> Endpoint {
@@ -174,7 +177,7 @@ impl Endpoint {
             }
         };
         buf.advance(head_len);
-        let mut body = Body { conn, raw: buf, framing, done: false };
+        let mut body = Body { conn, raw: buf, framing, done: false, read_chunk: MIN_READ_CHUNK };
         if !(200..300).contains(&status) {
             let text = body.read_to_end(MAX_HEAD_BYTES, timeout).await.unwrap_or_default();
             return Err(DockerError::Status { code: status, message: error_message(&text) });
@@ -255,6 +258,8 @@ pub struct Body {
     raw: BytesMut,
     framing: Framing,
     done: bool,
+    /// How much the next socket read asks for.
+    read_chunk: usize,
 }
 
 /// The outcome of one bounded body read.
@@ -358,8 +363,12 @@ impl Body {
             if self.done {
                 return Ok(BodyRead::End);
             }
-            self.raw.reserve(READ_CHUNK);
+            self.raw.reserve(self.read_chunk);
+            let room = self.raw.capacity() - self.raw.len();
             let n = self.conn.read_buf(&mut self.raw).await.map_err(DockerError::Io)?;
+            if n == room && self.read_chunk < MAX_READ_CHUNK {
+                self.read_chunk *= 2;
+            }
             if n == 0 {
                 return match self.framing {
                     Framing::UntilClose => {

@@ -32,8 +32,8 @@ const TAIL_WIDEN_FACTOR: u64 = 8;
 const CATCH_UP_LAG: Duration = Duration::from_secs(2);
 /// How often a deferred rotation looks again.
 const CATCH_UP_CHECK: Duration = Duration::from_secs(1);
-/// Initial capacity of the decode buffer.
-const BUFFER_BYTES: usize = 64 * 1024;
+/// Initial capacity of the decode buffer (it grows with the stream).
+const BUFFER_BYTES: usize = 4 * 1024;
 
 /// A container's reading state, kept across reader runs.
 pub struct ContainerState {
