@@ -4,7 +4,7 @@
 CARGO ?= cargo
 NEXTEST := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: all build header bench-setup deps test test-rust test-c test-python test-go test-fluentbit test-monitoring demo clean-containers
+.PHONY: all build header bench-setup deps test test-rust test-c test-python test-go test-fluentbit test-monitoring demo clean-containers fuzz
 
 all: build
 
@@ -54,3 +54,11 @@ test: test-rust test-c test-python test-go test-fluentbit test-monitoring
 
 demo: build
 	scripts/demo.sh
+
+# Fuzzing (local; needs cargo-fuzz: `cargo install cargo-fuzz`). Stable Rust
+# runs it with RUSTC_BOOTSTRAP=1. FUZZ_SECONDS per target (default 60).
+FUZZ_SECONDS ?= 60
+fuzz:
+	for t in frames timestamp assembler; do \
+		RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done

@@ -52,6 +52,16 @@ impl Position {
         Position { marks: [Watermark { ts_ns: since_ns.max(0), count: 0 }; 3], discarding: [None; 3] }
     }
 
+    /// Moves stream `i`'s watermark to `(ts_ns, count)`, never back (a
+    /// daemon that rewinds within a stream cannot undo what was passed).
+    #[inline]
+    pub fn advance(&mut self, i: usize, ts_ns: i64, count: u32) {
+        let m = &mut self.marks[i];
+        if (ts_ns, count) > (m.ts_ns, m.count) {
+            *m = Watermark { ts_ns, count };
+        }
+    }
+
     /// The lowest watermark over the streams read.
     pub fn min_ts(&self, streams: &[Stream]) -> i64 {
         streams.iter().map(|s| self.marks[s.index()].ts_ns).min().unwrap_or(0)
@@ -141,7 +151,7 @@ impl Assembler {
         if let Some(ts) = position.discarding[i] {
             if ts == entry.ts_ns {
                 // The rest of a line already cut and delivered.
-                position.marks[i] = Watermark { ts_ns: entry.ts_ns, count: k };
+                position.advance(i, entry.ts_ns, k);
                 if complete {
                     position.discarding[i] = None;
                 }
@@ -170,7 +180,7 @@ impl Assembler {
                 message.truncate(utf8_complete_len(&message));
                 flag |= flags::TRUNCATED;
             }
-            position.marks[i] = Watermark { ts_ns: entry.ts_ns, count: k };
+            position.advance(i, entry.ts_ns, k);
             out.push(Line {
                 stream: entry.stream,
                 ts_ns: entry.ts_ns,
@@ -184,7 +194,7 @@ impl Assembler {
         match self.pending[i].as_mut() {
             None if complete && entry.payload.len() <= self.max_line_bytes => {
                 // The common case: a whole line in one entry, no copy.
-                position.marks[i] = Watermark { ts_ns: entry.ts_ns, count: k };
+                position.advance(i, entry.ts_ns, k);
                 out.push(Line {
                     stream: entry.stream,
                     ts_ns: entry.ts_ns,
@@ -256,7 +266,7 @@ impl Assembler {
     }
 
     fn emit(&mut self, position: &mut Position, stream: Stream, p: Pending, flag: u32, out: &mut Vec<Line>) {
-        position.marks[stream.index()] = Watermark { ts_ns: p.ts_ns, count: p.last_k };
+        position.advance(stream.index(), p.ts_ns, p.last_k);
         let flag = if p.truncated { flags::TRUNCATED } else { flag };
         let message = strip_newline(stream, p.buf.freeze());
         out.push(Line { stream, ts_ns: p.ts_ns, count: p.last_k, message, flags: flag });
@@ -402,6 +412,25 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].flags, flags::PARTIAL);
         assert_eq!(pos.marks[1], Watermark { ts_ns: 3, count: 1 });
+    }
+
+    #[test]
+    fn a_stream_that_rewinds_past_a_pending_line_never_moves_its_watermark_back() {
+        // Found by the `assembler` fuzz target: a piece held, an older new
+        // entry, then a newer one flushing the older line.
+        let mut pos = Position::starting_at(1_000);
+        let mut asm = Assembler::new(true, 1 << 20);
+        let piece = vec![b'p'; PIECE_BYTES];
+        let mut dedup = Dedup::default();
+        let mut out = Vec::new();
+        for ts in [1_300, 1_200, 1_500] {
+            let (k, new) = dedup.check(&pos, Stream::Console, ts);
+            let before = pos.marks[2];
+            if new {
+                asm.accept(&mut pos, entry(Stream::Console, ts, &piece), k, &mut out);
+            }
+            assert!((pos.marks[2].ts_ns, pos.marks[2].count) >= (before.ts_ns, before.count));
+        }
     }
 
     #[test]
