@@ -58,8 +58,12 @@ struct Discovery {
     task_ids: HashMap<Id, String>,
     backoff: Backoff,
     first_listing: bool,
-    /// When the event stream was last known whole (Unix ns).
+    /// From when events may have been missed (Unix ns): a silent event
+    /// stream looks the same as a dead one, so when it is renewed or lost,
+    /// everything since its subscription is in doubt.
     events_lost_ns: Option<i64>,
+    /// When the current event stream was subscribed (Unix ns).
+    subscribed_ns: Option<i64>,
     daemon_down: bool,
 }
 
@@ -80,6 +84,7 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
         // Containers born just before the first subscription are looked at
         // like those born in a gap.
         events_lost_ns: Some(shared_started_ns),
+        subscribed_ns: None,
         daemon_down: false,
     };
     let mut events: Option<Body> = None;
@@ -110,7 +115,7 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
                 Err(e) => {
                     d.shared.log.info("Event stream ended; subscribing again.", &[("reason", &e)]);
                     events = None;
-                    d.events_lost_ns = Some(unix_now_ns());
+                    d.events_lost_ns = d.subscribed_ns.or(Some(unix_now_ns()));
                     reconnect_at = Instant::now();
                 }
             },
@@ -136,11 +141,12 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
                 // A silent event stream looks the same as a dead one: renew
                 // it (and list again) from time to time.
                 events = None;
-                d.events_lost_ns = Some(unix_now_ns());
+                d.events_lost_ns = d.subscribed_ns.or(Some(unix_now_ns()));
                 reconnect_at = Instant::now();
             }
             _ = tokio::time::sleep_until(reconnect_at), if events.is_none() => {
                 let shared = d.shared.clone();
+                let attempt_ns = unix_now_ns();
                 let connected = tokio::select! {
                     biased;
                     _ = cancelled(&mut shutdown) => break,
@@ -152,6 +158,7 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
                         events = Some(body);
                         rotate_at = Instant::now() + events_rotation;
                         d.on_connected(list);
+                        d.subscribed_ns = Some(attempt_ns);
                     }
                     Err(e) => {
                         reconnect_at = Instant::now() + d.backoff.next_delay();
@@ -301,7 +308,10 @@ impl Discovery {
                         self.spawn(c.id.clone(), None, first);
                     }
                 }
-                Some(Slot::Idle(_)) if running => {
+                // Stopped and drained: it may have run again (and stopped
+                // again) while events were missed; its reader looks (an
+                // inspect) and reads only what is new.
+                Some(Slot::Idle(_)) if running || !first => {
                     let Some(Slot::Idle(state)) = self.slots.remove(&c.id) else { unreachable!() };
                     self.spawn(c.id.clone(), Some(state), false);
                 }
@@ -488,6 +498,7 @@ impl Discovery {
             tail: config.reopen_tail,
             next_rotation: Instant::now() + backoff.jittered(config.rotation_interval, config.rotation_jitter),
             resumed: true,
+            drained_run: None,
         };
         self.spawn(id, Some(state), false);
     }

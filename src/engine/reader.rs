@@ -47,6 +47,9 @@ pub struct ContainerState {
     /// A watchdog restart of a running container: its reading did not
     /// begin anew, so "followed since" (the last-rotation fallback) stays.
     pub resumed: bool,
+    /// `State.StartedAt` of the run last read to its end: a stopped
+    /// container looked at again is read only if it ran since.
+    pub drained_run: Option<String>,
 }
 
 /// How a reader run ended.
@@ -162,6 +165,7 @@ impl Reader {
                     next_rotation: Instant::now()
                         + self.backoff.jittered(config.rotation_interval, config.rotation_jitter),
                     resumed: false,
+                    drained_run: None,
                 }
             }
         };
@@ -169,7 +173,18 @@ impl Reader {
             state.stats.followed_since_ns.store(unix_now_ns(), Relaxed);
         }
         state.stats.set_position(&state.position);
-        let exit = self.read(&mut state, inspect.state.running).await;
+        let running = inspect.state.running;
+        if !running && state.drained_run.as_deref() == Some(inspect.state.started_at.as_str()) {
+            // Stopped, and not run again since it was read to its end.
+            state.stats.set_state(ReaderState::Drained);
+            return (self.id, Some(state), ReaderExit::Drained);
+        }
+        let exit = self.read(&mut state, running).await;
+        if exit == ReaderExit::Drained {
+            // The run that ended: the inspect after the stream's end would be
+            // fresher, but a run that started since will differ either way.
+            state.drained_run = Some(inspect.state.started_at.clone());
+        }
         state.stats.stream_closed(unix_now_ns());
         state.stats.set_state(match exit {
             ReaderExit::Unreadable(_) => ReaderState::Unreadable,
