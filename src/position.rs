@@ -90,6 +90,8 @@ impl Position {
 #[derive(Debug, Default)]
 pub struct Dedup {
     seen: [(i64, u32); 3],
+    /// The last entry of each stream that ended a line.
+    last_complete: [Option<(i64, Bytes)>; 3],
 }
 
 impl Dedup {
@@ -107,6 +109,25 @@ impl Dedup {
         let mark = position.marks[i];
         let new = ts_ns > mark.ts_ns || (ts_ns == mark.ts_ns && k > mark.count);
         (k, new)
+    }
+
+    /// Like `check`, and also drops an entry that repeats, stamp and bytes,
+    /// the line-ending entry just before it on its stream: a 20.10 daemon
+    /// re-sends the last line of a json-file log that rotates under a follow
+    /// stream. (Entries sharing a stamp are otherwise the pieces of one long
+    /// line, or distinct lines on a coarse clock, which differ in bytes.)
+    #[inline]
+    pub fn check_entry(&mut self, position: &Position, entry: &Entry) -> (u32, bool) {
+        let i = entry.stream.index();
+        if let Some((ts, payload)) = &self.last_complete[i] {
+            if *ts == entry.ts_ns && *payload == entry.payload {
+                return (self.seen[i].1, false);
+            }
+        }
+        let result = self.check(position, entry.stream, entry.ts_ns);
+        self.last_complete[i] =
+            if is_complete(&entry.payload) { Some((entry.ts_ns, entry.payload.clone())) } else { None };
+        result
     }
 }
 

@@ -314,10 +314,12 @@ impl Reader {
                 FollowEnd::Cancelled => return ReaderExit::Cancelled,
                 FollowEnd::Rotation => {
                     self.backoff.reset();
+                    narrow(state, self.shared.config.reopen_tail);
                     Some(ReopenReason::Rotation)
                 }
                 FollowEnd::Idle => {
                     self.backoff.reset();
+                    narrow(state, self.shared.config.reopen_tail);
                     Some(ReopenReason::Idle)
                 }
                 FollowEnd::Widen => {
@@ -671,7 +673,7 @@ impl Session {
             match decoded {
                 Decoded::DaemonError(message) => return Err(ReadError::Daemon(message)),
                 Decoded::Entry(entry) => {
-                    let (k, new) = self.dedup.check(position, entry.stream, entry.ts_ns);
+                    let (k, new) = self.dedup.check_entry(position, &entry);
                     self.assembler.lift_others(position, entry.stream, entry.ts_ns);
                     if new {
                         self.assembler.accept(position, entry, k, &mut self.lines);
@@ -687,6 +689,12 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// After a healthy stream, a widened reopen window shrinks back towards
+/// `reopen_tail` (halving: a container that keeps needing it widens again).
+fn narrow(state: &mut ContainerState, reopen_tail: u64) {
+    state.tail = (state.tail / 2).max(reopen_tail);
 }
 
 fn short(id: &str) -> &str {
