@@ -473,7 +473,13 @@ impl Discovery {
                     ],
                 );
             }
+            // Restarted at most once per interval (plus grace): a reader
+            // that cannot reopen (the daemon is away) keeps its backoff.
+            if now - stats.last_restart_ns.load(Relaxed) <= limit_ns {
+                continue;
+            }
             if let Some(Slot::Reading(r)) = self.slots.get_mut(&id) {
+                stats.last_restart_ns.store(now, Relaxed);
                 r.torn_down = true;
                 r.abort.abort();
             }

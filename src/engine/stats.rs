@@ -98,6 +98,8 @@ pub struct ContainerStats {
     pub followed_since_ns: AtomicI64,
     /// Set by the watchdog while rotations do not advance.
     rotation_stuck: AtomicBool,
+    /// When the watchdog last restarted the reader (Unix ns).
+    pub last_restart_ns: AtomicI64,
     pub rotations: AtomicU64,
     pub last_rotation_ns: AtomicI64,
     /// When the current stream opened (Unix ns), 0 when none is open.
@@ -118,6 +120,7 @@ impl ContainerStats {
             metrics,
             followed_since_ns: AtomicI64::new(0),
             rotation_stuck: AtomicBool::new(false),
+            last_restart_ns: AtomicI64::new(0),
             rotations: AtomicU64::new(0),
             last_rotation_ns: AtomicI64::new(0),
             stream_opened_ns: AtomicI64::new(0),
