@@ -2,6 +2,9 @@
 //! made and removed by the test, and a small safe wrapper over the C ABI.
 #![allow(dead_code)]
 
+pub mod dockerd;
+pub mod proxy;
+
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::process::Command;
@@ -62,10 +65,29 @@ pub fn prefix(test: &str) -> String {
     )
 }
 
+/// Runs `docker -H host` (the default daemon when `host` is `None`) with
+/// `args`; panics with its stderr on failure.
+pub fn docker_at(host: Option<&str>, args: &[&str]) -> String {
+    let mut cmd = Command::new("docker");
+    if let Some(host) = host {
+        cmd.args(["-H", host]);
+    }
+    let out = cmd.args(args).output().expect("run docker");
+    assert!(
+        out.status.success(),
+        "docker {:?} failed: {}",
+        args,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// Containers a test made; removed (`rm -f`) when dropped.
 pub struct Containers {
     pub prefix: String,
     names: Vec<String>,
+    /// The daemon they run on (`docker -H`); `None` is the default one.
+    host: Option<String>,
 }
 
 impl Containers {
@@ -74,7 +96,54 @@ impl Containers {
         Containers {
             prefix: prefix(test),
             names: Vec::new(),
+            host: None,
         }
+    }
+
+    /// Containers on the daemon at `host` (e.g. `unix:///tmp/x/docker.sock`).
+    pub fn on(test: &str, host: &str) -> Containers {
+        Containers {
+            prefix: prefix(test),
+            names: Vec::new(),
+            host: Some(host.to_string()),
+        }
+    }
+
+    /// `docker` on this set's daemon.
+    pub fn docker(&self, args: &[&str]) -> String {
+        docker_at(self.host.as_deref(), args)
+    }
+
+    /// Runs every `(name, extra options, script)` as `run` does, `parallel`
+    /// `docker run`s at a time. Returns the ids in the order given.
+    pub fn run_many(&mut self, specs: &[(String, Vec<String>, String)], parallel: usize) -> Vec<String> {
+        let next = AtomicUsize::new(0);
+        let ids: Vec<std::sync::Mutex<String>> = specs.iter().map(|_| Default::default()).collect();
+        let fulls: Vec<String> = specs.iter().map(|(n, _, _)| self.name(n)).collect();
+        self.names.extend(fulls.iter().cloned());
+        let host = self.host.as_deref();
+        std::thread::scope(|scope| {
+            for _ in 0..parallel.max(1) {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((_, extra, script)) = specs.get(i) else { break };
+                    let mut args = vec!["run", "-d", "--network", "none", "--label", "log-capturer-test=1", "--name", &fulls[i]];
+                    args.extend(extra.iter().map(String::as_str));
+                    args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
+                    *ids[i].lock().unwrap() = docker_at(host, &args);
+                });
+            }
+        });
+        ids.into_iter().map(|m| m.into_inner().unwrap()).collect()
+    }
+
+    /// `docker rm -f` of these containers (short names), now.
+    pub fn remove(&mut self, names: &[String]) {
+        let fulls: Vec<String> = names.iter().map(|n| self.name(n)).collect();
+        let mut args = vec!["rm", "-f"];
+        args.extend(fulls.iter().map(String::as_str));
+        self.docker(&args);
+        self.names.retain(|n| !fulls.contains(n));
     }
 
     /// `docker run -d --network none` of the test image with `extra` options
@@ -93,7 +162,7 @@ impl Containers {
         ];
         args.extend_from_slice(extra);
         args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
-        let id = docker(&args);
+        let id = docker_at(self.host.as_deref(), &args);
         self.names.push(full);
         id
     }
@@ -106,7 +175,11 @@ impl Containers {
 impl Drop for Containers {
     fn drop(&mut self) {
         if !self.names.is_empty() {
-            let mut args = vec!["rm", "-f"];
+            let mut args = vec![];
+            if let Some(host) = &self.host {
+                args.extend(["-H", host.as_str()]);
+            }
+            args.extend(["rm", "-f"]);
             args.extend(self.names.iter().map(String::as_str));
             let _ = Command::new("docker").args(&args).output();
         }
@@ -314,4 +387,179 @@ pub fn fds_and_threads() -> (usize, usize) {
     let fds = std::fs::read_dir("/proc/self/fd").unwrap().count();
     let threads = std::fs::read_dir("/proc/self/task").unwrap().count();
     (fds, threads)
+}
+
+/// Waits (checking every 20 ms) until `cond` holds; panics with `what`
+/// after `timeout`. Returns how long it took.
+pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+/// A whole-number knob from the environment, or its default.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")),
+        Err(_) => default,
+    }
+}
+
+/// This process's resident memory, in bytes.
+pub fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status");
+    kib * 1024
+}
+
+impl Capture {
+    /// `capture_metrics_text`: the Prometheus exposition.
+    pub fn metrics_text(&self) -> String {
+        let mut out = ptr::null_mut();
+        let r = unsafe { capture_metrics_text(self.handle, &mut out) };
+        assert_eq!(r, capture_result::CAPTURE_OK);
+        let text = unsafe { CStr::from_ptr(out) }
+            .to_string_lossy()
+            .into_owned();
+        unsafe { capture_string_free(out) };
+        text
+    }
+
+    /// The engine's alive tasks and open file descriptors, from stats.
+    pub fn tasks_and_fds(&self) -> (i64, i64) {
+        let s = self.stats();
+        (
+            s["tasks"].as_i64().unwrap(),
+            s["file_descriptors_open"].as_i64().unwrap(),
+        )
+    }
+
+    /// Polls into `tally` until `done(tally)` holds; panics with `what`
+    /// after `timeout`. Records are folded as they come, so millions of
+    /// lines cost little memory.
+    pub fn tally_until(
+        &self,
+        tally: &mut Tally,
+        timeout: Duration,
+        what: &str,
+        mut done: impl FnMut(&Tally) -> bool,
+    ) {
+        let deadline = Instant::now() + timeout;
+        while !done(tally) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {timeout:?} waiting for {what}; got {} records",
+                tally.records
+            );
+            tally.add(self.poll(4096, 100).expect("poll"));
+        }
+    }
+}
+
+/// What came of a container's sequenced lines `1..=n`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeqReport {
+    pub received: usize,
+    /// Numbers in `1..=n` never received.
+    pub lost: usize,
+    /// Receptions beyond the first of a number.
+    pub repeated: usize,
+    /// Lines whose number is below the one before.
+    pub out_of_order: usize,
+    /// The highest number received.
+    pub max: u64,
+}
+
+impl SeqReport {
+    pub fn of(numbers: &[u64], n: u64) -> SeqReport {
+        let mut seen = vec![false; n as usize + 1];
+        let mut repeated = 0;
+        for &x in numbers {
+            if let Some(s) = seen.get_mut(x as usize) {
+                if *s {
+                    repeated += 1;
+                }
+                *s = true;
+            }
+        }
+        SeqReport {
+            received: numbers.len(),
+            lost: seen[1..].iter().filter(|s| !**s).count(),
+            repeated,
+            out_of_order: numbers.windows(2).filter(|w| w[1] < w[0]).count(),
+            max: numbers.iter().copied().max().unwrap_or(0),
+        }
+    }
+
+    pub fn exact(&self) -> bool {
+        self.lost == 0 && self.repeated == 0 && self.out_of_order == 0
+    }
+}
+
+/// The line numbers (leading digits of each message) received per
+/// container and stream, without keeping the records.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// (container name, stream) → numbers in arrival order.
+    pub numbers: HashMap<(String, u32), Vec<u64>>,
+    /// Records whose message does not start with a number.
+    pub others: Vec<Rec>,
+    pub records: usize,
+}
+
+impl Tally {
+    pub fn add(&mut self, recs: Vec<Rec>) {
+        self.records += recs.len();
+        for r in recs {
+            let digits = r.message.iter().take_while(|b| b.is_ascii_digit()).count();
+            let number = std::str::from_utf8(&r.message[..digits])
+                .ok()
+                .and_then(|d| d.parse().ok());
+            match number {
+                Some(n) => self
+                    .numbers
+                    .entry((r.container_name, r.stream))
+                    .or_default()
+                    .push(n),
+                None => self.others.push(r),
+            }
+        }
+    }
+
+    pub fn lines(&self, name: &str, stream: u32) -> &[u64] {
+        self.numbers
+            .get(&(name.to_string(), stream))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    pub fn count(&self, name: &str, stream: u32) -> usize {
+        self.lines(name, stream).len()
+    }
+
+    pub fn has(&self, name: &str, stream: u32, number: u64) -> bool {
+        self.lines(name, stream).contains(&number)
+    }
+
+    pub fn report(&self, name: &str, stream: u32, n: u64) -> SeqReport {
+        SeqReport::of(self.lines(name, stream), n)
+    }
+}
+
+/// A script that prints 1..=n, pausing `pause` seconds after every `every`
+/// lines (to stdout).
+pub fn seq_script(n: u64, every: u64, pause: &str) -> String {
+    format!("i=0; while [ $i -lt {n} ]; do i=$((i+1)); echo $i; [ $((i % {every})) -eq 0 ] && sleep {pause}; done; true")
 }
