@@ -446,6 +446,39 @@ impl Capture {
         )
     }
 
+    /// A number in a container's stats (`path` of keys), 0 when absent.
+    pub fn stat(&self, name: &str, path: &[&str]) -> u64 {
+        let Some(mut v) = self.container_stats(name) else {
+            return 0;
+        };
+        for p in path {
+            v = v[*p].clone();
+        }
+        v.as_u64().unwrap_or(0)
+    }
+
+    /// Reads until every container printed `1..=n` to stdout and was
+    /// drained (so nothing more can come), then checks each got every line
+    /// exactly once and nothing else came.
+    pub fn assert_all_exactly_once(&self, tally: &mut Tally, names: &[String], n: u64) {
+        self.tally_until(tally, Duration::from_secs(120), "every line", |t| {
+            names.iter().all(|name| t.has(name, 1, n))
+        });
+        self.tally_until(tally, Duration::from_secs(30), "every container drained", |_| {
+            names.iter().all(|name| {
+                self.container_stats(name)
+                    .is_some_and(|s| s["state"] == "drained")
+            })
+        });
+        tally.add(self.poll(100_000, 300).unwrap());
+        for name in names {
+            let report = tally.report(name, 1, n);
+            assert!(report.exact(), "{name}: {report:?}");
+            assert_eq!(report.received as u64, n, "{name}: {report:?}");
+        }
+        assert!(tally.others.is_empty(), "unexpected records: {:?}", tally.others);
+    }
+
     /// Polls into `tally` until `done(tally)` holds; panics with `what`
     /// after `timeout`. Records are folded as they come, so millions of
     /// lines cost little memory.

@@ -1,0 +1,81 @@
+//! The daemon killed (SIGKILL) and started again while sequenced containers
+//! keep writing. On a dockerd of the test's own (`--live-restore`, so the
+//! containers outlive it): the shared daemon is never touched.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::dockerd::TestDaemon;
+use common::*;
+use serde_json::json;
+
+const STDOUT: u32 = 1;
+
+#[test]
+fn a_killed_and_restarted_daemon_is_recovered_from_with_every_line_once() {
+    let mut daemon =
+        TestDaemon::start().unwrap_or_else(|e| panic!("a second dockerd cannot run here: {e}"));
+    daemon.load_test_image();
+    let host = daemon.host();
+    let mut c = Containers::on("dkill", &host);
+    let cap = Capture::start(&json!({
+        "docker_host": host,
+        "include_containers": [c.prefix],
+        "rotation_interval": "2s",
+        "read_timeout": "3s",
+        "request_timeout": "2s",
+        "retry_backoff_secs": 0.25,
+        "retry_backoff_max_secs": 1,
+    }));
+    // About 100 lines/s each, for 25 s.
+    let n = 2500;
+    let specs: Vec<_> = (0..3)
+        .map(|i| (format!("seq{i}"), vec![], seq_script(n, 10, "0.1")))
+        .collect();
+    c.run_many(&specs, 3);
+    let names: Vec<String> = specs.iter().map(|s| c.name(&s.0)).collect();
+    let mut tally = Tally::default();
+    cap.tally_until(&mut tally, Duration::from_secs(60), "100 lines each", |t| {
+        names.iter().all(|name| t.count(name, STDOUT) >= 100)
+    });
+
+    daemon.kill();
+    let killed_at = Instant::now();
+    // Down for 3 s; the containers keep writing into their pipes.
+    while killed_at.elapsed() < Duration::from_secs(3) {
+        tally.add(cap.poll(4096, 100).unwrap());
+    }
+    let stats = cap.stats();
+    eprintln!("daemon down: {}", stats["daemon"]);
+    let startup = daemon
+        .restart()
+        .unwrap_or_else(|e| panic!("the test dockerd did not come back: {e}"));
+    let up_at = Instant::now();
+    let at_up: HashMap<&String, usize> = names
+        .iter()
+        .map(|n| (n, tally.count(n, STDOUT)))
+        .collect();
+    cap.tally_until(
+        &mut tally,
+        Duration::from_secs(60),
+        "new lines from every container",
+        |t| names.iter().all(|n| t.count(n, STDOUT) > at_up[n]),
+    );
+    let recovered = up_at.elapsed();
+    eprintln!(
+        "daemon answered {startup:?} after its restart; every container delivered again {recovered:?} after that"
+    );
+    assert!(
+        recovered < Duration::from_secs(15),
+        "recovery took {recovered:?}"
+    );
+    cap.assert_all_exactly_once(&mut tally, &names, n);
+    let stats = cap.stats();
+    assert_eq!(stats["daemon"]["reachable"], true, "{}", stats["daemon"]);
+    for name in &names {
+        let s = cap.container_stats(name).unwrap();
+        eprintln!("{name}: reopens {} errors {}", s["reopens"], s["errors"]);
+    }
+}
