@@ -53,10 +53,8 @@ fn a_killed_and_restarted_daemon_is_recovered_from_with_every_line_once() {
         .restart()
         .unwrap_or_else(|e| panic!("the test dockerd did not come back: {e}"));
     let up_at = Instant::now();
-    let at_up: HashMap<&String, usize> = names
-        .iter()
-        .map(|n| (n, tally.count(n, STDOUT)))
-        .collect();
+    let at_up: HashMap<&String, usize> =
+        names.iter().map(|n| (n, tally.count(n, STDOUT))).collect();
     cap.tally_until(
         &mut tally,
         Duration::from_secs(60),

@@ -43,7 +43,10 @@ fn assert_read_only(proxy: &Proxy) {
                     && e.matches('/').count() == 3
             }
         };
-        assert!(r.method == "GET" && allowed, "a write or unknown call: {r:?}");
+        assert!(
+            r.method == "GET" && allowed,
+            "a write or unknown call: {r:?}"
+        );
     }
 }
 
@@ -196,17 +199,25 @@ fn a_rotation_that_cannot_reopen_is_flagged_stuck_once_and_recovers() {
     let name = c.name("seq");
     let id = c.run("seq", &[], &seq_script(n, 10, "0.1"));
     let mut tally = Tally::default();
-    cap.tally_until(&mut tally, Duration::from_secs(60), "100 lines and a rotation", |t| {
-        t.count(&name, STDOUT) >= 100 && cap.stat(&name, &["rotations"]) >= 1
-    });
+    cap.tally_until(
+        &mut tally,
+        Duration::from_secs(60),
+        "100 lines and a rotation",
+        |t| t.count(&name, STDOUT) >= 100 && cap.stat(&name, &["rotations"]) >= 1,
+    );
     // New logs requests get no headers; the open stream goes silent.
     proxy.delay_headers(Target::AllLogs, Duration::from_secs(3600));
     assert_eq!(proxy.freeze(Target::Logs(id.clone())), 1);
     let episode = Instant::now();
-    cap.tally_until(&mut tally, Duration::from_secs(20), "rotation_stuck", |_| {
-        cap.container_stats(&name)
-            .is_some_and(|s| s["rotation_stuck"] == true)
-    });
+    cap.tally_until(
+        &mut tally,
+        Duration::from_secs(20),
+        "rotation_stuck",
+        |_| {
+            cap.container_stats(&name)
+                .is_some_and(|s| s["rotation_stuck"] == true)
+        },
+    );
     let flagged = episode.elapsed();
     let stuck_rotations = cap.stat(&name, &["rotations"]);
     let metric = |value: &str| {
@@ -250,11 +261,7 @@ fn a_rotation_that_cannot_reopen_is_flagged_stuck_once_and_recovers() {
 fn unreadable_and_removed_containers_cost_a_bounded_number_of_requests() {
     let proxy = Proxy::start();
     let mut c = Containers::new("bounded");
-    let cap = Capture::start(&config(
-        &proxy,
-        &c,
-        json!({ "rotation_interval": "300ms" }),
-    ));
+    let cap = Capture::start(&config(&proxy, &c, json!({ "rotation_interval": "300ms" })));
     let unreadable = c.name("none");
     let removed = c.name("gone");
     let witness = c.name("witness");
@@ -263,18 +270,30 @@ fn unreadable_and_removed_containers_cost_a_bounded_number_of_requests() {
         &["--log-driver", "none"],
         "while true; do echo lost; sleep 0.1; done",
     );
-    let removed_id = c.run("gone", &[], &format!("{}; sleep 600", seq_script(100, 100, "0")));
+    let removed_id = c.run(
+        "gone",
+        &[],
+        &format!("{}; sleep 600", seq_script(100, 100, "0")),
+    );
     c.run("witness", &[], "sleep 600");
     let mut tally = Tally::default();
-    cap.tally_until(&mut tally, Duration::from_secs(30), "the unreadable error and 100 lines", |t| {
-        t.has(&removed, STDOUT, 100)
-            && cap.stat(&unreadable, &["errors", "unreadable_driver"]) == 1
-    });
+    cap.tally_until(
+        &mut tally,
+        Duration::from_secs(30),
+        "the unreadable error and 100 lines",
+        |t| {
+            t.has(&removed, STDOUT, 100)
+                && cap.stat(&unreadable, &["errors", "unreadable_driver"]) == 1
+        },
+    );
     c.remove(&["gone".to_string()]);
     let removed_at = proxy.requests().len();
-    cap.tally_until(&mut tally, Duration::from_secs(30), "the removed one forgotten", |_| {
-        cap.container_stats(&removed).is_none()
-    });
+    cap.tally_until(
+        &mut tally,
+        Duration::from_secs(30),
+        "the removed one forgotten",
+        |_| cap.container_stats(&removed).is_none(),
+    );
     let about = |id: &str| {
         proxy
             .requests()
@@ -285,9 +304,12 @@ fn unreadable_and_removed_containers_cost_a_bounded_number_of_requests() {
     let (unreadable_before, removed_before) = (about(&unreadable_id), about(&removed_id));
     // Ten rotations of the witness later, neither has cost a request more.
     let start = cap.stat(&witness, &["rotations"]);
-    cap.tally_until(&mut tally, Duration::from_secs(30), "10 witness rotations", |_| {
-        cap.stat(&witness, &["rotations"]) >= start + 10
-    });
+    cap.tally_until(
+        &mut tally,
+        Duration::from_secs(30),
+        "10 witness rotations",
+        |_| cap.stat(&witness, &["rotations"]) >= start + 10,
+    );
     let (unreadable_after, removed_after) = (about(&unreadable_id), about(&removed_id));
     let after_removal = proxy.requests()[removed_at..]
         .iter()
@@ -321,7 +343,11 @@ fn only_read_only_endpoints_are_called() {
     let ticker = c.name("ticker");
     let again = c.name("again");
     let short = c.name("short");
-    let ticker_id = c.run("ticker", &[], "i=0; while true; do i=$((i+1)); echo $i; sleep 0.05; done");
+    let ticker_id = c.run(
+        "ticker",
+        &[],
+        "i=0; while true; do i=$((i+1)); echo $i; sleep 0.05; done",
+    );
     c.run("again", &[], "echo run; exec sleep 600");
     c.run("none", &["--log-driver", "none"], "sleep 600");
     let mut tally = Tally::default();
@@ -331,29 +357,46 @@ fn only_read_only_endpoints_are_called() {
     });
     // A reopen after a freeze (idle, or rotation when that comes first),
     // after a cut (error), and a renewed event stream.
-    let reopens = || {
-        cap.stat(&ticker, &["reopens", "idle"]) + cap.stat(&ticker, &["reopens", "rotation"])
-    };
+    let reopens =
+        || cap.stat(&ticker, &["reopens", "idle"]) + cap.stat(&ticker, &["reopens", "rotation"]);
     let before = reopens();
     proxy.freeze(Target::Logs(ticker_id.clone()));
-    cap.tally_until(&mut tally, Duration::from_secs(20), "a reopen of the frozen stream", |_| {
-        reopens() > before
-    });
+    cap.tally_until(
+        &mut tally,
+        Duration::from_secs(20),
+        "a reopen of the frozen stream",
+        |_| reopens() > before,
+    );
     proxy.cut(Target::All);
-    cap.tally_until(&mut tally, Duration::from_secs(20), "a reopen after the cut", |_| {
-        cap.stat(&ticker, &["reopens", "error"]) >= 1
-    });
+    cap.tally_until(
+        &mut tally,
+        Duration::from_secs(20),
+        "a reopen after the cut",
+        |_| cap.stat(&ticker, &["reopens", "error"]) >= 1,
+    );
     // A restart, a short-lived container, and a removal.
     c.docker(&["restart", "-t", "0", &again]);
     c.run("short", &[], "echo short");
-    cap.tally_until(&mut tally, Duration::from_secs(30), "the second run and the short one", |t| {
-        t.others.iter().filter(|r| r.container_name == again).count() >= 2
-            && t.others.iter().any(|r| r.container_name == short)
-    });
+    cap.tally_until(
+        &mut tally,
+        Duration::from_secs(30),
+        "the second run and the short one",
+        |t| {
+            t.others
+                .iter()
+                .filter(|r| r.container_name == again)
+                .count()
+                >= 2
+                && t.others.iter().any(|r| r.container_name == short)
+        },
+    );
     c.remove(&["again".to_string(), "ticker".to_string()]);
-    cap.tally_until(&mut tally, Duration::from_secs(30), "the removed ones forgotten", |_| {
-        cap.container_stats(&again).is_none() && cap.container_stats(&ticker).is_none()
-    });
+    cap.tally_until(
+        &mut tally,
+        Duration::from_secs(30),
+        "the removed ones forgotten",
+        |_| cap.container_stats(&again).is_none() && cap.container_stats(&ticker).is_none(),
+    );
     let requests = proxy.requests();
     let seen = |e: &str| requests.iter().any(|r| r.endpoint().ends_with(e));
     for e in ["/containers/json", "/json", "/logs", "/events"] {

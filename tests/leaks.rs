@@ -36,10 +36,14 @@ fn back_to_baseline(cap: &Capture, prefix: &str, base: (i64, i64)) -> (i64, i64)
             .count()
     };
     let settled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        wait_until(Duration::from_secs(60), "tasks and FDs back at the baseline", || {
-            last = cap.tasks_and_fds();
-            ours(cap) == 0 && (last.0 - base.0).abs() <= 2 && (last.1 - base.1).abs() <= 2
-        })
+        wait_until(
+            Duration::from_secs(60),
+            "tasks and FDs back at the baseline",
+            || {
+                last = cap.tasks_and_fds();
+                ours(cap) == 0 && (last.0 - base.0).abs() <= 2 && (last.1 - base.1).abs() <= 2
+            },
+        )
     }));
     assert!(
         settled.is_ok(),
@@ -51,13 +55,6 @@ fn back_to_baseline(cap: &Capture, prefix: &str, base: (i64, i64)) -> (i64, i64)
         ours(cap)
     );
     last
-}
-
-/// The last line `docker logs` has for a container.
-fn last_logged(c: &Containers, name: &str) -> u64 {
-    c.docker(&["logs", "--tail", "1", name])
-        .parse()
-        .unwrap_or_else(|_| panic!("{name}: no numbered last line"))
 }
 
 #[test]
@@ -78,26 +75,31 @@ fn container_churn_is_captured_completely_and_leaves_no_tasks_or_fds() {
     for first in (0..total).step_by(wave) {
         let specs: Vec<_> = (first..total.min(first + wave as u64))
             // Some exit at once, some live on for a second or two.
-            .map(|i| (format!("c{i}"), vec![], format!("seq 1 {lines}; sleep {}", i % 3)))
+            .map(|i| {
+                (
+                    format!("c{i}"),
+                    vec![],
+                    format!("seq 1 {lines}; sleep {}", i % 3),
+                )
+            })
             .collect();
         c.run_many(&specs, 4);
         let names: Vec<String> = specs.iter().map(|s| c.name(&s.0)).collect();
-        cap.tally_until(&mut tally, Duration::from_secs(120), "a wave's lines", |t| {
-            let now = cap.tasks_and_fds();
-            peak = (peak.0.max(now.0), peak.1.max(now.1));
-            names.iter().all(|n| t.has(n, STDOUT, lines))
-        });
-        cap.tally_until(&mut tally, Duration::from_secs(60), "a wave drained", |_| {
-            names.iter().all(|n| {
-                cap.container_stats(n)
-                    .is_some_and(|s| s["state"] == "drained")
-            })
-        });
+        cap.tally_until(
+            &mut tally,
+            Duration::from_secs(120),
+            "a wave's lines",
+            |t| {
+                let now = cap.tasks_and_fds();
+                peak = (peak.0.max(now.0), peak.1.max(now.1));
+                names.iter().all(|n| t.has(n, STDOUT, lines))
+            },
+        );
+        cap.tally_until_drained(&mut tally, &names, Duration::from_secs(60));
         let short: Vec<String> = specs.into_iter().map(|s| s.0).collect();
         c.remove(&short);
         all.extend(names);
     }
-    tally.add(cap.poll(100_000, 200).unwrap());
     for name in &all {
         let report = tally.report(name, STDOUT, lines);
         assert!(
@@ -178,19 +180,11 @@ fn fifty_containers_through_a_hundred_rotations_leak_no_tasks_or_fds() {
     );
 
     // Every line so far, exactly once: stop them, read them to the end.
-    let mut kill = vec!["kill"];
-    kill.extend(names.iter().map(String::as_str));
-    c.docker(&kill);
-    cap.tally_until(&mut tally, Duration::from_secs(60), "all drained", |_| {
-        names.iter().all(|n| {
-            cap.container_stats(n)
-                .is_some_and(|s| s["state"] == "drained")
-        })
-    });
-    tally.add(cap.poll(100_000, 200).unwrap());
+    c.kill(&names);
+    cap.tally_until_drained(&mut tally, &names, Duration::from_secs(60));
     let mut min_rotations = u64::MAX;
     for name in &names {
-        let last = last_logged(&c, name);
+        let last = c.last_line(name);
         let report = tally.report(name, STDOUT, last);
         assert!(
             report.exact() && report.received as u64 == last,
@@ -231,9 +225,12 @@ fn ten_writers_rotate_exactly_once_and_an_idle_stream_rotates_too() {
         assert_eq!(s["reopens"]["rotation"], s["rotations"], "{s}");
         assert_eq!(s["errors"], json!({}), "{s}");
     }
-    cap.tally_until(&mut tally, Duration::from_secs(30), "two idle rotations", |_| {
-        cap.stat(&idle, &["rotations"]) >= 2
-    });
+    cap.tally_until(
+        &mut tally,
+        Duration::from_secs(30),
+        "two idle rotations",
+        |_| cap.stat(&idle, &["rotations"]) >= 2,
+    );
     let s = cap.container_stats(&idle).unwrap();
     assert_eq!(s["state"], "following", "{s}");
     assert_eq!(s["records"], 0, "{s}");
@@ -241,5 +238,8 @@ fn ten_writers_rotate_exactly_once_and_an_idle_stream_rotates_too() {
         .iter()
         .map(|n| cap.stat(n, &["rotations"]))
         .collect();
-    eprintln!("writer rotations {rotations:?}; idle rotations {}", s["rotations"]);
+    eprintln!(
+        "writer rotations {rotations:?}; idle rotations {}",
+        s["rotations"]
+    );
 }

@@ -36,9 +36,12 @@ fn a_host_that_stops_polling_keeps_memory_bounded_and_loses_nothing() {
     c.run_many(&specs, 4);
     let names: Vec<String> = specs.iter().map(|s| c.name(&s.0)).collect();
     let mut tally = Tally::default();
-    cap.tally_until(&mut tally, Duration::from_secs(60), "a line from each", |t| {
-        names.iter().all(|n| t.count(n, STDOUT) > 0)
-    });
+    cap.tally_until(
+        &mut tally,
+        Duration::from_secs(60),
+        "a line from each",
+        |t| names.iter().all(|n| t.count(n, STDOUT) > 0),
+    );
 
     // The host goes away.
     let rss_before = rss_bytes();
@@ -51,7 +54,11 @@ fn a_host_that_stops_polling_keeps_memory_bounded_and_loses_nothing() {
             s["queue"]["records"].as_u64().unwrap(),
             s["queue"]["bytes"].as_u64().unwrap(),
         );
-        assert!(records <= max_records && bytes <= max_bytes, "queue over its bounds: {}", s["queue"]);
+        assert!(
+            records <= max_records && bytes <= max_bytes,
+            "queue over its bounds: {}",
+            s["queue"]
+        );
         peak_records = peak_records.max(records);
         peak_bytes = peak_bytes.max(bytes);
         peak_rss = peak_rss.max(rss_bytes());
@@ -70,7 +77,10 @@ fn a_host_that_stops_polling_keeps_memory_bounded_and_loses_nothing() {
         growth as f64 / MIB as f64
     );
     assert!(backpressured, "the readers never waited for room");
-    assert!(peak_records > max_records / 2 || peak_bytes > max_bytes / 2, "the queue never filled");
+    assert!(
+        peak_records > max_records / 2 || peak_bytes > max_bytes / 2,
+        "the queue never filled"
+    );
     assert!(growth < 24 * MIB, "memory grew by {growth} bytes");
 
     // The host is back: everything comes, once.
@@ -119,9 +129,18 @@ fn a_huge_line_without_newline_is_cut_at_max_line_bytes_in_bounded_memory() {
         bytes / MIB,
         started.elapsed(),
         growth as f64 / MIB as f64,
-        recs.iter().map(|r| (r.message.len(), r.flags)).collect::<Vec<_>>()
+        recs.iter()
+            .map(|r| (r.message.len(), r.flags))
+            .collect::<Vec<_>>()
     );
-    assert_eq!(recs.len(), 2, "{:?}", recs.iter().map(|r| (r.message.len(), r.flags)).collect::<Vec<_>>());
+    assert_eq!(
+        recs.len(),
+        2,
+        "{:?}",
+        recs.iter()
+            .map(|r| (r.message.len(), r.flags))
+            .collect::<Vec<_>>()
+    );
     let cut = &recs[0];
     assert_eq!(cut.flags & 2, 2, "the cut line is flagged truncated");
     assert!(cut.message.len() as u64 <= max_line && cut.message.len() as u64 > max_line - 4);
@@ -160,21 +179,24 @@ fn json_file_rotation_under_load_repeats_nothing() {
         "max-file=3".to_string(),
     ];
     let specs = vec![
-        ("fast".to_string(), opts.clone(), format!("seq 1 {fast_lines}")),
+        (
+            "fast".to_string(),
+            opts.clone(),
+            format!("seq 1 {fast_lines}"),
+        ),
         // About 20,000 lines a second.
-        ("paced".to_string(), opts, seq_script(paced_lines, 1000, "0.05")),
+        (
+            "paced".to_string(),
+            opts,
+            seq_script(paced_lines, 1000, "0.05"),
+        ),
     ];
     let started = Instant::now();
     c.run_many(&specs, 2);
     let runs = [(c.name("fast"), fast_lines), (c.name("paced"), paced_lines)];
     let mut tally = Tally::default();
-    cap.tally_until(&mut tally, Duration::from_secs(180), "both drained", |_| {
-        runs.iter().all(|(n, _)| {
-            cap.container_stats(n)
-                .is_some_and(|s| s["state"] == "drained")
-        })
-    });
-    tally.add(cap.poll(100_000, 300).unwrap());
+    let names: Vec<String> = runs.iter().map(|r| r.0.clone()).collect();
+    cap.tally_until_drained(&mut tally, &names, Duration::from_secs(180));
     for (name, n) in &runs {
         let report = tally.report(name, STDOUT, *n);
         let s = cap.container_stats(name).unwrap();
@@ -208,7 +230,10 @@ fn json_file_rotation_under_load_repeats_nothing() {
         assert_eq!(missing, 0, "{name}: lines on disk were not delivered");
         assert_eq!(report.repeated, 0, "{name}: {report:?}");
         assert_eq!(report.out_of_order, 0, "{name}: {report:?}");
-        assert!(tally.has(name, STDOUT, *n), "{name}: the last line is missing: {report:?}");
+        assert!(
+            tally.has(name, STDOUT, *n),
+            "{name}: the last line is missing: {report:?}"
+        );
     }
     assert!(tally.others.is_empty(), "{:?}", tally.others);
 }

@@ -116,7 +116,11 @@ impl Containers {
 
     /// Runs every `(name, extra options, script)` as `run` does, `parallel`
     /// `docker run`s at a time. Returns the ids in the order given.
-    pub fn run_many(&mut self, specs: &[(String, Vec<String>, String)], parallel: usize) -> Vec<String> {
+    pub fn run_many(
+        &mut self,
+        specs: &[(String, Vec<String>, String)],
+        parallel: usize,
+    ) -> Vec<String> {
         let next = AtomicUsize::new(0);
         let ids: Vec<std::sync::Mutex<String>> = specs.iter().map(|_| Default::default()).collect();
         let fulls: Vec<String> = specs.iter().map(|(n, _, _)| self.name(n)).collect();
@@ -126,8 +130,19 @@ impl Containers {
             for _ in 0..parallel.max(1) {
                 scope.spawn(|| loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((_, extra, script)) = specs.get(i) else { break };
-                    let mut args = vec!["run", "-d", "--network", "none", "--label", "log-capturer-test=1", "--name", &fulls[i]];
+                    let Some((_, extra, script)) = specs.get(i) else {
+                        break;
+                    };
+                    let mut args = vec![
+                        "run",
+                        "-d",
+                        "--network",
+                        "none",
+                        "--label",
+                        "log-capturer-test=1",
+                        "--name",
+                        &fulls[i],
+                    ];
                     args.extend(extra.iter().map(String::as_str));
                     args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
                     *ids[i].lock().unwrap() = docker_at(host, &args);
@@ -135,6 +150,20 @@ impl Containers {
             }
         });
         ids.into_iter().map(|m| m.into_inner().unwrap()).collect()
+    }
+
+    /// `docker kill` of these containers (full names).
+    pub fn kill(&self, names: &[String]) {
+        let mut args = vec!["kill"];
+        args.extend(names.iter().map(String::as_str));
+        self.docker(&args);
+    }
+
+    /// The number on the last line `docker logs` has for a container.
+    pub fn last_line(&self, name: &str) -> u64 {
+        self.docker(&["logs", "--tail", "1", name])
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}: no numbered last line"))
     }
 
     /// `docker rm -f` of these containers (short names), now.
@@ -464,19 +493,29 @@ impl Capture {
         self.tally_until(tally, Duration::from_secs(120), "every line", |t| {
             names.iter().all(|name| t.has(name, 1, n))
         });
-        self.tally_until(tally, Duration::from_secs(30), "every container drained", |_| {
+        self.tally_until_drained(tally, names, Duration::from_secs(30));
+        for name in names {
+            let report = tally.report(name, 1, n);
+            assert!(report.exact(), "{name}: {report:?}");
+            assert_eq!(report.received as u64, n, "{name}: {report:?}");
+        }
+        assert!(
+            tally.others.is_empty(),
+            "unexpected records: {:?}",
+            tally.others
+        );
+    }
+
+    /// Polls into `tally` until every named container is drained (its log
+    /// read to the end: nothing more can come), then takes what is left.
+    pub fn tally_until_drained(&self, tally: &mut Tally, names: &[String], timeout: Duration) {
+        self.tally_until(tally, timeout, "every container drained", |_| {
             names.iter().all(|name| {
                 self.container_stats(name)
                     .is_some_and(|s| s["state"] == "drained")
             })
         });
         tally.add(self.poll(100_000, 300).unwrap());
-        for name in names {
-            let report = tally.report(name, 1, n);
-            assert!(report.exact(), "{name}: {report:?}");
-            assert_eq!(report.received as u64, n, "{name}: {report:?}");
-        }
-        assert!(tally.others.is_empty(), "unexpected records: {:?}", tally.others);
     }
 
     /// Polls into `tally` until `done(tally)` holds; panics with `what`

@@ -61,7 +61,10 @@ impl Request {
         let p = self.path.as_str();
         if let Some(rest) = p.strip_prefix("/v") {
             if let Some(slash) = rest.find('/') {
-                if rest[..slash].chars().all(|c| c.is_ascii_digit() || c == '.') {
+                if rest[..slash]
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == '.')
+                {
                     return &rest[slash..];
                 }
             }
@@ -84,7 +87,9 @@ impl Request {
         match target {
             Target::All => true,
             Target::AllLogs => self.is_logs(),
-            Target::Logs(id) => self.is_logs() && self.container().unwrap().starts_with(id.as_str()),
+            Target::Logs(id) => {
+                self.is_logs() && self.container().unwrap().starts_with(id.as_str())
+            }
         }
     }
 
@@ -435,7 +440,11 @@ async fn serve(
             budget = out.len() / 2;
             split_done = true;
         }
-        let writable = if frozen { budget.min(out.len()) } else { out.len() };
+        let writable = if frozen {
+            budget.min(out.len())
+        } else {
+            out.len()
+        };
         let readable = out.is_empty() && !daemon_done && !(frozen && split_done);
         tokio::select! {
             r = changed.changed() => if r.is_err() { return },
