@@ -38,6 +38,8 @@ pub enum Target {
     All,
     /// Every `/containers/{id}/logs` request.
     AllLogs,
+    /// The `/events` requests.
+    Events,
     /// The `/containers/{id}/logs` requests of the container whose id
     /// starts with this.
     Logs(String),
@@ -87,6 +89,7 @@ impl Request {
         match target {
             Target::All => true,
             Target::AllLogs => self.is_logs(),
+            Target::Events => self.endpoint() == "/events",
             Target::Logs(id) => {
                 self.is_logs() && self.container().unwrap().starts_with(id.as_str())
             }
