@@ -43,9 +43,18 @@ fn a_killed_and_restarted_daemon_is_recovered_from_with_every_line_once() {
 
     daemon.kill();
     let killed_at = Instant::now();
+    // A capture started while the daemon is away finds it by itself.
+    let late = Capture::start(&json!({
+        "docker_host": host,
+        "include_containers": [c.prefix],
+        "retry_backoff_secs": 0.25,
+        "retry_backoff_max_secs": 1,
+    }));
+    let mut late_tally = Tally::default();
     // Down for 3 s; the containers keep writing into their pipes.
     while killed_at.elapsed() < Duration::from_secs(3) {
         tally.add(cap.poll(4096, 100).unwrap());
+        late_tally.add(late.poll(4096, 10).unwrap());
     }
     let stats = cap.stats();
     eprintln!("daemon down: {}", stats["daemon"]);
@@ -76,4 +85,40 @@ fn a_killed_and_restarted_daemon_is_recovered_from_with_every_line_once() {
         let s = cap.container_stats(name).unwrap();
         eprintln!("{name}: reopens {} errors {}", s["reopens"], s["errors"]);
     }
+    // The late capture read each container from some line on to its end,
+    // without a gap or a repeat.
+    late.tally_until_drained(&mut late_tally, &names, Duration::from_secs(30));
+    for name in &names {
+        let lines = late_tally.lines(name, STDOUT);
+        let first = *lines.first().unwrap_or_else(|| panic!("{name}: nothing"));
+        assert_eq!(
+            lines,
+            (first..=n).collect::<Vec<_>>(),
+            "{name}: late capture"
+        );
+    }
+    eprintln!(
+        "the capture started while the daemon was down read from lines {:?} on",
+        names
+            .iter()
+            .map(|n| late_tally.lines(n, STDOUT)[0])
+            .collect::<Vec<_>>()
+    );
+
+    // Stopping while the daemon is away never hangs.
+    daemon.kill();
+    for capture in [&cap, &late] {
+        let started = Instant::now();
+        assert_eq!(
+            capture.stop(),
+            log_capturer::ffi::capture_result::CAPTURE_OK
+        );
+        let took = started.elapsed();
+        eprintln!("stop with the daemon down took {took:?}");
+        assert!(took < Duration::from_secs(3), "stop took {took:?}");
+    }
+    // The containers are removed through the daemon.
+    daemon
+        .restart()
+        .unwrap_or_else(|e| panic!("the test dockerd did not come back: {e}"));
 }

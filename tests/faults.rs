@@ -12,6 +12,7 @@ use common::*;
 use serde_json::{json, Value};
 
 const STDOUT: u32 = 1;
+const CONSOLE: u32 = 3;
 
 /// The capture config of these tests: through `proxy`, only `c`'s
 /// containers, short deadlines; `extra` keys override.
@@ -107,17 +108,21 @@ fn every_stream_frozen_at_once_is_noticed_and_resumed_exactly_once() {
         .iter()
         .map(|s| (s.clone(), vec![], seq_script(n, 10, "0.1")))
         .collect();
-    c.run_many(&specs, 4);
+    // And a TTY container: a raw stream, no frames to cut inside.
+    let mut specs = specs;
+    specs.push(("tty".into(), vec!["-t".into()], seq_script(n, 10, "0.1")));
+    c.run_many(&specs, 5);
     let names: Vec<String> = names.iter().map(|s| c.name(s)).collect();
+    let tty = c.name("tty");
     let mut tally = Tally::default();
     cap.tally_until(&mut tally, Duration::from_secs(60), "50 lines each", |t| {
-        names.iter().all(|name| t.count(name, STDOUT) >= 50)
+        names.iter().all(|name| t.count(name, STDOUT) >= 50) && t.count(&tty, CONSOLE) >= 50
     });
     let frozen_at = Instant::now();
     let frozen = proxy.freeze(Target::AllLogs);
-    assert!(frozen >= names.len(), "froze only {frozen} streams");
+    assert!(frozen > names.len(), "froze only {frozen} streams");
     let mut slowest = Duration::ZERO;
-    for name in &names {
+    for name in names.iter().chain([&tty]) {
         slowest = slowest.max(wait_idle_reopen(&cap, &mut tally, name, frozen_at));
     }
     eprintln!("{frozen} frozen streams all noticed within {slowest:?} (read_timeout 2 s)");
@@ -125,6 +130,7 @@ fn every_stream_frozen_at_once_is_noticed_and_resumed_exactly_once() {
         slowest <= Duration::from_secs(3),
         "noticed only after {slowest:?}"
     );
+    cap.assert_all_exactly_once_on(&mut tally, &[tty], CONSOLE, n);
     cap.assert_all_exactly_once(&mut tally, &names, n);
     assert_read_only(&proxy);
 }

@@ -124,6 +124,33 @@ impl TestDaemon {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // Its containerd is killed with it but stays a zombie until init
+        // reaps it; a new dockerd finding the pid alive would wait for it
+        // ("containerd is still running") and give up. Once it is dead,
+        // forget it.
+        let pidfile = self.dir.join("exec/containerd/containerd.pid");
+        let Some(pid) = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        else {
+            return;
+        };
+        let dead = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|stat| {
+                    let state = stat.rsplit(") ").next().unwrap_or("");
+                    state.starts_with('Z') || state.starts_with('X')
+                })
+                .unwrap_or(true)
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !dead() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if !dead() {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let _ = std::fs::remove_file(&pidfile);
     }
 
     /// Starts the daemon again (same roots and socket) and waits for it;

@@ -490,12 +490,23 @@ impl Capture {
     /// drained (so nothing more can come), then checks each got every line
     /// exactly once and nothing else came.
     pub fn assert_all_exactly_once(&self, tally: &mut Tally, names: &[String], n: u64) {
+        self.assert_all_exactly_once_on(tally, names, 1, n)
+    }
+
+    /// `assert_all_exactly_once` on `stream` (1 stdout, 2 stderr, 3 console).
+    pub fn assert_all_exactly_once_on(
+        &self,
+        tally: &mut Tally,
+        names: &[String],
+        stream: u32,
+        n: u64,
+    ) {
         self.tally_until(tally, Duration::from_secs(120), "every line", |t| {
-            names.iter().all(|name| t.has(name, 1, n))
+            names.iter().all(|name| t.has(name, stream, n))
         });
         self.tally_until_drained(tally, names, Duration::from_secs(30));
         for name in names {
-            let report = tally.report(name, 1, n);
+            let report = tally.report(name, stream, n);
             assert!(report.exact(), "{name}: {report:?}");
             assert_eq!(report.received as u64, n, "{name}: {report:?}");
         }
