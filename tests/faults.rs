@@ -663,3 +663,56 @@ fn a_long_line_written_slowly_survives_reopens_whole_or_cut_once() {
     eprintln!("second freeze of the cut line: {frozen_again} stream(s)");
     assert_read_only(&proxy);
 }
+
+#[test]
+#[ignore = "engine bug: after one widened reopen every later reopen of the container keeps the wide `tail` (up to `tail=all`): the window never narrows back to reopen_tail"]
+fn the_reopen_window_narrows_back_after_a_widened_reopen() {
+    let proxy = Proxy::start();
+    let mut c = Containers::new("narrow");
+    let cap = Capture::start(&config(&proxy, &c, json!({ "rotation_interval": "1s" })));
+    // A burst of 20,000 lines (frozen in the middle: the reopen after it
+    // must widen), then two lines a second while the stream keeps rotating.
+    let n = 20_000;
+    let name = c.name("burst");
+    let id = c.run(
+        "burst",
+        &[],
+        &format!(
+            "{}; i={n}; while true; do i=$((i+1)); echo $i; sleep 0.5; done",
+            seq_script(n, 500, "0.1")
+        ),
+    );
+    let mut tally = Tally::default();
+    cap.tally_until(&mut tally, Duration::from_secs(60), "1000 lines", |t| {
+        t.count(&name, STDOUT) >= 1000
+    });
+    assert_eq!(proxy.freeze(Target::Logs(id.clone())), 1);
+    cap.tally_until(&mut tally, Duration::from_secs(60), "the burst", |t| {
+        t.has(&name, STDOUT, n)
+    });
+    assert!(cap.stat(&name, &["reopens", "widen"]) >= 1);
+    // Six rotations into the slow part...
+    let slow_from = proxy.requests().len();
+    let rotations = cap.stat(&name, &["rotations"]);
+    cap.tally_until(
+        &mut tally,
+        Duration::from_secs(30),
+        "six more rotations",
+        |_| cap.stat(&name, &["rotations"]) >= rotations + 6,
+    );
+    let tails: Vec<String> = proxy.requests()[slow_from..]
+        .iter()
+        .filter(|r| r.container() == Some(id.as_str()) && r.param("follow") == Some("1"))
+        .map(|r| r.param("tail").unwrap_or("").to_string())
+        .collect();
+    eprintln!("`tail` of the reopens in the slow part: {tails:?}");
+    let lines = tally.lines(&name, STDOUT);
+    let report = SeqReport::of(lines, *lines.iter().max().unwrap());
+    assert!(report.exact(), "{report:?}");
+    // ...a reopen asks for the configured window again.
+    assert!(
+        tails.iter().rev().take(3).all(|t| t == "256"),
+        "the reopen window stayed wide: {tails:?}"
+    );
+    assert_read_only(&proxy);
+}

@@ -597,6 +597,8 @@ impl SeqReport {
 pub struct Tally {
     /// (container name, stream) → numbers in arrival order.
     pub numbers: HashMap<(String, u32), Vec<u64>>,
+    /// The Docker timestamps of those lines, in the same order.
+    pub stamps: HashMap<(String, u32), Vec<i64>>,
     /// Records whose message does not start with a number.
     pub others: Vec<Rec>,
     pub records: usize,
@@ -611,11 +613,11 @@ impl Tally {
                 .ok()
                 .and_then(|d| d.parse().ok());
             match number {
-                Some(n) => self
-                    .numbers
-                    .entry((r.container_name, r.stream))
-                    .or_default()
-                    .push(n),
+                Some(n) => {
+                    let key = (r.container_name, r.stream);
+                    self.stamps.entry(key.clone()).or_default().push(r.ts_ns);
+                    self.numbers.entry(key).or_default().push(n);
+                }
                 None => self.others.push(r),
             }
         }
@@ -638,6 +640,23 @@ impl Tally {
 
     pub fn report(&self, name: &str, stream: u32, n: u64) -> SeqReport {
         SeqReport::of(self.lines(name, stream), n)
+    }
+
+    /// For a failure message: the first `most` lines received more than
+    /// once, each as (number, [(arrival index, Docker timestamp)]).
+    pub fn repeats(&self, name: &str, stream: u32, most: usize) -> Vec<(u64, Vec<(usize, i64)>)> {
+        let key = (name.to_string(), stream);
+        let (Some(numbers), Some(stamps)) = (self.numbers.get(&key), self.stamps.get(&key)) else {
+            return Vec::new();
+        };
+        let mut at: HashMap<u64, Vec<(usize, i64)>> = HashMap::new();
+        for (i, (n, ts)) in numbers.iter().zip(stamps).enumerate() {
+            at.entry(*n).or_default().push((i, *ts));
+        }
+        let mut out: Vec<_> = at.into_iter().filter(|(_, v)| v.len() > 1).collect();
+        out.sort();
+        out.truncate(most);
+        out
     }
 }
 
