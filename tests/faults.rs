@@ -12,6 +12,7 @@ use common::*;
 use serde_json::{json, Value};
 
 const STDOUT: u32 = 1;
+const STDERR: u32 = 2;
 const CONSOLE: u32 = 3;
 
 /// The capture config of these tests: through `proxy`, only `c`'s
@@ -144,9 +145,13 @@ fn connections_cut_mid_stream_again_and_again_lose_and_repeat_nothing() {
         &c,
         json!({ "retry_backoff_secs": 0.1, "retry_backoff_max_secs": 0.5 }),
     ));
+    // Each container writes 1..=n to stdout and to stderr at once: the
+    // streams' timestamps interleave out of order, each needs its own mark.
     let n = 2000;
+    let writer = seq_script(n, 20, "0.1");
+    let script = format!("({writer}) & ({writer}) >&2; wait");
     let specs: Vec<_> = (0..3)
-        .map(|i| (format!("seq{i}"), vec![], seq_script(n, 20, "0.1")))
+        .map(|i| (format!("seq{i}"), vec![], script.clone()))
         .collect();
     c.run_many(&specs, 3);
     let names: Vec<String> = specs.iter().map(|s| c.name(&s.0)).collect();
@@ -169,6 +174,7 @@ fn connections_cut_mid_stream_again_and_again_lose_and_repeat_nothing() {
         }
     }
     eprintln!("cut {cut} connections at once and {mid_frame} inside a frame");
+    cap.assert_all_exactly_once_on(&mut tally, &names, STDERR, n);
     cap.assert_all_exactly_once(&mut tally, &names, n);
     for name in &names {
         let s = cap.container_stats(name).unwrap();
@@ -714,5 +720,49 @@ fn the_reopen_window_narrows_back_after_a_widened_reopen() {
         tails.iter().rev().take(3).all(|t| t == "256"),
         "the reopen window stayed wide: {tails:?}"
     );
+    assert_read_only(&proxy);
+}
+
+#[test]
+fn a_crash_looping_container_is_read_run_after_run_without_a_request_storm() {
+    let proxy = Proxy::start();
+    let mut c = Containers::new("crashloop");
+    let cap = Capture::start(&config(&proxy, &c, json!({})));
+    // Run k prints k*1000+1 ..= k*1000+100 and fails; run 6 succeeds and
+    // ends the loop (the daemon restarts it after 0.1, 0.2, 0.4 … s; in
+    // between it is "restarting", and a follow stream ends at once).
+    let runs = 6;
+    let name = c.name("loop");
+    let started = Instant::now();
+    let id = c.run(
+        "loop",
+        &["--restart", "on-failure"],
+        &format!(
+            "k=$(cat /tmp/k 2>/dev/null || echo 0); k=$((k+1)); echo $k > /tmp/k; i=0; while [ $i -lt 100 ]; do i=$((i+1)); echo $((k*1000+i)); done; [ $k -ge {runs} ]"
+        ),
+    );
+    let mut tally = Tally::default();
+    cap.tally_until(
+        &mut tally,
+        Duration::from_secs(90),
+        "every run's lines",
+        |t| t.has(&name, STDOUT, runs * 1000 + 100),
+    );
+    cap.tally_until_drained(&mut tally, &[name.clone()], Duration::from_secs(30));
+    let took = started.elapsed();
+    let want: Vec<u64> = (1..=runs)
+        .flat_map(|k| (1..=100).map(move |i| k * 1000 + i))
+        .collect();
+    let requests = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.container() == Some(id.as_str()))
+        .count();
+    let rate = requests as f64 / took.as_secs_f64();
+    eprintln!("{runs} runs in {took:?}: {requests} requests about the container ({rate:.1}/s)");
+    assert_eq!(tally.lines(&name, STDOUT), want.as_slice());
+    // Three requests (follow, window count, inspect) per retry backoff
+    // (0.5 to 1 s here once grown): a few a second, not a loop.
+    assert!(rate <= 8.0, "{requests} requests in {took:?}");
     assert_read_only(&proxy);
 }
