@@ -263,6 +263,10 @@ fn a_rotation_that_cannot_reopen_is_flagged_stuck_once_and_recovers() {
     });
     eprintln!("recovered {:?} after the release", released.elapsed());
     assert!(metric("0"), "{}", cap.metrics_text());
+    // The torn-down readers left nothing behind: one reader, one stream.
+    wait_until(Duration::from_secs(10), "one reader and one stream", || {
+        cap.tasks_and_fds().0 == 2 && proxy.live(&Target::Logs(id.clone())) == 1
+    });
     cap.assert_all_exactly_once(&mut tally, &[name.clone()], n);
     let s = cap.container_stats(&name).unwrap();
     assert_eq!(s["errors"]["rotation_stuck"], 1, "{s}");

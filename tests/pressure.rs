@@ -94,6 +94,38 @@ fn a_host_that_stops_polling_keeps_memory_bounded_and_loses_nothing() {
 }
 
 #[test]
+fn stop_returns_promptly_while_readers_wait_for_room() {
+    let mut c = Containers::new("fullstop");
+    let cap = Capture::start(&json!({
+        "include_containers": [c.prefix],
+        "queue_max_records": 16,
+    }));
+    let specs: Vec<_> = (0..3)
+        .map(|i| (format!("flood{i}"), vec![], "seq 1 1000000".to_string()))
+        .collect();
+    c.run_many(&specs, 3);
+    let names: Vec<String> = specs.iter().map(|s| c.name(&s.0)).collect();
+    // Never polled: every reader ends up waiting for room.
+    wait_until(
+        Duration::from_secs(60),
+        "every reader waiting for room",
+        || {
+            names.iter().all(|n| {
+                cap.container_stats(n)
+                    .is_some_and(|s| s["state"] == "backpressure")
+            })
+        },
+    );
+    let started = Instant::now();
+    assert_eq!(cap.stop(), log_capturer::ffi::capture_result::CAPTURE_OK);
+    let took = started.elapsed();
+    let (tasks, _) = cap.tasks_and_fds();
+    eprintln!("stop with 3 readers waiting for room took {took:?}; tasks left {tasks}");
+    assert!(took < Duration::from_secs(3), "stop took {took:?}");
+    assert_eq!(tasks, 0);
+}
+
+#[test]
 fn a_huge_line_without_newline_is_cut_at_max_line_bytes_in_bounded_memory() {
     let bytes = env_u64("LCT_LONG_LINE_BYTES", 64 * MIB);
     let max_line = MIB;
