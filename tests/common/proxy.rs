@@ -9,10 +9,15 @@
 //! - `freeze`: the connections open now stop forwarding mid-body (after
 //!   half of the next piece of data, so usually inside a frame) and stay
 //!   open, silent, until `unfreeze` — or until the client closes them.
-//! - `cut`: the connections open now are closed at once (mid-body).
+//! - `cut`: the connections open now are closed at once (mid-body);
+//!   `cut_mid_frame` closes them after half of their next piece of data.
 //! - `delay_headers`: requests arriving while the rule is set get no
 //!   response bytes until the delay has passed (or the rule is cleared).
-//! - `requests`: every request seen (method, path, query).
+//! - `requests`: every request seen (method, path, query); `live`: the
+//!   connections open now.
+//!
+//! Rules select connections by `Target`: all, every logs stream, one
+//! container's logs streams, or the event stream.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
