@@ -122,3 +122,68 @@ fn a_killed_and_restarted_daemon_is_recovered_from_with_every_line_once() {
         .restart()
         .unwrap_or_else(|e| panic!("the test dockerd did not come back: {e}"));
 }
+
+#[test]
+#[ignore = "engine bug: during a daemon outage longer than the watchdog limit, the watchdog tears down and restarts every reader at each of its ticks; each restart retries at once, defeating the retry backoff"]
+fn a_long_daemon_outage_is_retried_with_backoff_not_at_every_watchdog_tick() {
+    let mut daemon =
+        TestDaemon::start().unwrap_or_else(|e| panic!("a second dockerd cannot run here: {e}"));
+    daemon.load_test_image();
+    let host = daemon.host();
+    // Through a proxy, to count the attempts while the daemon is away.
+    let proxy = common::proxy::Proxy::start_to(&daemon.socket);
+    let mut c = Containers::on("outage", &host);
+    let cap = Capture::start(&json!({
+        "docker_host": proxy.docker_host(),
+        "include_containers": [c.prefix],
+        "rotation_interval": "1s",
+        "request_timeout": "1s",
+        "retry_backoff_secs": 0.5,
+        "retry_backoff_max_secs": 4,
+    }));
+    let specs: Vec<_> = (0..3)
+        .map(|i| (format!("t{i}"), vec![], seq_script(100_000, 1, "0.1")))
+        .collect();
+    let ids = c.run_many(&specs, 3);
+    let names: Vec<String> = specs.iter().map(|s| c.name(&s.0)).collect();
+    let mut tally = Tally::default();
+    cap.tally_until(
+        &mut tally,
+        Duration::from_secs(60),
+        "lines from each",
+        |t| names.iter().all(|n| t.count(n, STDOUT) >= 10),
+    );
+    daemon.kill();
+    let outage = Duration::from_secs(15);
+    let from = proxy.requests().len();
+    let killed_at = Instant::now();
+    while killed_at.elapsed() < outage {
+        tally.add(cap.poll(4096, 100).unwrap());
+    }
+    let requests = proxy.requests()[from..].to_vec();
+    let per_container: Vec<usize> = ids
+        .iter()
+        .map(|id| {
+            requests
+                .iter()
+                .filter(|r| r.container() == Some(id.as_str()))
+                .count()
+        })
+        .collect();
+    let stuck: Vec<u64> = names
+        .iter()
+        .map(|n| cap.stat(n, &["errors", "rotation_stuck"]))
+        .collect();
+    eprintln!(
+        "{outage:?} outage: attempts per container {per_container:?}, {} in all; rotation_stuck {stuck:?}",
+        requests.len()
+    );
+    daemon
+        .restart()
+        .unwrap_or_else(|e| panic!("the test dockerd did not come back: {e}"));
+    // Backoff from 0.5 s doubling to 4 s: about 7 attempts in 15 s; allow
+    // twice that.
+    for (name, n) in names.iter().zip(&per_container) {
+        assert!(*n <= 15, "{name}: {n} attempts in {outage:?}");
+    }
+}
