@@ -770,3 +770,44 @@ fn a_crash_looping_container_is_read_run_after_run_without_a_request_storm() {
     assert!(rate <= 8.0, "{requests} requests in {took:?}");
     assert_read_only(&proxy);
 }
+
+#[test]
+fn a_restart_while_the_stream_is_frozen_loses_and_repeats_nothing() {
+    let proxy = Proxy::start();
+    let mut c = Containers::new("frozenrestart");
+    let cap = Capture::start(&config(&proxy, &c, json!({})));
+    // Run k prints k*1000+1 ..= k*1000+500, ten lines every 0.1 s.
+    let name = c.name("again");
+    let id = c.run(
+        "again",
+        &[],
+        "k=$(cat /tmp/k 2>/dev/null || echo 0); k=$((k+1)); echo $k > /tmp/k; i=0; while [ $i -lt 500 ]; do i=$((i+1)); echo $((k*1000+i)); [ $((i % 10)) -eq 0 ] && sleep 0.1; done",
+    );
+    let mut tally = Tally::default();
+    cap.tally_until(&mut tally, Duration::from_secs(60), "100 lines", |t| {
+        t.count(&name, STDOUT) >= 100
+    });
+    assert_eq!(proxy.freeze(Target::Logs(id.clone())), 1);
+    // Killed mid-run; the second run goes to its end.
+    c.docker(&["restart", "-t", "0", &name]);
+    cap.tally_until(&mut tally, Duration::from_secs(60), "the second run", |t| {
+        t.has(&name, STDOUT, 2500)
+    });
+    cap.tally_until_drained(&mut tally, &[name.clone()], Duration::from_secs(30));
+    let on_disk: Vec<u64> = c
+        .docker(&["logs", &name])
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    let got = tally.lines(&name, STDOUT);
+    eprintln!(
+        "{} lines on disk, {} received; first run ended at {:?}; reopens {}",
+        on_disk.len(),
+        got.len(),
+        on_disk.iter().filter(|x| **x < 2000).max(),
+        cap.container_stats(&name).unwrap()["reopens"]
+    );
+    assert_eq!(got, on_disk.as_slice());
+    assert!(tally.others.is_empty(), "{:?}", tally.others);
+    assert_read_only(&proxy);
+}
