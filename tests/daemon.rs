@@ -31,15 +31,9 @@ fn a_killed_and_restarted_daemon_is_recovered_from_with_every_line_once() {
     }));
     // About 100 lines/s each, for 25 s.
     let n = 2500;
-    let specs: Vec<_> = (0..3)
-        .map(|i| (format!("seq{i}"), vec![], seq_script(n, 10, "0.1")))
-        .collect();
-    c.run_many(&specs, 3);
-    let names: Vec<String> = specs.iter().map(|s| c.name(&s.0)).collect();
+    let (_, names) = c.run_each("seq", 3, &seq_script(n, 10, "0.1"));
     let mut tally = Tally::default();
-    cap.tally_until(&mut tally, Duration::from_secs(60), "100 lines each", |t| {
-        names.iter().all(|name| t.count(name, STDOUT) >= 100)
-    });
+    cap.tally_each(&mut tally, &names, 100, Duration::from_secs(60));
 
     daemon.kill();
     let killed_at = Instant::now();
@@ -141,18 +135,9 @@ fn a_long_daemon_outage_is_retried_with_backoff_not_at_every_watchdog_tick() {
         "retry_backoff_secs": 0.5,
         "retry_backoff_max_secs": 4,
     }));
-    let specs: Vec<_> = (0..3)
-        .map(|i| (format!("t{i}"), vec![], seq_script(100_000, 1, "0.1")))
-        .collect();
-    let ids = c.run_many(&specs, 3);
-    let names: Vec<String> = specs.iter().map(|s| c.name(&s.0)).collect();
+    let (ids, names) = c.run_each("t", 3, &seq_script(100_000, 1, "0.1"));
     let mut tally = Tally::default();
-    cap.tally_until(
-        &mut tally,
-        Duration::from_secs(60),
-        "lines from each",
-        |t| names.iter().all(|n| t.count(n, STDOUT) >= 10),
-    );
+    cap.tally_each(&mut tally, &names, 10, Duration::from_secs(60));
     daemon.kill();
     let outage = Duration::from_secs(15);
     let from = proxy.requests().len();

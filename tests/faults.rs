@@ -150,15 +150,9 @@ fn connections_cut_mid_stream_again_and_again_lose_and_repeat_nothing() {
     let n = 2000;
     let writer = seq_script(n, 20, "0.1");
     let script = format!("({writer}) & ({writer}) >&2; wait");
-    let specs: Vec<_> = (0..3)
-        .map(|i| (format!("seq{i}"), vec![], script.clone()))
-        .collect();
-    c.run_many(&specs, 3);
-    let names: Vec<String> = specs.iter().map(|s| c.name(&s.0)).collect();
+    let (_, names) = c.run_each("seq", 3, &script);
     let mut tally = Tally::default();
-    cap.tally_until(&mut tally, Duration::from_secs(60), "50 lines each", |t| {
-        names.iter().all(|name| t.count(name, STDOUT) >= 50)
-    });
+    cap.tally_each(&mut tally, &names, 50, Duration::from_secs(60));
     // Twelve rounds, one every 500 ms: plain cuts, cuts inside a frame, and
     // every fourth round everything, the event stream too.
     let (mut cut, mut mid_frame) = (0, 0);
@@ -302,7 +296,7 @@ fn unreadable_and_removed_containers_cost_a_bounded_number_of_requests() {
                 && cap.stat(&unreadable, &["errors", "unreadable_driver"]) == 1
         },
     );
-    c.remove(&["gone".to_string()]);
+    c.remove(&[removed.clone()]);
     let removed_at = proxy.requests().len();
     cap.tally_until(
         &mut tally,
@@ -406,7 +400,7 @@ fn only_read_only_endpoints_are_called() {
                 && t.others.iter().any(|r| r.container_name == short)
         },
     );
-    c.remove(&["again".to_string(), "ticker".to_string()]);
+    c.remove(&[again.clone(), ticker.clone()]);
     cap.tally_until(
         &mut tally,
         Duration::from_secs(30),
@@ -554,24 +548,9 @@ fn stop_returns_promptly_while_every_connection_is_frozen_or_delayed() {
         &c,
         json!({ "read_timeout": "60s", "request_timeout": "60s" }),
     ));
-    let specs: Vec<_> = (0..3)
-        .map(|i| {
-            (
-                format!("t{i}"),
-                vec![],
-                "i=0; while true; do i=$((i+1)); echo $i; sleep 0.1; done".to_string(),
-            )
-        })
-        .collect();
-    let ids = c.run_many(&specs, 3);
-    let names: Vec<String> = specs.iter().map(|s| c.name(&s.0)).collect();
+    let (ids, names) = c.run_each("t", 3, &seq_script(100_000, 1, "0.1"));
     let mut tally = Tally::default();
-    cap.tally_until(
-        &mut tally,
-        Duration::from_secs(30),
-        "lines from each",
-        |t| names.iter().all(|n| t.count(n, STDOUT) > 0),
-    );
+    cap.tally_each(&mut tally, &names, 1, Duration::from_secs(30));
     // One reader reopens into headers that never come; the rest is frozen.
     proxy.delay_headers(Target::All, Duration::from_secs(3600));
     proxy.cut(Target::Logs(ids[0].clone()));

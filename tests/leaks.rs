@@ -96,8 +96,7 @@ fn container_churn_is_captured_completely_and_leaves_no_tasks_or_fds() {
             },
         );
         cap.tally_until_drained(&mut tally, &names, Duration::from_secs(60));
-        let short: Vec<String> = specs.into_iter().map(|s| s.0).collect();
-        c.remove(&short);
+        c.remove(&names);
         all.extend(names);
     }
     for name in &all {
@@ -132,11 +131,7 @@ fn fifty_containers_through_a_hundred_rotations_leak_no_tasks_or_fds() {
     }));
     let base = baseline(&cap);
     // One numbered line a second each.
-    let specs: Vec<_> = (0..count)
-        .map(|i| (format!("t{i}"), vec![], seq_script(100_000, 1, "1")))
-        .collect();
-    c.run_many(&specs, 4);
-    let names: Vec<String> = specs.iter().map(|s| c.name(&s.0)).collect();
+    let (_, names) = c.run_each("t", count as usize, &seq_script(100_000, 1, "1"));
     let started = Instant::now();
     let mut tally = Tally::default();
     let mut peak = base;
@@ -193,8 +188,7 @@ fn fifty_containers_through_a_hundred_rotations_leak_no_tasks_or_fds() {
         min_rotations = min_rotations.min(cap.stat(name, &["rotations"]));
     }
     assert!(tally.others.is_empty(), "{:?}", tally.others);
-    let short: Vec<String> = specs.into_iter().map(|s| s.0).collect();
-    c.remove(&short);
+    c.remove(&names);
     let after = back_to_baseline(&cap, &c.prefix, base);
     eprintln!(
         "at least {min_rotations} rotations each; after removal: tasks {}, FDs {}",

@@ -30,18 +30,9 @@ fn a_host_that_stops_polling_keeps_memory_bounded_and_loses_nothing() {
     let script = format!(
         "p=$(head -c 200 /dev/zero | tr '\\0' x); i=0; while [ $i -lt {n} ]; do i=$((i+1)); echo \"$i $p\"; done"
     );
-    let specs: Vec<_> = (0..4)
-        .map(|i| (format!("chatty{i}"), vec![], script.clone()))
-        .collect();
-    c.run_many(&specs, 4);
-    let names: Vec<String> = specs.iter().map(|s| c.name(&s.0)).collect();
+    let (_, names) = c.run_each("chatty", 4, &script);
     let mut tally = Tally::default();
-    cap.tally_until(
-        &mut tally,
-        Duration::from_secs(60),
-        "a line from each",
-        |t| names.iter().all(|n| t.count(n, STDOUT) > 0),
-    );
+    cap.tally_each(&mut tally, &names, 1, Duration::from_secs(60));
 
     // The host goes away.
     let rss_before = rss_bytes();
@@ -100,11 +91,7 @@ fn stop_returns_promptly_while_readers_wait_for_room() {
         "include_containers": [c.prefix],
         "queue_max_records": 16,
     }));
-    let specs: Vec<_> = (0..3)
-        .map(|i| (format!("flood{i}"), vec![], "seq 1 1000000".to_string()))
-        .collect();
-    c.run_many(&specs, 3);
-    let names: Vec<String> = specs.iter().map(|s| c.name(&s.0)).collect();
+    let (_, names) = c.run_each("flood", 3, "seq 1 1000000");
     // Never polled: every reader ends up waiting for room.
     wait_until(
         Duration::from_secs(60),

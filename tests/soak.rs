@@ -63,24 +63,9 @@ fn soak() {
     });
     let base = cap.tasks_and_fds();
     // Five numbered lines a second each, until killed.
-    let specs: Vec<_> = (0..count)
-        .map(|i| {
-            (
-                format!("w{i:02}"),
-                vec![],
-                "i=0; while true; do i=$((i+1)); echo $i; sleep 0.2; done".to_string(),
-            )
-        })
-        .collect();
-    c.run_many(&specs, 4);
-    let names: Vec<String> = specs.iter().map(|s| c.name(&s.0)).collect();
+    let (_, names) = c.run_each("w", count as usize, &seq_script(1_000_000_000, 1, "0.2"));
     let mut tally = Tally::default();
-    cap.tally_until(
-        &mut tally,
-        Duration::from_secs(120),
-        "every container followed",
-        |t| names.iter().all(|n| t.count(n, STDOUT) > 0),
-    );
+    cap.tally_each(&mut tally, &names, 1, Duration::from_secs(120));
 
     eprintln!(
         "soak: {count} containers, rotation every {rotation:?}, for {minutes} min (expecting ≥ {expected_rotations} rotations each)"

@@ -82,6 +82,24 @@ pub fn docker_at(host: Option<&str>, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// `docker run -d --network none --label log-capturer-test=1 --name full`
+/// of the test image with `extra` options and `sh -c script`, on `host`.
+fn run_container(host: Option<&str>, full: &str, extra: &[&str], script: &str) -> String {
+    let mut args = vec![
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--label",
+        "log-capturer-test=1",
+        "--name",
+        full,
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
+    docker_at(host, &args)
+}
+
 /// Containers a test made; removed (`rm -f`) when dropped.
 pub struct Containers {
     pub prefix: String,
@@ -133,23 +151,28 @@ impl Containers {
                     let Some((_, extra, script)) = specs.get(i) else {
                         break;
                     };
-                    let mut args = vec![
-                        "run",
-                        "-d",
-                        "--network",
-                        "none",
-                        "--label",
-                        "log-capturer-test=1",
-                        "--name",
-                        &fulls[i],
-                    ];
-                    args.extend(extra.iter().map(String::as_str));
-                    args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
-                    *ids[i].lock().unwrap() = docker_at(host, &args);
+                    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+                    *ids[i].lock().unwrap() = run_container(host, &fulls[i], &extra, script);
                 });
             }
         });
         ids.into_iter().map(|m| m.into_inner().unwrap()).collect()
+    }
+
+    /// Starts `count` containers named `{name}0`, `{name}1`… running
+    /// `script`, four `docker run`s at a time. Returns their ids and full
+    /// names.
+    pub fn run_each(
+        &mut self,
+        name: &str,
+        count: usize,
+        script: &str,
+    ) -> (Vec<String>, Vec<String>) {
+        let specs: Vec<_> = (0..count)
+            .map(|i| (format!("{name}{i}"), vec![], script.to_string()))
+            .collect();
+        let ids = self.run_many(&specs, 4);
+        (ids, specs.iter().map(|s| self.name(&s.0)).collect())
     }
 
     /// `docker kill` of these containers (full names).
@@ -166,32 +189,19 @@ impl Containers {
             .unwrap_or_else(|_| panic!("{name}: no numbered last line"))
     }
 
-    /// `docker rm -f` of these containers (short names), now.
+    /// `docker rm -f` of these containers (full names), now.
     pub fn remove(&mut self, names: &[String]) {
-        let fulls: Vec<String> = names.iter().map(|n| self.name(n)).collect();
         let mut args = vec!["rm", "-f"];
-        args.extend(fulls.iter().map(String::as_str));
+        args.extend(names.iter().map(String::as_str));
         self.docker(&args);
-        self.names.retain(|n| !fulls.contains(n));
+        self.names.retain(|n| !names.contains(n));
     }
 
     /// `docker run -d --network none` of the test image with `extra` options
     /// before the image and `sh -c script` after it. Returns the full id.
     pub fn run(&mut self, name: &str, extra: &[&str], script: &str) -> String {
         let full = format!("{}{}", self.prefix, name);
-        let mut args = vec![
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "--label",
-            "log-capturer-test=1",
-            "--name",
-            &full,
-        ];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
-        let id = docker_at(self.host.as_deref(), &args);
+        let id = run_container(self.host.as_deref(), &full, extra, script);
         self.names.push(full);
         id
     }
@@ -515,6 +525,14 @@ impl Capture {
             "unexpected records: {:?}",
             tally.others
         );
+    }
+
+    /// Polls into `tally` until every named container has at least `lines`
+    /// lines on stdout.
+    pub fn tally_each(&self, tally: &mut Tally, names: &[String], lines: usize, timeout: Duration) {
+        self.tally_until(tally, timeout, &format!("{lines} lines from each"), |t| {
+            names.iter().all(|n| t.count(n, 1) >= lines)
+        });
     }
 
     /// Polls into `tally` until every named container is drained (its log
