@@ -2,6 +2,9 @@
 //! made and removed by the test, and a small safe wrapper over the C ABI.
 #![allow(dead_code)]
 
+pub mod dockerd;
+pub mod proxy;
+
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::process::Command;
@@ -42,26 +45,108 @@ pub fn prefix(test: &str) -> String {
     format!("lct-{}-{}-{}-", std::process::id(), N.fetch_add(1, Ordering::Relaxed), test)
 }
 
+/// Runs `docker -H host` (the default daemon when `host` is `None`) with
+/// `args`; panics with its stderr on failure.
+pub fn docker_at(host: Option<&str>, args: &[&str]) -> String {
+    let mut cmd = Command::new("docker");
+    if let Some(host) = host {
+        cmd.args(["-H", host]);
+    }
+    let out = cmd.args(args).output().expect("run docker");
+    assert!(out.status.success(), "docker {:?} failed: {}", args, String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `docker run -d --network none --label log-capturer-test=1 --name full`
+/// of the test image with `extra` options and `sh -c script`, on `host`.
+fn run_container(host: Option<&str>, full: &str, extra: &[&str], script: &str) -> String {
+    let mut args = vec!["run", "-d", "--network", "none", "--label", "log-capturer-test=1", "--name", full];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
+    docker_at(host, &args)
+}
+
 /// Containers a test made; removed (`rm -f`) when dropped.
 pub struct Containers {
     pub prefix: String,
     names: Vec<String>,
+    /// The daemon they run on (`docker -H`); `None` is the default one.
+    host: Option<String>,
 }
 
 impl Containers {
     pub fn new(test: &str) -> Containers {
         bench();
-        Containers { prefix: prefix(test), names: Vec::new() }
+        Containers { prefix: prefix(test), names: Vec::new(), host: None }
+    }
+
+    /// Containers on the daemon at `host` (e.g. `unix:///tmp/x/docker.sock`).
+    pub fn on(test: &str, host: &str) -> Containers {
+        Containers { prefix: prefix(test), names: Vec::new(), host: Some(host.to_string()) }
+    }
+
+    /// `docker` on this set's daemon.
+    pub fn docker(&self, args: &[&str]) -> String {
+        docker_at(self.host.as_deref(), args)
+    }
+
+    /// Runs every `(name, extra options, script)` as `run` does, `parallel`
+    /// `docker run`s at a time. Returns the ids in the order given.
+    pub fn run_many(&mut self, specs: &[(String, Vec<String>, String)], parallel: usize) -> Vec<String> {
+        let next = AtomicUsize::new(0);
+        let ids: Vec<std::sync::Mutex<String>> = specs.iter().map(|_| Default::default()).collect();
+        let fulls: Vec<String> = specs.iter().map(|(n, _, _)| self.name(n)).collect();
+        self.names.extend(fulls.iter().cloned());
+        let host = self.host.as_deref();
+        std::thread::scope(|scope| {
+            for _ in 0..parallel.max(1) {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((_, extra, script)) = specs.get(i) else {
+                        break;
+                    };
+                    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+                    *ids[i].lock().unwrap() = run_container(host, &fulls[i], &extra, script);
+                });
+            }
+        });
+        ids.into_iter().map(|m| m.into_inner().unwrap()).collect()
+    }
+
+    /// Starts `count` containers named `{name}0`, `{name}1`… running
+    /// `script`, four `docker run`s at a time. Returns their ids and full
+    /// names.
+    pub fn run_each(&mut self, name: &str, count: usize, script: &str) -> (Vec<String>, Vec<String>) {
+        let specs: Vec<_> = (0..count).map(|i| (format!("{name}{i}"), vec![], script.to_string())).collect();
+        let ids = self.run_many(&specs, 4);
+        (ids, specs.iter().map(|s| self.name(&s.0)).collect())
+    }
+
+    /// `docker kill` of these containers (full names).
+    pub fn kill(&self, names: &[String]) {
+        let mut args = vec!["kill"];
+        args.extend(names.iter().map(String::as_str));
+        self.docker(&args);
+    }
+
+    /// The number on the last line `docker logs` has for a container.
+    pub fn last_line(&self, name: &str) -> u64 {
+        self.docker(&["logs", "--tail", "1", name]).parse().unwrap_or_else(|_| panic!("{name}: no numbered last line"))
+    }
+
+    /// `docker rm -f` of these containers (full names), now.
+    pub fn remove(&mut self, names: &[String]) {
+        let mut args = vec!["rm", "-f"];
+        args.extend(names.iter().map(String::as_str));
+        self.docker(&args);
+        self.names.retain(|n| !names.contains(n));
     }
 
     /// `docker run -d --network none` of the test image with `extra` options
     /// before the image and `sh -c script` after it. Returns the full id.
     pub fn run(&mut self, name: &str, extra: &[&str], script: &str) -> String {
         let full = format!("{}{}", self.prefix, name);
-        let mut args = vec!["run", "-d", "--network", "none", "--label", "log-capturer-test=1", "--name", &full];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
-        let id = docker(&args);
+        let id = run_container(self.host.as_deref(), &full, extra, script);
         self.names.push(full);
         id
     }
@@ -74,7 +159,11 @@ impl Containers {
 impl Drop for Containers {
     fn drop(&mut self) {
         if !self.names.is_empty() {
-            let mut args = vec!["rm", "-f"];
+            let mut args = vec![];
+            if let Some(host) = &self.host {
+                args.extend(["-H", host.as_str()]);
+            }
+            args.extend(["rm", "-f"]);
             args.extend(self.names.iter().map(String::as_str));
             let _ = Command::new("docker").args(&args).output();
         }
@@ -253,4 +342,228 @@ pub fn fds_and_threads() -> (usize, usize) {
     let fds = std::fs::read_dir("/proc/self/fd").unwrap().count();
     let threads = std::fs::read_dir("/proc/self/task").unwrap().count();
     (fds, threads)
+}
+
+/// Waits (checking every 20 ms) until `cond` holds; panics with `what`
+/// after `timeout`. Returns how long it took.
+pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+/// A whole-number knob from the environment, or its default.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")),
+        Err(_) => default,
+    }
+}
+
+/// This process's resident memory, in bytes.
+pub fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status");
+    kib * 1024
+}
+
+impl Capture {
+    /// `capture_metrics_text`: the Prometheus exposition.
+    pub fn metrics_text(&self) -> String {
+        let mut out = ptr::null_mut();
+        let r = unsafe { capture_metrics_text(self.handle, &mut out) };
+        assert_eq!(r, capture_result::CAPTURE_OK);
+        let text = unsafe { CStr::from_ptr(out) }.to_string_lossy().into_owned();
+        unsafe { capture_string_free(out) };
+        text
+    }
+
+    /// The engine's alive tasks and open file descriptors, from stats.
+    pub fn tasks_and_fds(&self) -> (i64, i64) {
+        let s = self.stats();
+        (s["tasks"].as_i64().unwrap(), s["file_descriptors_open"].as_i64().unwrap())
+    }
+
+    /// A number in a container's stats (`path` of keys), 0 when absent.
+    pub fn stat(&self, name: &str, path: &[&str]) -> u64 {
+        let Some(mut v) = self.container_stats(name) else {
+            return 0;
+        };
+        for p in path {
+            v = v[*p].clone();
+        }
+        v.as_u64().unwrap_or(0)
+    }
+
+    /// Reads until every container printed `1..=n` to stdout and was
+    /// drained (so nothing more can come), then checks each got every line
+    /// exactly once and nothing else came.
+    pub fn assert_all_exactly_once(&self, tally: &mut Tally, names: &[String], n: u64) {
+        self.assert_all_exactly_once_on(tally, names, 1, n)
+    }
+
+    /// `assert_all_exactly_once` on `stream` (1 stdout, 2 stderr, 3 console).
+    pub fn assert_all_exactly_once_on(&self, tally: &mut Tally, names: &[String], stream: u32, n: u64) {
+        self.tally_until(tally, Duration::from_secs(120), "every line", |t| {
+            names.iter().all(|name| t.has(name, stream, n))
+        });
+        self.tally_until_drained(tally, names, Duration::from_secs(30));
+        for name in names {
+            let report = tally.report(name, stream, n);
+            assert!(report.exact(), "{name}: {report:?}");
+            assert_eq!(report.received as u64, n, "{name}: {report:?}");
+        }
+        assert!(tally.others.is_empty(), "unexpected records: {:?}", tally.others);
+    }
+
+    /// Polls into `tally` until every named container has at least `lines`
+    /// lines on stdout.
+    pub fn tally_each(&self, tally: &mut Tally, names: &[String], lines: usize, timeout: Duration) {
+        self.tally_until(tally, timeout, &format!("{lines} lines from each"), |t| {
+            names.iter().all(|n| t.count(n, 1) >= lines)
+        });
+    }
+
+    /// Polls into `tally` until every named container is drained (its log
+    /// read to the end: nothing more can come), then takes what is left.
+    pub fn tally_until_drained(&self, tally: &mut Tally, names: &[String], timeout: Duration) {
+        self.tally_until(tally, timeout, "every container drained", |_| {
+            names.iter().all(|name| self.container_stats(name).is_some_and(|s| s["state"] == "drained"))
+        });
+        tally.add(self.poll(100_000, 300).unwrap());
+    }
+
+    /// Polls into `tally` until `done(tally)` holds; panics with `what`
+    /// after `timeout`. Records are folded as they come, so millions of
+    /// lines cost little memory.
+    pub fn tally_until(&self, tally: &mut Tally, timeout: Duration, what: &str, mut done: impl FnMut(&Tally) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !done(tally) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {timeout:?} waiting for {what}; got {} records",
+                tally.records
+            );
+            tally.add(self.poll(4096, 100).expect("poll"));
+        }
+    }
+}
+
+/// What came of a container's sequenced lines `1..=n`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeqReport {
+    pub received: usize,
+    /// Numbers in `1..=n` never received.
+    pub lost: usize,
+    /// Receptions beyond the first of a number.
+    pub repeated: usize,
+    /// Lines whose number is below the one before.
+    pub out_of_order: usize,
+    /// The highest number received.
+    pub max: u64,
+}
+
+impl SeqReport {
+    pub fn of(numbers: &[u64], n: u64) -> SeqReport {
+        let mut seen = vec![false; n as usize + 1];
+        let mut repeated = 0;
+        for &x in numbers {
+            if let Some(s) = seen.get_mut(x as usize) {
+                if *s {
+                    repeated += 1;
+                }
+                *s = true;
+            }
+        }
+        SeqReport {
+            received: numbers.len(),
+            lost: seen[1..].iter().filter(|s| !**s).count(),
+            repeated,
+            out_of_order: numbers.windows(2).filter(|w| w[1] < w[0]).count(),
+            max: numbers.iter().copied().max().unwrap_or(0),
+        }
+    }
+
+    pub fn exact(&self) -> bool {
+        self.lost == 0 && self.repeated == 0 && self.out_of_order == 0
+    }
+}
+
+/// The line numbers (leading digits of each message) received per
+/// container and stream, without keeping the records.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// (container name, stream) → numbers in arrival order.
+    pub numbers: HashMap<(String, u32), Vec<u64>>,
+    /// The Docker timestamps of those lines, in the same order.
+    pub stamps: HashMap<(String, u32), Vec<i64>>,
+    /// Records whose message does not start with a number.
+    pub others: Vec<Rec>,
+    pub records: usize,
+}
+
+impl Tally {
+    pub fn add(&mut self, recs: Vec<Rec>) {
+        self.records += recs.len();
+        for r in recs {
+            let digits = r.message.iter().take_while(|b| b.is_ascii_digit()).count();
+            let number = std::str::from_utf8(&r.message[..digits]).ok().and_then(|d| d.parse().ok());
+            match number {
+                Some(n) => {
+                    let key = (r.container_name, r.stream);
+                    self.stamps.entry(key.clone()).or_default().push(r.ts_ns);
+                    self.numbers.entry(key).or_default().push(n);
+                }
+                None => self.others.push(r),
+            }
+        }
+    }
+
+    pub fn lines(&self, name: &str, stream: u32) -> &[u64] {
+        self.numbers.get(&(name.to_string(), stream)).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn count(&self, name: &str, stream: u32) -> usize {
+        self.lines(name, stream).len()
+    }
+
+    pub fn has(&self, name: &str, stream: u32, number: u64) -> bool {
+        self.lines(name, stream).contains(&number)
+    }
+
+    pub fn report(&self, name: &str, stream: u32, n: u64) -> SeqReport {
+        SeqReport::of(self.lines(name, stream), n)
+    }
+
+    /// For a failure message: the first `most` lines received more than
+    /// once, each as (number, [(arrival index, Docker timestamp)]).
+    pub fn repeats(&self, name: &str, stream: u32, most: usize) -> Vec<(u64, Vec<(usize, i64)>)> {
+        let key = (name.to_string(), stream);
+        let (Some(numbers), Some(stamps)) = (self.numbers.get(&key), self.stamps.get(&key)) else {
+            return Vec::new();
+        };
+        let mut at: HashMap<u64, Vec<(usize, i64)>> = HashMap::new();
+        for (i, (n, ts)) in numbers.iter().zip(stamps).enumerate() {
+            at.entry(*n).or_default().push((i, *ts));
+        }
+        let mut out: Vec<_> = at.into_iter().filter(|(_, v)| v.len() > 1).collect();
+        out.sort();
+        out.truncate(most);
+        out
+    }
+}
+
+/// A script that prints 1..=n, pausing `pause` seconds after every `every`
+/// lines (to stdout).
+pub fn seq_script(n: u64, every: u64, pause: &str) -> String {
+    format!(
+        "i=0; while [ $i -lt {n} ]; do i=$((i+1)); echo $i; [ $((i % {every})) -eq 0 ] && sleep {pause}; done; true"
+    )
 }
