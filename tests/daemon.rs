@@ -15,8 +15,7 @@ const STDOUT: u32 = 1;
 
 #[test]
 fn a_killed_and_restarted_daemon_is_recovered_from_with_every_line_once() {
-    let mut daemon =
-        TestDaemon::start().unwrap_or_else(|e| panic!("a second dockerd cannot run here: {e}"));
+    let mut daemon = TestDaemon::start().unwrap_or_else(|e| panic!("a second dockerd cannot run here: {e}"));
     daemon.load_test_image();
     let host = daemon.host();
     let mut c = Containers::on("dkill", &host);
@@ -52,26 +51,17 @@ fn a_killed_and_restarted_daemon_is_recovered_from_with_every_line_once() {
     }
     let stats = cap.stats();
     eprintln!("daemon down: {}", stats["daemon"]);
-    let startup = daemon
-        .restart()
-        .unwrap_or_else(|e| panic!("the test dockerd did not come back: {e}"));
+    let startup = daemon.restart().unwrap_or_else(|e| panic!("the test dockerd did not come back: {e}"));
     let up_at = Instant::now();
-    let at_up: HashMap<&String, usize> =
-        names.iter().map(|n| (n, tally.count(n, STDOUT))).collect();
-    cap.tally_until(
-        &mut tally,
-        Duration::from_secs(60),
-        "new lines from every container",
-        |t| names.iter().all(|n| t.count(n, STDOUT) > at_up[n]),
-    );
+    let at_up: HashMap<&String, usize> = names.iter().map(|n| (n, tally.count(n, STDOUT))).collect();
+    cap.tally_until(&mut tally, Duration::from_secs(60), "new lines from every container", |t| {
+        names.iter().all(|n| t.count(n, STDOUT) > at_up[n])
+    });
     let recovered = up_at.elapsed();
     eprintln!(
         "daemon answered {startup:?} after its restart; every container delivered again {recovered:?} after that"
     );
-    assert!(
-        recovered < Duration::from_secs(15),
-        "recovery took {recovered:?}"
-    );
+    assert!(recovered < Duration::from_secs(15), "recovery took {recovered:?}");
     cap.assert_all_exactly_once(&mut tally, &names, n);
     let stats = cap.stats();
     assert_eq!(stats["daemon"]["reachable"], true, "{}", stats["daemon"]);
@@ -85,43 +75,30 @@ fn a_killed_and_restarted_daemon_is_recovered_from_with_every_line_once() {
     for name in &names {
         let lines = late_tally.lines(name, STDOUT);
         let first = *lines.first().unwrap_or_else(|| panic!("{name}: nothing"));
-        assert_eq!(
-            lines,
-            (first..=n).collect::<Vec<_>>(),
-            "{name}: late capture"
-        );
+        assert_eq!(lines, (first..=n).collect::<Vec<_>>(), "{name}: late capture");
     }
     eprintln!(
         "the capture started while the daemon was down read from lines {:?} on",
-        names
-            .iter()
-            .map(|n| late_tally.lines(n, STDOUT)[0])
-            .collect::<Vec<_>>()
+        names.iter().map(|n| late_tally.lines(n, STDOUT)[0]).collect::<Vec<_>>()
     );
 
     // Stopping while the daemon is away never hangs.
     daemon.kill();
     for capture in [&cap, &late] {
         let started = Instant::now();
-        assert_eq!(
-            capture.stop(),
-            log_capturer::ffi::capture_result::CAPTURE_OK
-        );
+        assert_eq!(capture.stop(), log_capturer::ffi::capture_result::CAPTURE_OK);
         let took = started.elapsed();
         eprintln!("stop with the daemon down took {took:?}");
         assert!(took < Duration::from_secs(3), "stop took {took:?}");
     }
     // The containers are removed through the daemon.
-    daemon
-        .restart()
-        .unwrap_or_else(|e| panic!("the test dockerd did not come back: {e}"));
+    daemon.restart().unwrap_or_else(|e| panic!("the test dockerd did not come back: {e}"));
 }
 
 #[test]
 #[ignore = "engine bug: during a daemon outage longer than the watchdog limit, the watchdog tears down and restarts every reader at each of its ticks; each restart retries at once, defeating the retry backoff"]
 fn a_long_daemon_outage_is_retried_with_backoff_not_at_every_watchdog_tick() {
-    let mut daemon =
-        TestDaemon::start().unwrap_or_else(|e| panic!("a second dockerd cannot run here: {e}"));
+    let mut daemon = TestDaemon::start().unwrap_or_else(|e| panic!("a second dockerd cannot run here: {e}"));
     daemon.load_test_image();
     let host = daemon.host();
     // Through a proxy, to count the attempts while the daemon is away.
@@ -146,26 +123,14 @@ fn a_long_daemon_outage_is_retried_with_backoff_not_at_every_watchdog_tick() {
         tally.add(cap.poll(4096, 100).unwrap());
     }
     let requests = proxy.requests()[from..].to_vec();
-    let per_container: Vec<usize> = ids
-        .iter()
-        .map(|id| {
-            requests
-                .iter()
-                .filter(|r| r.container() == Some(id.as_str()))
-                .count()
-        })
-        .collect();
-    let stuck: Vec<u64> = names
-        .iter()
-        .map(|n| cap.stat(n, &["errors", "rotation_stuck"]))
-        .collect();
+    let per_container: Vec<usize> =
+        ids.iter().map(|id| requests.iter().filter(|r| r.container() == Some(id.as_str())).count()).collect();
+    let stuck: Vec<u64> = names.iter().map(|n| cap.stat(n, &["errors", "rotation_stuck"])).collect();
     eprintln!(
         "{outage:?} outage: attempts per container {per_container:?}, {} in all; rotation_stuck {stuck:?}",
         requests.len()
     );
-    daemon
-        .restart()
-        .unwrap_or_else(|e| panic!("the test dockerd did not come back: {e}"));
+    daemon.restart().unwrap_or_else(|e| panic!("the test dockerd did not come back: {e}"));
     // Backoff from 0.5 s doubling to 4 s: about 7 attempts in 15 s; allow
     // twice that.
     for (name, n) in names.iter().zip(&per_container) {

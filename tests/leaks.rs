@@ -36,14 +36,10 @@ fn back_to_baseline(cap: &Capture, prefix: &str, base: (i64, i64)) -> (i64, i64)
             .count()
     };
     let settled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        wait_until(
-            Duration::from_secs(60),
-            "tasks and FDs back at the baseline",
-            || {
-                last = cap.tasks_and_fds();
-                ours(cap) == 0 && (last.0 - base.0).abs() <= 2 && (last.1 - base.1).abs() <= 2
-            },
-        )
+        wait_until(Duration::from_secs(60), "tasks and FDs back at the baseline", || {
+            last = cap.tasks_and_fds();
+            ours(cap) == 0 && (last.0 - base.0).abs() <= 2 && (last.1 - base.1).abs() <= 2
+        })
     }));
     assert!(
         settled.is_ok(),
@@ -75,36 +71,22 @@ fn container_churn_is_captured_completely_and_leaves_no_tasks_or_fds() {
     for first in (0..total).step_by(wave) {
         let specs: Vec<_> = (first..total.min(first + wave as u64))
             // Some exit at once, some live on for a second or two.
-            .map(|i| {
-                (
-                    format!("c{i}"),
-                    vec![],
-                    format!("seq 1 {lines}; sleep {}", i % 3),
-                )
-            })
+            .map(|i| (format!("c{i}"), vec![], format!("seq 1 {lines}; sleep {}", i % 3)))
             .collect();
         c.run_many(&specs, 4);
         let names: Vec<String> = specs.iter().map(|s| c.name(&s.0)).collect();
-        cap.tally_until(
-            &mut tally,
-            Duration::from_secs(120),
-            "a wave's lines",
-            |t| {
-                let now = cap.tasks_and_fds();
-                peak = (peak.0.max(now.0), peak.1.max(now.1));
-                names.iter().all(|n| t.has(n, STDOUT, lines))
-            },
-        );
+        cap.tally_until(&mut tally, Duration::from_secs(120), "a wave's lines", |t| {
+            let now = cap.tasks_and_fds();
+            peak = (peak.0.max(now.0), peak.1.max(now.1));
+            names.iter().all(|n| t.has(n, STDOUT, lines))
+        });
         cap.tally_until_drained(&mut tally, &names, Duration::from_secs(60));
         c.remove(&names);
         all.extend(names);
     }
     for name in &all {
         let report = tally.report(name, STDOUT, lines);
-        assert!(
-            report.exact() && report.received == lines as usize,
-            "{name}: {report:?}"
-        );
+        assert!(report.exact() && report.received == lines as usize, "{name}: {report:?}");
     }
     assert!(tally.others.is_empty(), "{:?}", tally.others);
     let after = back_to_baseline(&cap, &c.prefix, base);
@@ -135,26 +117,18 @@ fn fifty_containers_through_a_hundred_rotations_leak_no_tasks_or_fds() {
     let started = Instant::now();
     let mut tally = Tally::default();
     let mut peak = base;
-    cap.tally_until(
-        &mut tally,
-        Duration::from_secs(240),
-        "the rotations",
-        |_| {
-            let now = cap.tasks_and_fds();
-            peak = (peak.0.max(now.0), peak.1.max(now.1));
-            let stats = cap.stats();
-            let ours: Vec<_> = stats["containers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|s| s["name"].as_str().unwrap().starts_with(&c.prefix))
-                .collect();
-            ours.len() == names.len()
-                && ours
-                    .iter()
-                    .all(|s| s["rotations"].as_u64().unwrap() >= rotations)
-        },
-    );
+    cap.tally_until(&mut tally, Duration::from_secs(240), "the rotations", |_| {
+        let now = cap.tasks_and_fds();
+        peak = (peak.0.max(now.0), peak.1.max(now.1));
+        let stats = cap.stats();
+        let ours: Vec<_> = stats["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["name"].as_str().unwrap().starts_with(&c.prefix))
+            .collect();
+        ours.len() == names.len() && ours.iter().all(|s| s["rotations"].as_u64().unwrap() >= rotations)
+    });
     let rotated_in = started.elapsed();
     let followed = cap.tasks_and_fds();
     eprintln!(
@@ -163,16 +137,8 @@ fn fifty_containers_through_a_hundred_rotations_leak_no_tasks_or_fds() {
     );
     // One reader task per container; one socket each, two while a reopen
     // counts its window, plus the event stream's renewals.
-    assert!(
-        peak.0 - base.0 <= 2 * count as i64,
-        "tasks grew by {}",
-        peak.0 - base.0
-    );
-    assert!(
-        peak.1 - base.1 <= 2 * count as i64 + 8,
-        "FDs grew by {}",
-        peak.1 - base.1
-    );
+    assert!(peak.0 - base.0 <= 2 * count as i64, "tasks grew by {}", peak.0 - base.0);
+    assert!(peak.1 - base.1 <= 2 * count as i64 + 8, "FDs grew by {}", peak.1 - base.1);
 
     // Every line so far, exactly once: stop them, read them to the end.
     c.kill(&names);
@@ -181,19 +147,13 @@ fn fifty_containers_through_a_hundred_rotations_leak_no_tasks_or_fds() {
     for name in &names {
         let last = c.last_line(name);
         let report = tally.report(name, STDOUT, last);
-        assert!(
-            report.exact() && report.received as u64 == last,
-            "{name}: {report:?}"
-        );
+        assert!(report.exact() && report.received as u64 == last, "{name}: {report:?}");
         min_rotations = min_rotations.min(cap.stat(name, &["rotations"]));
     }
     assert!(tally.others.is_empty(), "{:?}", tally.others);
     c.remove(&names);
     let after = back_to_baseline(&cap, &c.prefix, base);
-    eprintln!(
-        "at least {min_rotations} rotations each; after removal: tasks {}, FDs {}",
-        after.0, after.1
-    );
+    eprintln!("at least {min_rotations} rotations each; after removal: tasks {}, FDs {}", after.0, after.1);
 }
 
 #[test]
@@ -204,9 +164,7 @@ fn ten_writers_rotate_exactly_once_and_an_idle_stream_rotates_too() {
         "rotation_interval": "1s",
     }));
     let n = 1000;
-    let mut specs: Vec<_> = (0..10)
-        .map(|i| (format!("w{i}"), vec![], seq_script(n, 10, "0.1")))
-        .collect();
+    let mut specs: Vec<_> = (0..10).map(|i| (format!("w{i}"), vec![], seq_script(n, 10, "0.1"))).collect();
     specs.push(("idle".into(), vec![], "exec sleep 600".into()));
     c.run_many(&specs, 4);
     let writers: Vec<String> = specs[..10].iter().map(|s| c.name(&s.0)).collect();
@@ -219,21 +177,12 @@ fn ten_writers_rotate_exactly_once_and_an_idle_stream_rotates_too() {
         assert_eq!(s["reopens"]["rotation"], s["rotations"], "{s}");
         assert_eq!(s["errors"], json!({}), "{s}");
     }
-    cap.tally_until(
-        &mut tally,
-        Duration::from_secs(30),
-        "two idle rotations",
-        |_| cap.stat(&idle, &["rotations"]) >= 2,
-    );
+    cap.tally_until(&mut tally, Duration::from_secs(30), "two idle rotations", |_| {
+        cap.stat(&idle, &["rotations"]) >= 2
+    });
     let s = cap.container_stats(&idle).unwrap();
     assert_eq!(s["state"], "following", "{s}");
     assert_eq!(s["records"], 0, "{s}");
-    let rotations: Vec<u64> = writers
-        .iter()
-        .map(|n| cap.stat(n, &["rotations"]))
-        .collect();
-    eprintln!(
-        "writer rotations {rotations:?}; idle rotations {}",
-        s["rotations"]
-    );
+    let rotations: Vec<u64> = writers.iter().map(|n| cap.stat(n, &["rotations"])).collect();
+    eprintln!("writer rotations {rotations:?}; idle rotations {}", s["rotations"]);
 }

@@ -41,23 +41,12 @@ fn a_host_that_stops_polling_keeps_memory_bounded_and_loses_nothing() {
     let mut backpressured = false;
     while stopped.elapsed() < pause {
         let s = cap.stats();
-        let (records, bytes) = (
-            s["queue"]["records"].as_u64().unwrap(),
-            s["queue"]["bytes"].as_u64().unwrap(),
-        );
-        assert!(
-            records <= max_records && bytes <= max_bytes,
-            "queue over its bounds: {}",
-            s["queue"]
-        );
+        let (records, bytes) = (s["queue"]["records"].as_u64().unwrap(), s["queue"]["bytes"].as_u64().unwrap());
+        assert!(records <= max_records && bytes <= max_bytes, "queue over its bounds: {}", s["queue"]);
         peak_records = peak_records.max(records);
         peak_bytes = peak_bytes.max(bytes);
         peak_rss = peak_rss.max(rss_bytes());
-        backpressured |= s["containers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["state"] == "backpressure");
+        backpressured |= s["containers"].as_array().unwrap().iter().any(|c| c["state"] == "backpressure");
         std::thread::sleep(Duration::from_millis(100));
     }
     let growth = peak_rss.saturating_sub(rss_before);
@@ -68,10 +57,7 @@ fn a_host_that_stops_polling_keeps_memory_bounded_and_loses_nothing() {
         growth as f64 / MIB as f64
     );
     assert!(backpressured, "the readers never waited for room");
-    assert!(
-        peak_records > max_records / 2 || peak_bytes > max_bytes / 2,
-        "the queue never filled"
-    );
+    assert!(peak_records > max_records / 2 || peak_bytes > max_bytes / 2, "the queue never filled");
     assert!(growth < 24 * MIB, "memory grew by {growth} bytes");
 
     // The host is back: everything comes, once.
@@ -93,16 +79,9 @@ fn stop_returns_promptly_while_readers_wait_for_room() {
     }));
     let (_, names) = c.run_each("flood", 3, "seq 1 1000000");
     // Never polled: every reader ends up waiting for room.
-    wait_until(
-        Duration::from_secs(60),
-        "every reader waiting for room",
-        || {
-            names.iter().all(|n| {
-                cap.container_stats(n)
-                    .is_some_and(|s| s["state"] == "backpressure")
-            })
-        },
-    );
+    wait_until(Duration::from_secs(60), "every reader waiting for room", || {
+        names.iter().all(|n| cap.container_stats(n).is_some_and(|s| s["state"] == "backpressure"))
+    });
     let started = Instant::now();
     assert_eq!(cap.stop(), log_capturer::ffi::capture_result::CAPTURE_OK);
     let took = started.elapsed();
@@ -125,11 +104,7 @@ fn a_huge_line_without_newline_is_cut_at_max_line_bytes_in_bounded_memory() {
     let name = c.name("y");
     let rss_before = rss_bytes();
     let started = Instant::now();
-    c.run(
-        "y",
-        &[],
-        &format!("yes | tr -d '\\n' | head -c {bytes}; echo; echo after"),
-    );
+    c.run("y", &[], &format!("yes | tr -d '\\n' | head -c {bytes}; echo; echo after"));
     let mut recs = Vec::new();
     let mut peak_rss = rss_before;
     let timeout = Duration::from_secs(60 + bytes / (8 * MIB));
@@ -138,8 +113,7 @@ fn a_huge_line_without_newline_is_cut_at_max_line_bytes_in_bounded_memory() {
         r.iter().any(|r| r.message == b"after")
     });
     cap.wait_for(&mut recs, Duration::from_secs(60), "drained", |cap| {
-        cap.container_stats(&name)
-            .is_some_and(|s| s["state"] == "drained")
+        cap.container_stats(&name).is_some_and(|s| s["state"] == "drained")
     });
     recs.extend(cap.poll(1000, 200).unwrap());
     let growth = peak_rss.saturating_sub(rss_before);
@@ -148,18 +122,9 @@ fn a_huge_line_without_newline_is_cut_at_max_line_bytes_in_bounded_memory() {
         bytes / MIB,
         started.elapsed(),
         growth as f64 / MIB as f64,
-        recs.iter()
-            .map(|r| (r.message.len(), r.flags))
-            .collect::<Vec<_>>()
+        recs.iter().map(|r| (r.message.len(), r.flags)).collect::<Vec<_>>()
     );
-    assert_eq!(
-        recs.len(),
-        2,
-        "{:?}",
-        recs.iter()
-            .map(|r| (r.message.len(), r.flags))
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(recs.len(), 2, "{:?}", recs.iter().map(|r| (r.message.len(), r.flags)).collect::<Vec<_>>());
     let cut = &recs[0];
     assert_eq!(cut.flags & 2, 2, "the cut line is flagged truncated");
     assert!(cut.message.len() as u64 <= max_line && cut.message.len() as u64 > max_line - 4);
@@ -194,13 +159,9 @@ fn json_file_run(test: &str, writers: &[(&str, String, u64)], lossless: bool) ->
         "include_containers": [c.prefix],
         "rotation_interval": rotation,
     }));
-    let opts: Vec<String> = ["--log-opt", "max-size=1m", "--log-opt", "max-file=3"]
-        .map(String::from)
-        .to_vec();
-    let specs: Vec<_> = writers
-        .iter()
-        .map(|(name, script, _)| (name.to_string(), opts.clone(), script.clone()))
-        .collect();
+    let opts: Vec<String> = ["--log-opt", "max-size=1m", "--log-opt", "max-file=3"].map(String::from).to_vec();
+    let specs: Vec<_> =
+        writers.iter().map(|(name, script, _)| (name.to_string(), opts.clone(), script.clone())).collect();
     let started = Instant::now();
     c.run_many(&specs, specs.len());
     let names: Vec<String> = writers.iter().map(|w| c.name(w.0)).collect();
@@ -210,13 +171,8 @@ fn json_file_run(test: &str, writers: &[(&str, String, u64)], lossless: bool) ->
     for (name, (_, _, n)) in names.iter().zip(writers) {
         let report = tally.report(name, STDOUT, *n);
         let s = cap.container_stats(name).unwrap();
-        let on_disk: Vec<u64> = c
-            .docker(&["logs", name])
-            .lines()
-            .map(|l| l.parse().unwrap())
-            .collect();
-        let received: std::collections::HashSet<u64> =
-            tally.lines(name, STDOUT).iter().copied().collect();
+        let on_disk: Vec<u64> = c.docker(&["logs", name]).lines().map(|l| l.parse().unwrap()).collect();
+        let received: std::collections::HashSet<u64> = tally.lines(name, STDOUT).iter().copied().collect();
         let skipped = on_disk.iter().filter(|x| !received.contains(x)).count();
         eprintln!(
             "{name}: {n} lines written and read in {:?}: {} received, {} lost ({skipped} of them still on disk), {} repeated, {} out of order; gaps {:?}; reopens {} errors {}",
@@ -266,11 +222,7 @@ fn paced_run(test: &str, lossless: bool) -> Vec<String> {
     let script = seq_script(n, 1000, "0.05");
     json_file_run(
         test,
-        &[
-            ("paced0", script.clone(), n),
-            ("paced1", script.clone(), n),
-            ("paced2", script, n),
-        ],
+        &[("paced0", script.clone(), n), ("paced1", script.clone(), n), ("paced2", script, n)],
         lossless,
     )
 }
@@ -285,9 +237,6 @@ fn json_file_rotation_with_a_reader_that_keeps_up_repeats_nothing() {
 #[test]
 #[ignore = "engine bug (20.10 daemon race): a rotation reopen with a bounded `tail` while json-file rotates can skip a whole log file inside the new follow stream"]
 fn json_file_rotation_with_a_reader_that_keeps_up_loses_nothing() {
-    let failures: Vec<String> = paced_run("jsonlossless", true)
-        .into_iter()
-        .filter(|f| f.contains("lost"))
-        .collect();
+    let failures: Vec<String> = paced_run("jsonlossless", true).into_iter().filter(|f| f.contains("lost")).collect();
     assert!(failures.is_empty(), "{failures:#?}");
 }

@@ -24,12 +24,9 @@ fn per_minute(samples: &[(f64, f64)]) -> f64 {
     if n < 2.0 {
         return 0.0;
     }
-    let (mt, my) = samples
-        .iter()
-        .fold((0.0, 0.0), |(a, b), (t, y)| (a + t / n, b + y / n));
-    let (num, den) = samples.iter().fold((0.0, 0.0), |(num, den), (t, y)| {
-        (num + (t - mt) * (y - my), den + (t - mt) * (t - mt))
-    });
+    let (mt, my) = samples.iter().fold((0.0, 0.0), |(a, b), (t, y)| (a + t / n, b + y / n));
+    let (num, den) =
+        samples.iter().fold((0.0, 0.0), |(num, den), (t, y)| (num + (t - mt) * (y - my), den + (t - mt) * (t - mt)));
     if den == 0.0 {
         0.0
     } else {
@@ -46,8 +43,8 @@ fn soak() {
         .unwrap_or(30.0);
     let count = env_u64("SOAK_CONTAINERS", 55);
     let rotation_text = std::env::var("SOAK_ROTATION").unwrap_or_else(|_| "5m".into());
-    let rotation = log_capturer::config::parse_duration(&rotation_text)
-        .expect("SOAK_ROTATION is a duration such as 5m or 10s");
+    let rotation =
+        log_capturer::config::parse_duration(&rotation_text).expect("SOAK_ROTATION is a duration such as 5m or 10s");
     let duration = Duration::from_secs_f64(minutes * 60.0);
     // No jitter: the expected count of rotations is then exact.
     let expected_rotations = (duration.as_secs_f64() / rotation.as_secs_f64()).floor() as u64;
@@ -58,9 +55,7 @@ fn soak() {
         "rotation_interval": rotation_text,
         "rotation_jitter": 0,
     }));
-    wait_until(Duration::from_secs(30), "the first listing", || {
-        cap.stats()["daemon"]["listings"].as_u64() >= Some(1)
-    });
+    wait_until(Duration::from_secs(30), "the first listing", || cap.stats()["daemon"]["listings"].as_u64() >= Some(1));
     let base = cap.tasks_and_fds();
     // Five numbered lines a second each, until killed.
     let (_, names) = c.run_each("w", count as usize, &seq_script(1_000_000_000, 1, "0.2"));
@@ -82,11 +77,7 @@ fn soak() {
             next_sample += Duration::from_secs(10);
         }
         if Instant::now() >= next_report {
-            let min_rotations = names
-                .iter()
-                .map(|n| cap.stat(n, &["rotations"]))
-                .min()
-                .unwrap_or(0);
+            let min_rotations = names.iter().map(|n| cap.stat(n, &["rotations"])).min().unwrap_or(0);
             let (tasks, fds) = cap.tasks_and_fds();
             eprintln!(
                 "soak: {:>5.1} min  tasks {tasks}  FDs {fds}  records {}  fewest rotations {min_rotations}",
@@ -99,17 +90,10 @@ fn soak() {
     // Each reader started before the clock did: its last expected rotation
     // is due by now, give or take the time a reopen takes.
     let grace = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < grace
-        && names
-            .iter()
-            .any(|n| cap.stat(n, &["rotations"]) < expected_rotations)
-    {
+    while Instant::now() < grace && names.iter().any(|n| cap.stat(n, &["rotations"]) < expected_rotations) {
         tally.add(cap.poll(4096, 200).unwrap());
     }
-    let stats: Vec<serde_json::Value> = names
-        .iter()
-        .map(|n| cap.container_stats(n).expect("followed"))
-        .collect();
+    let stats: Vec<serde_json::Value> = names.iter().map(|n| cap.container_stats(n).expect("followed")).collect();
 
     // Stop the writers and read them to the end.
     c.kill(&names);
@@ -127,10 +111,7 @@ fn soak() {
         let last = c.last_line(name);
         let report = tally.report(name, STDOUT, last);
         let rotations = s["rotations"].as_u64().unwrap();
-        let deadline = ["timeout", "read_timeout"]
-            .iter()
-            .map(|k| s["errors"][k].as_u64().unwrap_or(0))
-            .sum::<u64>();
+        let deadline = ["timeout", "read_timeout"].iter().map(|k| s["errors"][k].as_u64().unwrap_or(0)).sum::<u64>();
         let stuck = s["errors"]["rotation_stuck"].as_u64().unwrap_or(0);
         deadline_errors += deadline + stuck;
         lost += report.lost;
@@ -153,32 +134,12 @@ fn soak() {
             format!("{few_rotations} below"),
             few_rotations == 0,
         ),
-        (
-            "task growth < 2/min".into(),
-            format!("{task_slope:+.3}/min"),
-            task_slope < 2.0,
-        ),
-        (
-            "FD growth < 1/min".into(),
-            format!("{fd_slope:+.3}/min"),
-            fd_slope < 1.0,
-        ),
-        (
-            "deadline errors = 0".into(),
-            deadline_errors.to_string(),
-            deadline_errors == 0,
-        ),
+        ("task growth < 2/min".into(), format!("{task_slope:+.3}/min"), task_slope < 2.0),
+        ("FD growth < 1/min".into(), format!("{fd_slope:+.3}/min"), fd_slope < 1.0),
+        ("deadline errors = 0".into(), deadline_errors.to_string(), deadline_errors == 0),
         ("lost lines = 0".into(), lost.to_string(), lost == 0),
-        (
-            "repeated lines = 0".into(),
-            repeated.to_string(),
-            repeated == 0,
-        ),
-        (
-            "nothing but sequenced lines".into(),
-            tally.others.len().to_string(),
-            tally.others.is_empty(),
-        ),
+        ("repeated lines = 0".into(), repeated.to_string(), repeated == 0),
+        ("nothing but sequenced lines".into(), tally.others.len().to_string(), tally.others.is_empty()),
     ];
     println!();
     println!(

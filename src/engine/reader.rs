@@ -691,10 +691,11 @@ impl Session {
     }
 }
 
-/// After a healthy stream, a widened reopen window shrinks back towards
-/// `reopen_tail` (halving: a container that keeps needing it widens again).
+/// After a healthy stream, a widened reopen window goes back to
+/// `reopen_tail` (a burst that needed it is over; a container that keeps
+/// needing it widens again, one request more).
 fn narrow(state: &mut ContainerState, reopen_tail: u64) {
-    state.tail = (state.tail / 2).max(reopen_tail);
+    state.tail = reopen_tail;
 }
 
 fn short(id: &str) -> &str {

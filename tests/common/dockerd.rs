@@ -28,19 +28,12 @@ impl TestDaemon {
     /// cannot run here.
     pub fn start() -> Result<TestDaemon, String> {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = PathBuf::from(format!(
-            "/tmp/lct-dockerd-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
+        let dir =
+            PathBuf::from(format!("/tmp/lct-dockerd-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
         for sub in ["data", "exec"] {
             std::fs::create_dir_all(dir.join(sub)).map_err(|e| format!("{dir:?}: {e}"))?;
         }
-        let mut daemon = TestDaemon {
-            socket: dir.join("docker.sock"),
-            dir,
-            child: None,
-        };
+        let mut daemon = TestDaemon { socket: dir.join("docker.sock"), dir, child: None };
         daemon.spawn()?;
         daemon.wait_ready()?;
         Ok(daemon)
@@ -92,10 +85,7 @@ impl TestDaemon {
     pub fn wait_ready(&mut self) -> Result<Duration, String> {
         let start = Instant::now();
         while !self.ping() {
-            let exited = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten());
+            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
             if exited.is_some() || start.elapsed() > READY_TIMEOUT {
                 return Err(format!(
                     "the test dockerd did not answer ({}); its log ends with:\n{}",
@@ -129,10 +119,7 @@ impl TestDaemon {
         // ("containerd is still running") and give up. Once it is dead,
         // forget it.
         let pidfile = self.dir.join("exec/containerd/containerd.pid");
-        let Some(pid) = std::fs::read_to_string(&pidfile)
-            .ok()
-            .and_then(|p| p.trim().parse::<i32>().ok())
-        else {
+        let Some(pid) = std::fs::read_to_string(&pidfile).ok().and_then(|p| p.trim().parse::<i32>().ok()) else {
             return;
         };
         let dead = || {
@@ -167,10 +154,7 @@ impl TestDaemon {
         bench();
         let out = Command::new("sh")
             .arg("-c")
-            .arg(format!(
-                "docker save {IMAGE} | docker -H {} load",
-                self.host()
-            ))
+            .arg(format!("docker save {IMAGE} | docker -H {} load", self.host()))
             .output()
             .expect("run docker save | docker load");
         assert!(
@@ -206,9 +190,7 @@ fn ping(socket: &Path) -> bool {
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let _ = s.set_write_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
+    if s.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n").is_err() {
         return false;
     }
     let mut answer = String::new();

@@ -68,10 +68,7 @@ impl Request {
         let p = self.path.as_str();
         if let Some(rest) = p.strip_prefix("/v") {
             if let Some(slash) = rest.find('/') {
-                if rest[..slash]
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || c == '.')
-                {
+                if rest[..slash].chars().all(|c| c.is_ascii_digit() || c == '.') {
                     return &rest[slash..];
                 }
             }
@@ -95,19 +92,13 @@ impl Request {
             Target::All => true,
             Target::AllLogs => self.is_logs(),
             Target::Events => self.endpoint() == "/events",
-            Target::Logs(id) => {
-                self.is_logs() && self.container().unwrap().starts_with(id.as_str())
-            }
+            Target::Logs(id) => self.is_logs() && self.container().unwrap().starts_with(id.as_str()),
         }
     }
 
     /// A query parameter's value.
     pub fn param(&self, key: &str) -> Option<&str> {
-        self.query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v)
+        self.query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 }
 
@@ -162,10 +153,7 @@ impl Proxy {
         let state = Arc::new(State::default());
         let (changed, changed_rx) = watch::channel(0u64);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("the proxy's runtime");
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("the proxy's runtime");
         let listener = {
             let _enter = runtime.enter();
             UnixListener::bind(&socket).expect("bind the proxy socket")
@@ -175,23 +163,10 @@ impl Proxy {
         let thread = std::thread::Builder::new()
             .name("lct-proxy".into())
             .spawn(move || {
-                runtime.block_on(accept_loop(
-                    listener,
-                    upstream,
-                    task_state,
-                    changed_rx,
-                    shutdown_rx,
-                ));
+                runtime.block_on(accept_loop(listener, upstream, task_state, changed_rx, shutdown_rx));
             })
             .expect("start the proxy's thread");
-        Proxy {
-            dir,
-            socket,
-            state,
-            changed,
-            shutdown,
-            thread: Some(thread),
-        }
+        Proxy { dir, socket, state, changed, shutdown, thread: Some(thread) }
     }
 
     /// The `docker_host` that reaches the daemon through this proxy.
@@ -205,11 +180,7 @@ impl Proxy {
 
     /// The open connections whose request matches `target`.
     fn live_ids(&self, target: &Target) -> Vec<u64> {
-        lock(&self.state.live)
-            .iter()
-            .filter(|(_, r)| r.matches(target))
-            .map(|(id, _)| *id)
-            .collect()
+        lock(&self.state.live).iter().filter(|(_, r)| r.matches(target)).map(|(id, _)| *id).collect()
     }
 
     /// Freezes the matching connections open now; returns how many.
@@ -353,12 +324,7 @@ fn parse_request(head: &[u8], at: Duration) -> Request {
     let method = parts.next().unwrap_or("").to_string();
     let target = parts.next().unwrap_or("");
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    Request {
-        method,
-        path: path.to_string(),
-        query: query.to_string(),
-        at,
-    }
+    Request { method, path: path.to_string(), query: query.to_string(), at }
 }
 
 async fn serve(
@@ -379,11 +345,7 @@ async fn serve(
     let _live = LiveGuard(state.clone(), id);
     // The delay in force when the request arrived (re-checked on changes:
     // clearing the rule releases it).
-    let delay = lock(&state.rules)
-        .delay
-        .as_ref()
-        .filter(|(t, _)| request.matches(t))
-        .map(|(_, d)| *d);
+    let delay = lock(&state.rules).delay.as_ref().filter(|(t, _)| request.matches(t)).map(|(_, d)| *d);
 
     let Ok(mut daemon) = UnixStream::connect(&upstream).await else {
         return;
@@ -401,10 +363,7 @@ async fn serve(
             if lock(&state.rules).cut.contains(&id) {
                 return;
             }
-            let still = lock(&state.rules)
-                .delay
-                .as_ref()
-                .is_some_and(|(t, _)| request.matches(t));
+            let still = lock(&state.rules).delay.as_ref().is_some_and(|(t, _)| request.matches(t));
             if !still || tokio::time::Instant::now() >= until {
                 break;
             }
@@ -429,11 +388,7 @@ async fn serve(
     loop {
         let (frozen, cut, cut_after_split) = {
             let rules = lock(&state.rules);
-            (
-                rules.frozen.contains(&id),
-                rules.cut.contains(&id),
-                rules.cut_after_split.contains(&id),
-            )
+            (rules.frozen.contains(&id), rules.cut.contains(&id), rules.cut_after_split.contains(&id))
         };
         if cut || (frozen && cut_after_split && split_done && budget == 0) {
             return;
@@ -448,11 +403,7 @@ async fn serve(
             budget = out.len() / 2;
             split_done = true;
         }
-        let writable = if frozen {
-            budget.min(out.len())
-        } else {
-            out.len()
-        };
+        let writable = if frozen { budget.min(out.len()) } else { out.len() };
         let readable = out.is_empty() && !daemon_done && !(frozen && split_done);
         tokio::select! {
             r = changed.changed() => if r.is_err() { return },
