@@ -96,7 +96,6 @@ fn a_killed_and_restarted_daemon_is_recovered_from_with_every_line_once() {
 }
 
 #[test]
-#[ignore = "engine bug: during a daemon outage longer than the watchdog limit, the watchdog tears down and restarts every reader at each of its ticks; each restart retries at once, defeating the retry backoff"]
 fn a_long_daemon_outage_is_retried_with_backoff_not_at_every_watchdog_tick() {
     let mut daemon = TestDaemon::start().unwrap_or_else(|e| panic!("a second dockerd cannot run here: {e}"));
     daemon.load_test_image();

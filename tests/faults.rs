@@ -212,6 +212,8 @@ fn a_rotation_that_cannot_reopen_is_flagged_stuck_once_and_recovers() {
     assert_eq!(s["rotation_stuck"], true, "{s}");
     assert_eq!(s["errors"]["rotation_stuck"], 1, "{s}");
     assert!(metric("1"));
+    // Its reader was torn down and started again (by the watchdog).
+    assert!(s["watchdog_restarts"].as_u64() >= Some(1), "{s}");
 
     proxy.clear_delay();
     proxy.unfreeze();

@@ -473,13 +473,21 @@ impl Discovery {
                     ],
                 );
             }
-            // Restarted at most once per interval (plus grace): a reader
-            // that cannot reopen (the daemon is away) keeps its backoff.
-            if now - stats.last_restart_ns.load(Relaxed) <= limit_ns {
+            // A reader backing off between attempts (the daemon is away) is
+            // retrying on its own schedule: restarting it would only reset
+            // its backoff. Others are restarted at most once per interval
+            // (plus grace), spaced twice as far each time in one episode.
+            if stats.state() == ReaderState::Backoff {
+                continue;
+            }
+            let restarts = stats.episode_restarts.load(Relaxed).min(5);
+            if now - stats.last_restart_ns.load(Relaxed) <= limit_ns << restarts {
                 continue;
             }
             if let Some(Slot::Reading(r)) = self.slots.get_mut(&id) {
                 stats.last_restart_ns.store(now, Relaxed);
+                stats.episode_restarts.fetch_add(1, Relaxed);
+                stats.watchdog_restarts.fetch_add(1, Relaxed);
                 r.torn_down = true;
                 r.abort.abort();
             }

@@ -98,8 +98,12 @@ pub struct ContainerStats {
     pub followed_since_ns: AtomicI64,
     /// Set by the watchdog while rotations do not advance.
     rotation_stuck: AtomicBool,
-    /// When the watchdog last restarted the reader (Unix ns).
+    /// When the watchdog last restarted the reader (Unix ns), and how
+    /// often in the current stuck episode.
     pub last_restart_ns: AtomicI64,
+    pub episode_restarts: AtomicU64,
+    /// Readers the watchdog tore down and started again, in all.
+    pub watchdog_restarts: AtomicU64,
     pub rotations: AtomicU64,
     pub last_rotation_ns: AtomicI64,
     /// When the current stream opened (Unix ns), 0 when none is open.
@@ -121,6 +125,8 @@ impl ContainerStats {
             followed_since_ns: AtomicI64::new(0),
             rotation_stuck: AtomicBool::new(false),
             last_restart_ns: AtomicI64::new(0),
+            episode_restarts: AtomicU64::new(0),
+            watchdog_restarts: AtomicU64::new(0),
             rotations: AtomicU64::new(0),
             last_rotation_ns: AtomicI64::new(0),
             stream_opened_ns: AtomicI64::new(0),
@@ -173,6 +179,7 @@ impl ContainerStats {
         self.last_rotation_ns.store(now_ns, Relaxed);
         self.metrics.rotations.inc();
         self.rotation_stuck.store(false, Relaxed);
+        self.episode_restarts.store(0, Relaxed);
     }
 
     /// A stream opened at `opened_ns` was closed at `now_ns`.
@@ -252,6 +259,7 @@ impl ContainerStats {
             "image": self.meta.image_str(),
             "state": d.state.name(),
             "rotation_stuck": self.is_rotation_stuck(),
+            "watchdog_restarts": self.watchdog_restarts.load(Relaxed),
             "rotations": self.rotations.load(Relaxed),
             "last_rotation": if last_rotation > 0 { Value::from(format_rfc3339(last_rotation)) } else { Value::Null },
             "stream_age_seconds": if opened > 0 { Value::from((now_ns - opened).max(0) as f64 / 1e9) } else { Value::Null },
