@@ -228,7 +228,6 @@ fn paced_run(test: &str, lossless: bool) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "engine bug: a json-file rotation that re-sends just the last delivered line is taken for a second line with the same timestamp (duplicate)"]
 fn json_file_rotation_with_a_reader_that_keeps_up_repeats_nothing() {
     let failures = paced_run("jsonpaced", false);
     assert!(failures.is_empty(), "{failures:#?}");
