@@ -34,6 +34,8 @@ pub struct ContainerSummary {
     pub created: i64,
     #[serde(default)]
     pub state: String,
+    #[serde(default)]
+    pub labels: Option<HashMap<String, String>>,
 }
 
 /// What the capturer needs of `GET /containers/{id}/json`.
@@ -104,6 +106,9 @@ pub struct Event {
 pub struct EventActor {
     #[serde(rename = "ID", default)]
     pub id: String,
+    /// The container's name, image and labels (as attributes).
+    #[serde(rename = "Attributes", default)]
+    pub attributes: HashMap<String, String>,
 }
 
 /// Options of one logs request.

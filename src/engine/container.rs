@@ -77,28 +77,7 @@ impl ContainerMeta {
     /// Applies the configured filters: includes (any prefix of name or id;
     /// every label; any image prefix), then excludes, which win.
     pub fn is_wanted(&self, config: &Config) -> bool {
-        let (id, name, image) = (self.id_str(), self.name_str(), self.image_str());
-        let names_match =
-            |list: &[String]| list.iter().any(|p| name.starts_with(p.as_str()) || id.starts_with(p.as_str()));
-        let image_match = |list: &[String]| list.iter().any(|p| image.starts_with(p.as_str()));
-        let label_match = |f: &LabelFilter| match (self.labels.get(&f.key), &f.value) {
-            (Some(_), None) => true,
-            (Some(v), Some(want)) => v == want,
-            (None, _) => false,
-        };
-        if !config.include_containers.is_empty() && !names_match(&config.include_containers) {
-            return false;
-        }
-        if !config.include_images.is_empty() && !image_match(&config.include_images) {
-            return false;
-        }
-        if !config.include_labels.iter().all(label_match) {
-            return false;
-        }
-        if names_match(&config.exclude_containers) || image_match(&config.exclude_images) {
-            return false;
-        }
-        !config.exclude_labels.iter().any(label_match)
+        wanted(config, self.id_str(), self.name_str(), Some(self.image_str()), Some(&self.labels))
     }
 
     /// The container as JSON: id, name, image, labels, creation time.
@@ -112,6 +91,51 @@ impl ContainerMeta {
             "tty": self.tty,
             "log_driver": self.log_driver,
         })
+    }
+}
+
+/// The filters on what a listing or an event tells of a container. What
+/// is not known for sure (`image`, `labels` None) is not filtered on: the
+/// caller must look again once it knows.
+pub fn wanted(config: &Config, id: &str, name: &str, image: Option<&str>, labels: Option<&dyn LabelLookup>) -> bool {
+    let names_match = |list: &[String]| list.iter().any(|p| name.starts_with(p.as_str()) || id.starts_with(p.as_str()));
+    let image_match = |list: &[String]| image.is_some_and(|image| list.iter().any(|p| image.starts_with(p.as_str())));
+    let label_match = |labels: &dyn LabelLookup, f: &LabelFilter| match (labels.label(&f.key), &f.value) {
+        (Some(_), None) => true,
+        (Some(v), Some(want)) => v == want,
+        (None, _) => false,
+    };
+    if !config.include_containers.is_empty() && !names_match(&config.include_containers) {
+        return false;
+    }
+    if image.is_some() && !config.include_images.is_empty() && !image_match(&config.include_images) {
+        return false;
+    }
+    if let Some(labels) = labels {
+        if !config.include_labels.iter().all(|f| label_match(labels, f)) {
+            return false;
+        }
+        if config.exclude_labels.iter().any(|f| label_match(labels, f)) {
+            return false;
+        }
+    }
+    !(names_match(&config.exclude_containers) || image_match(&config.exclude_images))
+}
+
+/// A container's labels, however they are kept.
+pub trait LabelLookup {
+    fn label(&self, key: &str) -> Option<&str>;
+}
+
+impl LabelLookup for BTreeMap<String, String> {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.get(key).map(String::as_str)
+    }
+}
+
+impl LabelLookup for std::collections::HashMap<String, String> {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.get(key).map(String::as_str)
     }
 }
 

@@ -12,6 +12,7 @@ use bytes::BytesMut;
 use tokio::task::{AbortHandle, Id, JoinError, JoinHandle, JoinSet};
 use tokio::time::Instant;
 
+use super::container::wanted;
 use super::reader::{ContainerState, Reader, ReaderExit};
 use super::stats::{ReaderState, TaskGuard};
 use super::{cancelled, Backoff, Shared};
@@ -304,7 +305,12 @@ impl Discovery {
                 None => {
                     let created_ns = c.created.saturating_mul(1_000_000_000);
                     let born_in_gap = gap_start.is_some_and(|g| created_ns >= g);
-                    if running || born_in_gap {
+                    let name = c.names.first().map(|n| n.trim_start_matches('/')).unwrap_or("");
+                    let labels = c.labels.clone().unwrap_or_default();
+                    if !wanted(&self.shared.config, &c.id, name, None, Some(&labels)) {
+                        // Left out by name or label: no reader, no inspect.
+                        self.exclude(c.id.clone(), name);
+                    } else if running || born_in_gap {
                         self.spawn(c.id.clone(), None, first);
                     }
                 }
@@ -325,6 +331,11 @@ impl Discovery {
                 _ => {}
             }
         }
+    }
+
+    fn exclude(&mut self, id: String, name: &str) {
+        self.shared.stats.exclude(&id, name);
+        self.slots.insert(id, Slot::Excluded);
     }
 
     /// A destroyed container's saved position goes with it.
@@ -355,7 +366,17 @@ impl Discovery {
         let id = actor.id;
         match event.action.as_str() {
             "start" => match self.slots.get_mut(&id) {
-                None => self.spawn(id, None, false),
+                None => {
+                    // The attributes mix labels with `name`, `image`…: only
+                    // the name is filtered on here, the rest after inspect.
+                    let name = actor.attributes.get("name").map(String::as_str).unwrap_or("");
+                    if !wanted(&self.shared.config, &id, name, None, None) {
+                        let name = name.to_string();
+                        self.exclude(id, &name);
+                    } else {
+                        self.spawn(id, None, false);
+                    }
+                }
                 Some(Slot::Reading(r)) => r.restart_pending = true,
                 Some(Slot::Idle(_)) => {
                     let Some(Slot::Idle(state)) = self.slots.remove(&id) else { unreachable!() };
@@ -418,14 +439,15 @@ impl Discovery {
                 }
                 None => {}
             },
-            ReaderExit::Gone => self.shared.stats.forget(&id),
+            ReaderExit::Gone => {
+                // Removed while followed: counted once, then forgotten.
+                self.shared.stats.gone();
+                self.shared.stats.forget(&id);
+            }
             ReaderExit::Unreadable(_) => {
                 self.slots.insert(id, Slot::Unreadable);
             }
-            ReaderExit::Excluded(name) => {
-                self.shared.stats.exclude(&id, &name);
-                self.slots.insert(id, Slot::Excluded);
-            }
+            ReaderExit::Excluded(name) => self.exclude(id, &name),
             ReaderExit::Cancelled => {}
         }
     }

@@ -45,6 +45,8 @@ pub struct Shared {
     pub started_ns: i64,
     /// The position file, with `checkpoint_path`.
     pub checkpoint: Option<Arc<checkpoint::Checkpoint>>,
+    /// Bounds how many readers start (inspect, first open) at once.
+    pub starting: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -166,6 +168,7 @@ impl Engine {
         };
         let shared = Arc::new(Shared {
             checkpoint,
+            starting: Arc::new(tokio::sync::Semaphore::new(reader::MAX_STARTING)),
             docker: Docker::new(Endpoint::new(config.docker_host.clone()), config.request_timeout),
             queue: Queue::new(config.queue_max_records, config.queue_max_bytes),
             log: Arc::new(Logger::with_sink(config.log_level, sink)),
@@ -292,6 +295,7 @@ impl Engine {
                 "listings": s.listings.load(Relaxed),
             },
             "excluded_containers": s.excluded_names(),
+            "containers_gone": s.containers_gone.load(Relaxed),
             "containers": containers,
         })
     }

@@ -32,6 +32,8 @@ const TAIL_WIDEN_FACTOR: u64 = 8;
 const CATCH_UP_LAG: Duration = Duration::from_secs(2);
 /// How often a deferred rotation looks again.
 const CATCH_UP_CHECK: Duration = Duration::from_secs(1);
+/// How many readers may be starting (inspect, first open) at once.
+pub const MAX_STARTING: usize = 16;
 /// Initial capacity of the decode buffer (it grows with the stream).
 const BUFFER_BYTES: usize = 4 * 1024;
 
@@ -115,13 +117,17 @@ pub struct Reader {
     shutdown: watch::Receiver<bool>,
     id: String,
     backoff: Backoff,
+    /// Held from the start until the first stream is open: at most
+    /// `MAX_STARTING` readers inspect and open at once (start-up with
+    /// thousands of containers must not open thousands of connections).
+    starting: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Reader {
     pub fn new(shared: Arc<Shared>, id: String) -> Reader {
         let shutdown = shared.shutdown.clone();
         let backoff = Backoff::new(shared.config.retry_backoff, shared.config.retry_backoff_max, &id);
-        Reader { shared, shutdown, id, backoff }
+        Reader { shared, shutdown, id, backoff, starting: None }
     }
 
     /// Runs until the container is drained, gone, unreadable or the capture
@@ -133,6 +139,12 @@ impl Reader {
         state: Option<ContainerState>,
         found_at_start: bool,
     ) -> (String, Option<ContainerState>, ReaderExit) {
+        let permits = self.shared.starting.clone();
+        self.starting = tokio::select! {
+            biased;
+            _ = cancelled(&mut self.shutdown) => return (self.id, state, ReaderExit::Cancelled),
+            p = permits.acquire_owned() => p.ok(),
+        };
         let inspect = match self.inspect_with_retry().await {
             Ok(i) => i,
             Err(exit) => return (self.id, state, exit),
@@ -279,7 +291,10 @@ impl Reader {
             state.stats.set_state(ReaderState::Starting);
             let query = self.query(state, true);
             let response = match self.open(state, &query).await {
-                Ok(r) => r,
+                Ok(r) => {
+                    self.starting = None;
+                    r
+                }
                 Err(e) => {
                     if *self.shutdown.borrow() {
                         return ReaderExit::Cancelled;

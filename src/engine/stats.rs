@@ -282,6 +282,8 @@ pub struct EngineStats {
     pub daemon_errors: AtomicU64,
     pub events_connects: AtomicU64,
     pub listings: AtomicU64,
+    /// Followed containers that were removed.
+    pub containers_gone: AtomicU64,
     pub records: AtomicU64,
     pub bytes: AtomicU64,
     pub tasks: AtomicI64,
@@ -299,6 +301,7 @@ impl EngineStats {
             daemon_errors: AtomicU64::new(0),
             events_connects: AtomicU64::new(0),
             listings: AtomicU64::new(0),
+            containers_gone: AtomicU64::new(0),
             records: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             tasks: AtomicI64::new(0),
@@ -324,6 +327,12 @@ impl EngineStats {
     }
 
     /// Forgets a container (destroyed): its stats, or its exclusion.
+    /// A followed container was removed (its logs answered 404).
+    pub fn gone(&self) {
+        self.containers_gone.fetch_add(1, Relaxed);
+        self.metrics.error("not_found");
+    }
+
     pub fn forget(&self, id: &str) {
         self.containers.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
         self.excluded.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
