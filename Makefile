@@ -4,7 +4,7 @@
 CARGO ?= cargo
 NEXTEST := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: all build header bench-setup deps test test-rust test-c test-python test-go test-fluentbit test-monitoring demo clean-containers fuzz
+.PHONY: all build header bench-setup deps test test-rust test-c test-python test-go test-fluentbit test-monitoring test-soak-short soak demo clean-containers fuzz
 
 all: build
 
@@ -50,7 +50,20 @@ test-fluentbit: deps
 test-monitoring: deps
 	tests/monitoring/test.sh
 
-test: test-rust test-c test-python test-go test-fluentbit test-monitoring
+# The soak: SOAK_MINUTES (30), SOAK_CONTAINERS (55), SOAK_ROTATION (5m);
+# prints a report table and fails if a check does.
+soak: deps
+ifeq ($(NEXTEST),yes)
+	$(CARGO) nextest run --release --test soak --run-ignored only --no-capture
+else
+	$(CARGO) test --release --test soak -- --ignored --nocapture
+endif
+
+# The same checks, short (CI): 2 minutes, 10 containers, 10 s rotation.
+test-soak-short:
+	SOAK_MINUTES=2 SOAK_ROTATION=10s SOAK_CONTAINERS=10 $(MAKE) soak
+
+test: test-rust test-c test-python test-go test-fluentbit test-monitoring test-soak-short
 
 demo: build
 	scripts/demo.sh

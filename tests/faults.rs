@@ -610,3 +610,25 @@ fn a_restart_while_the_stream_is_frozen_loses_and_repeats_nothing() {
     assert!(tally.others.is_empty(), "{:?}", tally.others);
     assert_read_only(&proxy);
 }
+
+#[test]
+fn containers_left_out_by_name_cost_no_connection_at_start_up() {
+    let bystanders = env_u64("LCT_BYSTANDERS", 150) as usize;
+    let mut others = Containers::new("bystander");
+    others.run_each("b", bystanders, "exec sleep 600");
+    let proxy = Proxy::start();
+    let c = Containers::new("wanted");
+    let cap = Capture::start(&config(&proxy, &c, json!({})));
+    let base = cap.baseline();
+    let inspected =
+        proxy.requests().iter().filter(|r| r.endpoint().ends_with("/json") && r.container().is_some()).count();
+    eprintln!(
+        "{bystanders} containers left out by name: {inspected} inspects, at most {} connections open at once; then tasks {} FDs {}",
+        proxy.peak_live(),
+        base.0,
+        base.1
+    );
+    // The list names every container: the name filter needs no inspect.
+    assert!(proxy.peak_live() <= 10, "{} connections at once", proxy.peak_live());
+    assert_read_only(&proxy);
+}

@@ -13,16 +13,6 @@ use serde_json::json;
 
 const STDOUT: u32 = 1;
 
-/// Waits until discovery has subscribed and listed, then returns the
-/// engine's tasks and FDs: the baseline with no container followed.
-fn baseline(cap: &Capture) -> (i64, i64) {
-    wait_until(Duration::from_secs(30), "the first listing", || {
-        let s = cap.stats();
-        s["daemon"]["listings"].as_u64() >= Some(1) && s["tasks"] == 1
-    });
-    cap.tasks_and_fds()
-}
-
 /// Waits until the followed containers are forgotten and tasks and FDs
 /// are back at the baseline (± 2); returns them.
 fn back_to_baseline(cap: &Capture, prefix: &str, base: (i64, i64)) -> (i64, i64) {
@@ -63,7 +53,7 @@ fn container_churn_is_captured_completely_and_leaves_no_tasks_or_fds() {
         "include_containers": [c.prefix],
         "rotation_interval": "2s",
     }));
-    let base = baseline(&cap);
+    let base = cap.baseline();
     let started = Instant::now();
     let mut tally = Tally::default();
     let mut peak = base;
@@ -111,7 +101,7 @@ fn fifty_containers_through_a_hundred_rotations_leak_no_tasks_or_fds() {
         "include_containers": [c.prefix],
         "rotation_interval": "100ms",
     }));
-    let base = baseline(&cap);
+    let base = cap.baseline();
     // One numbered line a second each.
     let (_, names) = c.run_each("t", count as usize, &seq_script(100_000, 1, "1"));
     let started = Instant::now();

@@ -55,8 +55,7 @@ fn soak() {
         "rotation_interval": rotation_text,
         "rotation_jitter": 0,
     }));
-    wait_until(Duration::from_secs(30), "the first listing", || cap.stats()["daemon"]["listings"].as_u64() >= Some(1));
-    let base = cap.tasks_and_fds();
+    let base = cap.baseline();
     // Five numbered lines a second each, until killed.
     let (_, names) = c.run_each("w", count as usize, &seq_script(1_000_000_000, 1, "0.2"));
     let mut tally = Tally::default();

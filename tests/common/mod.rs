@@ -385,6 +385,18 @@ impl Capture {
         text
     }
 
+    /// Waits until discovery has subscribed, listed and set aside every
+    /// container the filters leave out (on a shared daemon, other tests'),
+    /// then returns the engine's tasks and FDs: the baseline with no
+    /// container followed.
+    pub fn baseline(&self) -> (i64, i64) {
+        wait_until(Duration::from_secs(60), "the first listing", || {
+            let s = self.stats();
+            s["daemon"]["listings"].as_u64() >= Some(1) && s["tasks"] == 1
+        });
+        self.tasks_and_fds()
+    }
+
     /// The engine's alive tasks and open file descriptors, from stats.
     pub fn tasks_and_fds(&self) -> (i64, i64) {
         let s = self.stats();

@@ -115,6 +115,8 @@ struct Rules {
 struct State {
     rules: Mutex<Rules>,
     live: Mutex<HashMap<u64, Request>>,
+    /// The most connections open at once.
+    peak_live: AtomicUsize,
     log: Mutex<Vec<Request>>,
 }
 
@@ -238,6 +240,11 @@ impl Proxy {
         lock(&self.state.log).clone()
     }
 
+    /// The most connections open at once so far.
+    pub fn peak_live(&self) -> usize {
+        self.state.peak_live.load(Ordering::Relaxed)
+    }
+
     /// How many connections matching `target` are open now.
     pub fn live(&self, target: &Target) -> usize {
         self.live_ids(target).len()
@@ -341,7 +348,11 @@ async fn serve(
     let arrived = tokio::time::Instant::now();
     let request = parse_request(&head, started.elapsed());
     lock(&state.log).push(request.clone());
-    lock(&state.live).insert(id, request.clone());
+    {
+        let mut live = lock(&state.live);
+        live.insert(id, request.clone());
+        state.peak_live.fetch_max(live.len(), Ordering::Relaxed);
+    }
     let _live = LiveGuard(state.clone(), id);
     // The delay in force when the request arrived (re-checked on changes:
     // clearing the rule releases it).
