@@ -3,6 +3,8 @@
 
 CARGO ?= cargo
 NEXTEST := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
+# Every suite runs under a deadline: a wedged daemon fails it, never hangs CI.
+DEADLINE := timeout --kill-after=30 1200
 
 .PHONY: all build header bench-setup deps test test-rust test-c test-python test-go test-fluentbit test-monitoring test-soak-short soak demo clean-containers fuzz
 
@@ -34,21 +36,21 @@ endif
 
 # The C example and ABI misuse under AddressSanitizer (or valgrind).
 test-c: deps
-	tests/c/test.sh
+	$(DEADLINE) tests/c/test.sh
 
 test-python: deps
-	bindings/python/test.sh
+	$(DEADLINE) bindings/python/test.sh
 
 test-go: deps
-	bindings/go/test.sh
+	$(DEADLINE) bindings/go/test.sh
 
 # The Fluent Bit plugin driven by a C host exactly as Fluent Bit's proxy does.
 test-fluentbit: deps
-	tests/fluentbit/test.sh
+	$(DEADLINE) tests/fluentbit/test.sh
 
 # promtool check/test rules, the dashboard, and a real Prometheus scraping a real capture.
 test-monitoring: deps
-	tests/monitoring/test.sh
+	$(DEADLINE) tests/monitoring/test.sh
 
 # The soak: SOAK_MINUTES (30), SOAK_CONTAINERS (55), SOAK_ROTATION (5m);
 # prints a report table and fails if a check does.

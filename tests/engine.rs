@@ -225,7 +225,7 @@ fn filters_by_name_label_and_image() {
     struct Untag(String);
     impl Drop for Untag {
         fn drop(&mut self) {
-            let _ = std::process::Command::new("docker").args(["rmi", &self.0]).output();
+            let _ = docker_cmd().args(["rmi", &self.0]).output();
         }
     }
     let _untag = Untag(alt_image.clone());
@@ -265,7 +265,7 @@ fn filters_by_name_label_and_image() {
     struct Rm(String);
     impl Drop for Rm {
         fn drop(&mut self) {
-            let _ = std::process::Command::new("docker").args(["rm", "-f", &self.0]).output();
+            let _ = docker_cmd().args(["rm", "-f", &self.0]).output();
         }
     }
     let _rm = Rm(alt.clone());

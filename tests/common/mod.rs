@@ -27,16 +27,24 @@ pub fn bench() {
     });
 }
 
+/// The docker CLI, under a deadline: a wedged daemon fails the test
+/// instead of hanging it.
+pub fn docker_cmd() -> Command {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["--kill-after=5", "120", "docker"]);
+    cmd
+}
+
 /// Runs `docker` with `args`; panics with its stderr on failure.
 pub fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("run docker");
+    let out = docker_cmd().args(args).output().expect("run docker");
     assert!(out.status.success(), "docker {:?} failed: {}", args, String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// Like `docker` but returns whether it succeeded.
 pub fn docker_ok(args: &[&str]) -> bool {
-    Command::new("docker").args(args).output().map(|o| o.status.success()).unwrap_or(false)
+    docker_cmd().args(args).output().map(|o| o.status.success()).unwrap_or(false)
 }
 
 /// A unique name prefix for the containers of one test.
@@ -48,7 +56,7 @@ pub fn prefix(test: &str) -> String {
 /// Runs `docker -H host` (the default daemon when `host` is `None`) with
 /// `args`; panics with its stderr on failure.
 pub fn docker_at(host: Option<&str>, args: &[&str]) -> String {
-    let mut cmd = Command::new("docker");
+    let mut cmd = docker_cmd();
     if let Some(host) = host {
         cmd.args(["-H", host]);
     }
@@ -165,7 +173,7 @@ impl Drop for Containers {
             }
             args.extend(["rm", "-f"]);
             args.extend(self.names.iter().map(String::as_str));
-            let _ = Command::new("docker").args(&args).output();
+            let _ = docker_cmd().args(&args).output();
         }
     }
 }
