@@ -16,7 +16,7 @@ DOCKER=/usr/bin/docker
 mkdir -p "$STATE"
 # Test processes (and checkouts) call this at once; one at a time does the work.
 exec 9>/tmp/log-capturer-bench.lock
-flock 9
+flock -w 300 9 || { echo "bench: another bench.sh held the lock for 5 minutes" >&2; exit 1; }
 
 say() { echo "bench: $*" >&2; }
 
@@ -38,8 +38,9 @@ ping_daemon() {
 if ! ping_daemon; then
     say "starting dockerd (log: $STATE/dockerd.log)"
     # containerd is started by dockerd itself when none runs.
+    # 9>&-: the daemon must not inherit (and hold forever) the lock.
     setsid /usr/sbin/dockerd --bridge=none --iptables=false --ip6tables=false \
-        --host "unix://$SOCK" >"$STATE/dockerd.log" 2>&1 < /dev/null &
+        --host "unix://$SOCK" >"$STATE/dockerd.log" 2>&1 < /dev/null 9>&- &
     echo $! >"$STATE/dockerd.pid"
     for _ in $(seq 1 120); do
         ping_daemon && break

@@ -7,7 +7,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STATE="$ROOT/target/bench"
 mkdir -p "$STATE"
 exec 8>/tmp/log-capturer-deps.lock
-flock 8
+flock -w 600 8 || { echo "deps: another deps.sh held the lock for 10 minutes" >&2; exit 1; }
 
 need=()
 command -v go >/dev/null || need+=(golang-go)
