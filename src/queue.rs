@@ -37,8 +37,13 @@ struct State {
     pollers_waiting: usize,
     /// Bumped by `wake`: waiting polls return empty.
     wakes: u64,
+    /// Records came for a waiting poll that was not woken yet.
+    wake_pending: bool,
     closed: bool,
 }
+
+/// A waiting poll is woken at once when this many records are queued.
+const WAKE_BATCH: usize = 1024;
 
 /// Why a push or poll ended without its records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +84,6 @@ impl Queue {
         if state.closed {
             return Err(Closed);
         }
-        let was_empty = state.records.is_empty();
         while let Some(record) = pending.front() {
             let len = record.message.len();
             let fits = state.records.len() < self.max_records && state.bytes + len <= self.max_bytes;
@@ -90,8 +94,16 @@ impl Queue {
             state.bytes += len;
             state.records.push_back(pending.pop_front().unwrap());
         }
-        if was_empty && !state.records.is_empty() && state.pollers_waiting > 0 {
-            self.not_empty.notify_all();
+        // Wake a waiting poll once there is a batch worth taking; smaller
+        // amounts wait for the engine to go idle (`on_park`), so a poll takes
+        // everything one busy spell produced in one wake-up.
+        if state.pollers_waiting > 0 && !state.records.is_empty() {
+            if state.records.len() >= WAKE_BATCH.min(self.max_records) {
+                state.wake_pending = false;
+                self.not_empty.notify_all();
+            } else {
+                state.wake_pending = true;
+            }
         }
         Ok(pending.is_empty())
     }
@@ -163,6 +175,18 @@ impl Queue {
             let (next, _) = self.not_empty.wait_timeout(state, left).unwrap_or_else(|e| e.into_inner());
             state = next;
             state.pollers_waiting -= 1;
+        }
+    }
+
+    /// The engine has no more work for now: wake a poll waiting for the
+    /// records it queued (called as the engine's thread parks).
+    pub fn on_park(&self) {
+        let mut state = self.lock();
+        if state.wake_pending {
+            state.wake_pending = false;
+            if state.pollers_waiting > 0 && !state.records.is_empty() {
+                self.not_empty.notify_all();
+            }
         }
     }
 

@@ -180,8 +180,12 @@ impl Engine {
         if let Some(warning) = checkpoint_warning {
             shared.log.warn("Position file could not be read; starting afresh.", &[("error", &warning)]);
         }
+        let park_shared = shared.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            // Records queued during a busy spell wake a waiting poll once,
+            // when the engine goes idle (see `Queue::on_park`).
+            .on_thread_park(move || park_shared.queue.on_park())
             .build()
             .map_err(|e| EngineError::Runtime(format!("cannot build the engine's runtime: {e}")))?;
         // Bind here, so a bad `metrics_addr` fails the start with its reason.

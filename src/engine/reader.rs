@@ -32,6 +32,12 @@ const TAIL_WIDEN_FACTOR: u64 = 8;
 const CATCH_UP_LAG: Duration = Duration::from_secs(2);
 /// How often a deferred rotation looks again.
 const CATCH_UP_CHECK: Duration = Duration::from_secs(1);
+/// Reads of a busy stream between these sizes are followed by a short
+/// wait, so the next read takes more at once (fewer wake-ups and syscalls);
+/// small reads (a quiet stream) and full ones are not.
+const COALESCE_MIN: usize = 1024;
+const COALESCE_MAX: usize = 32 * 1024;
+const COALESCE_WAIT: Duration = Duration::from_millis(1);
 /// How many readers may be starting (inspect, first open) at once.
 pub const MAX_STARTING: usize = 16;
 /// Initial capacity of the decode buffer (it grows with the stream).
@@ -323,18 +329,26 @@ impl Reader {
             state.stats.stream_opened_ns.store(unix_now_ns(), Relaxed);
             state.stats.set_state(ReaderState::Following);
 
+            let delivered_before = state.stats.records.load(Relaxed);
             let end = self.follow(state, response, &query).await;
+            // A window widened for a dense stretch of log is needed again
+            // until new lines move the resume point past it.
+            let moved_on = state.stats.records.load(Relaxed) > delivered_before;
             state.stats.stream_closed(unix_now_ns());
             reason = match end {
                 FollowEnd::Cancelled => return ReaderExit::Cancelled,
                 FollowEnd::Rotation => {
                     self.backoff.reset();
-                    narrow(state, self.shared.config.reopen_tail);
+                    if moved_on {
+                        narrow(state, self.shared.config.reopen_tail);
+                    }
                     Some(ReopenReason::Rotation)
                 }
                 FollowEnd::Idle => {
                     self.backoff.reset();
-                    narrow(state, self.shared.config.reopen_tail);
+                    if moved_on {
+                        narrow(state, self.shared.config.reopen_tail);
+                    }
                     Some(ReopenReason::Idle)
                 }
                 FollowEnd::Widen => {
@@ -431,6 +445,7 @@ impl Reader {
         let mut verified = query.tail.is_none();
         let read_timeout = config.read_timeout;
         let mut last_data = Instant::now();
+        let mut coalesce: Option<Instant> = None;
         let far = last_data + Duration::from_secs(86_400 * 365);
         let mut rotation_at = if query.follow { state.next_rotation } else { far };
         let sleep = tokio::time::sleep_until(rotation_at.min(last_data + read_timeout));
@@ -461,12 +476,25 @@ impl Reader {
                     sleep.as_mut().reset(rotation_at.min(last_data + read_timeout));
                     continue;
                 }
-                r = body.read(&mut buf) => r,
+                r = async {
+                    if let Some(at) = coalesce {
+                        tokio::time::sleep_until(at).await;
+                    }
+                    body.read(&mut buf).await
+                } => r,
             };
             let eof = match read {
                 Err(e) => return FollowEnd::Error(ReadError::Docker(e)),
                 Ok(BodyRead::End) => true,
                 Ok(BodyRead::Data(_)) => false,
+            };
+            // A busy stream that gave a part-full read: let more arrive
+            // before the next one (one wake-up per ~40 KB, not per chunk).
+            coalesce = match read {
+                Ok(BodyRead::Data(n)) if (COALESCE_MIN..COALESCE_MAX).contains(&n) => {
+                    Some(Instant::now() + COALESCE_WAIT)
+                }
+                _ => None,
             };
             if !verified {
                 match session.peek_first_ts(&buf, eof) {
