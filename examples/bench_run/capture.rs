@@ -100,6 +100,13 @@ impl Args {
             .unwrap_or_else(|| panic!("missing --{key}"))
     }
 
+    pub fn optional<T: std::str::FromStr>(&self, key: &str) -> Option<T> {
+        self.0.get(key).map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("--{key} is not a number"))
+        })
+    }
+
     pub fn number<T: std::str::FromStr>(&self, key: &str) -> T {
         self.text(key)
             .parse()
@@ -122,9 +129,14 @@ fn now_ns() -> i64 {
 /// Reads finished containers (`include_stopped`, `since` all) until
 /// `--expect` records came or `--timeout` passed. The measured interval
 /// runs from just before `capture_start` to the last record polled.
+///
+/// `--poll-pause-ms N` (default 0: poll again at once) makes the host
+/// sleep N ms after a batch of fewer than 1024 records, as a host polling
+/// on a timer would: it shows what the poller's wake-ups cost.
 pub fn drain(args: &Args) -> Result<Value, String> {
     let expect: usize = args.number("expect");
     let timeout = Duration::from_secs(args.number("timeout"));
+    let pause = Duration::from_millis(args.optional("poll-pause-ms").unwrap_or(0));
     let config = json!({
         "include_containers": [args.text("prefix")],
         "include_stopped": true,
@@ -142,6 +154,9 @@ pub fn drain(args: &Args) -> Result<Value, String> {
         if n > 0 {
             records += n;
             last = Instant::now();
+        }
+        if n < 1024 && !pause.is_zero() && records < expect {
+            std::thread::sleep(pause);
         }
     }
     let (cpu1, dockerd1) = (self_cpu(), dockerd_cpu(args));
