@@ -142,7 +142,7 @@ pub fn drain(args: &Args) -> Result<Value, String> {
         "include_stopped": true,
         "since": "all",
     });
-    let (cpu0, dockerd0) = (self_cpu(), dockerd_cpu(args));
+    let (cpu0, dockerd0, busy0) = (self_cpu(), dockerd_cpu(args), probe::machine_busy_seconds());
     let started = Instant::now();
     let capture = Capture::start(config)?;
     let (mut records, mut bytes) = (0usize, 0usize);
@@ -159,7 +159,7 @@ pub fn drain(args: &Args) -> Result<Value, String> {
             std::thread::sleep(pause);
         }
     }
-    let (cpu1, dockerd1) = (self_cpu(), dockerd_cpu(args));
+    let (cpu1, dockerd1, busy1) = (self_cpu(), dockerd_cpu(args), probe::machine_busy_seconds());
     let seconds = last.duration_since(started).as_secs_f64();
     let requests: u64 = containers(&capture.stats())
         .iter()
@@ -172,6 +172,7 @@ pub fn drain(args: &Args) -> Result<Value, String> {
         "seconds": seconds,
         "cpu_seconds": cpu1 - cpu0,
         "dockerd_cpu_seconds": dockerd1 - dockerd0,
+        "other_cpu_seconds": (busy1 - busy0) - (dockerd1 - dockerd0) - (cpu1 - cpu0),
         "peak_rss_kib": probe::self_status_kib("VmHWM"),
         "requests": requests,
     }))

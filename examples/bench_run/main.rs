@@ -63,6 +63,11 @@ fn interrupted() -> Result<(), String> {
 /// What one run measures, and how hard.
 struct Plan {
     smoke: bool,
+    /// Phases to run (`BENCH_PHASES`, comma-separated; default all).
+    phases: Vec<String>,
+    /// Repetitions of each drain (the noisiest figure).
+    drain_reps: usize,
+    /// Repetitions of the latency and memory measurements.
     reps: usize,
     /// (containers, lines per container) of each drain case.
     drains: Vec<(usize, usize)>,
@@ -83,9 +88,16 @@ struct Plan {
 impl Plan {
     fn new(smoke: bool) -> Plan {
         let env = |key: &str| std::env::var(key).ok().and_then(|v| v.parse::<f64>().ok());
+        let phases = std::env::var("BENCH_PHASES")
+            .unwrap_or_else(|_| "drain,reopen,latency,idle".into())
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .collect();
         if smoke {
             Plan {
                 smoke,
+                phases,
+                drain_reps: env("BENCH_REPS").map_or(1, |v| v as usize),
                 reps: env("BENCH_REPS").map_or(1, |v| v as usize),
                 drains: vec![(2, 10_000), (5, 4_000)],
                 reopen_big: 20_000,
@@ -103,6 +115,8 @@ impl Plan {
         } else {
             Plan {
                 smoke,
+                phases,
+                drain_reps: env("BENCH_REPS").map_or(5, |v| v as usize),
                 reps: env("BENCH_REPS").map_or(3, |v| v as usize),
                 drains: vec![(1, 1_000_000), (10, 100_000), (100, 10_000)],
                 reopen_big: 1_000_000,
@@ -195,14 +209,24 @@ fn run(args: Vec<String>) -> i32 {
     };
     let started = Instant::now();
     bench.wait_for_quiet();
-    let phases: [(&str, fn(&mut Bench) -> Result<(), String>); 4] = [
-        ("drain throughput", Bench::drains),
-        ("reopen cost", Bench::reopens),
-        ("write → poll latency", Bench::latency),
-        ("idle memory", Bench::idle_memory),
+    match bench.dockerd_rate(if bench.plan.smoke { 2.0 } else { 5.0 }) {
+        Ok(rate) => bench.report.dockerd_at_rest(rate),
+        Err(e) => {
+            say(format!("cannot measure: {e}"));
+            return 2;
+        }
+    }
+    let phases: [(&str, &str, fn(&mut Bench) -> Result<(), String>); 4] = [
+        ("drain", "drain throughput", Bench::drains),
+        ("reopen", "reopen cost", Bench::reopens),
+        ("latency", "write → poll latency", Bench::latency),
+        ("idle", "idle memory", Bench::idle_memory),
     ];
     let mut failed = false;
-    for (name, phase) in phases {
+    for (key, name, phase) in phases {
+        if !bench.plan.phases.iter().any(|p| p == key) {
+            continue;
+        }
         if interrupted().is_err() {
             failed = true;
             break;
@@ -315,6 +339,13 @@ impl Bench {
         probe::cpu_seconds(self.dockerd).ok_or_else(|| "dockerd is gone".into())
     }
 
+    /// dockerd's CPU seconds per second over `seconds` of waiting.
+    fn dockerd_rate(&self, seconds: f64) -> Result<f64, String> {
+        let cpu0 = self.dockerd_cpu()?;
+        std::thread::sleep(Duration::from_secs_f64(seconds));
+        Ok((self.dockerd_cpu()? - cpu0) / seconds)
+    }
+
     /// Runs a child mode of this binary; returns its JSON line.
     fn child(&self, mode: &str, args: &[(&str, String)]) -> Result<Value, String> {
         interrupted()?;
@@ -328,7 +359,7 @@ impl Bench {
             .arg("--dockerd")
             .arg(self.dockerd.to_string())
             .env("DOCKER_HOST", format!("unix://{}", self.socket));
-        let finished = probe::run_concurrently(vec![command], false);
+        let finished = probe::run_concurrently(vec![command], probe::Output::Capture);
         let line = finished.stdouts.first().map(|s| s.trim()).unwrap_or("");
         if !finished.all_ok || line.is_empty() {
             return Err(format!("bench {mode} failed{}", finished.failure.map(|f| format!(": {f}")).unwrap_or_default()));
@@ -365,7 +396,7 @@ impl Bench {
     fn drain_set(&mut self, group: &str, names: &[String], lines: usize) -> Result<(), String> {
         let total = names.len() * lines;
         let mut runs: Vec<Vec<report::DrainRun>> = vec![Vec::new(); 3];
-        for rep in 0..self.plan.reps {
+        for rep in 0..self.plan.drain_reps {
             // Each repetition starts with another client: drift in the
             // machine's load falls on all three alike.
             for k in 0..3 {
@@ -410,7 +441,7 @@ impl Bench {
                 let mut c;
                 if cli {
                     c = Command::new("docker");
-                    c.args(["logs", "-t", name]).stdout(std::process::Stdio::null());
+                    c.args(["logs", "-t", name]);
                 } else {
                     c = Command::new("curl");
                     c.args(["-sS", "-o", "/dev/null", "-w", "%{size_download}", "--unix-socket", &self.socket])
@@ -419,9 +450,10 @@ impl Bench {
                 c
             })
             .collect();
-        let cpu0 = self.dockerd_cpu()?;
-        let finished = probe::run_concurrently(commands, cli);
-        let cpu1 = self.dockerd_cpu()?;
+        let (cpu0, busy0) = (self.dockerd_cpu()?, probe::machine_busy_seconds());
+        let output = if cli { probe::Output::Discard } else { probe::Output::Capture };
+        let finished = probe::run_concurrently(commands, output);
+        let (cpu1, busy1) = (self.dockerd_cpu()?, probe::machine_busy_seconds());
         if !finished.all_ok {
             return Err(finished.failure.unwrap_or_default());
         }
@@ -436,6 +468,7 @@ impl Bench {
             seconds: finished.seconds,
             client_cpu: finished.cpu_seconds,
             dockerd_cpu: cpu1 - cpu0,
+            other_cpu: (busy1 - busy0) - (cpu1 - cpu0) - finished.cpu_seconds,
             peak_rss_kib: finished.max_rss_kib,
             load,
         })
@@ -459,6 +492,7 @@ impl Bench {
             seconds: v["seconds"].as_f64().unwrap_or(f64::NAN),
             client_cpu: v["cpu_seconds"].as_f64().unwrap_or(f64::NAN),
             dockerd_cpu: v["dockerd_cpu_seconds"].as_f64().unwrap_or(f64::NAN),
+            other_cpu: v["other_cpu_seconds"].as_f64().unwrap_or(f64::NAN),
             peak_rss_kib: v["peak_rss_kib"].as_u64().unwrap_or(0),
             load,
         })
@@ -496,7 +530,10 @@ impl Bench {
                 naive.seconds * 1e3,
                 naive.dockerd_cpu_seconds * 1e3
             ));
-            let rotation = self.child(
+            // What dockerd burns meanwhile without us (other clients of a
+            // shared daemon), to take off the rotations' figure.
+            let idle_rate = self.dockerd_rate(self.plan.rotate_seconds.min(5.0))?;
+            let mut rotation = self.child(
                 "rotate",
                 &[
                     ("prefix", name.clone()),
@@ -504,6 +541,7 @@ impl Bench {
                     ("seconds", self.plan.rotate_seconds.to_string()),
                 ],
             )?;
+            rotation["dockerd_idle_cpu_seconds"] = json!(idle_rate * self.plan.rotate_seconds);
             say(format!("  {lines} lines: engine rotations {rotation}"));
             let row = report::ReopenRow {
                 lines: *lines,

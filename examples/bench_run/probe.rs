@@ -27,6 +27,28 @@ fn clock_ticks() -> f64 {
     }
 }
 
+/// Seconds of CPU the whole machine has been busy (every CPU, every
+/// process and the kernel), from the first line of `/proc/stat`.
+pub fn machine_busy_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: all but idle and iowait.
+    let busy: u64 = ticks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| matches!(i, 0 | 1 | 2 | 5 | 6 | 7))
+        .map(|(_, t)| t)
+        .sum();
+    busy as f64 / clock_ticks()
+}
+
 /// A field of `/proc/self/status` in KiB (`VmRSS`, `VmHWM`).
 pub fn self_status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -89,10 +111,18 @@ pub struct Finished {
     pub failure: Option<String>,
 }
 
-/// Spawns every command at once (stdin closed, stdout captured, stderr
-/// as given) and waits for all of them, collecting their CPU time and peak
-/// memory with `wait4`.
-pub fn run_concurrently(commands: Vec<Command>, stderr_null: bool) -> Finished {
+/// What becomes of the children's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// stdout is read into `Finished::stdouts`; stderr is inherited.
+    Capture,
+    /// stdout and stderr go to /dev/null.
+    Discard,
+}
+
+/// Spawns every command at once (stdin closed) and waits for all of them,
+/// collecting their CPU time and peak memory with `wait4`.
+pub fn run_concurrently(commands: Vec<Command>, output: Output) -> Finished {
     let started = Instant::now();
     let mut children: Vec<Child> = Vec::new();
     let mut finished = Finished {
@@ -100,10 +130,11 @@ pub fn run_concurrently(commands: Vec<Command>, stderr_null: bool) -> Finished {
         ..Finished::default()
     };
     for mut command in commands {
-        command.stdin(Stdio::null()).stdout(Stdio::piped());
-        if stderr_null {
-            command.stderr(Stdio::null());
-        }
+        command.stdin(Stdio::null());
+        match output {
+            Output::Capture => command.stdout(Stdio::piped()),
+            Output::Discard => command.stdout(Stdio::null()).stderr(Stdio::null()),
+        };
         match command.spawn() {
             Ok(child) => children.push(child),
             Err(e) => {

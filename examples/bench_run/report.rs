@@ -20,6 +20,9 @@ pub struct DrainRun {
     pub seconds: f64,
     pub client_cpu: f64,
     pub dockerd_cpu: f64,
+    /// The machine's busy CPU minus dockerd's and the client's: containerd,
+    /// the kernel's own threads, and whatever else ran (noise).
+    pub other_cpu: f64,
     pub peak_rss_kib: u64,
     pub load: f64,
 }
@@ -32,6 +35,7 @@ impl DrainRun {
             "lines_per_second": self.rate(),
             "client_cpu_seconds": self.client_cpu,
             "dockerd_cpu_seconds": self.dockerd_cpu,
+            "other_cpu_seconds": self.other_cpu,
             "peak_rss_kib": self.peak_rss_kib,
             "load1": self.load,
         })
@@ -113,6 +117,12 @@ fn load_range(loads: &[f64]) -> String {
     }
 }
 
+/// dockerd's CPU per engine rotation, less its rate with no capture.
+fn rotation_dockerd_cpu(r: &Value) -> f64 {
+    let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+    (f("dockerd_cpu_seconds") - f("dockerd_idle_cpu_seconds")).max(0.0) / f("rotations").max(1.0)
+}
+
 impl Report {
     pub fn new(smoke: bool, machine: Value, prefix: String) -> Report {
         Report {
@@ -164,6 +174,13 @@ impl Report {
         };
     }
 
+    pub fn dockerd_at_rest(&mut self, rate: f64) {
+        self.load_note += &format!(
+            ";\ndockerd's CPU before the bench started anything: {:.1} % of a core (other clients of the shared daemon)",
+            rate * 100.0
+        );
+    }
+
     pub fn drain(&mut self, containers: usize, lines: usize, runs: Vec<Vec<DrainRun>>) {
         let rate = |runs: &[DrainRun]| median(&runs.iter().map(DrainRun::rate).collect::<Vec<_>>());
         let raw = rate(&runs[0]);
@@ -175,18 +192,19 @@ impl Report {
             crate::LINE_BYTES,
             runs[0].len()
         );
-        s += "| client | lines/s | ratio to raw | client CPU s | dockerd CPU s | client / dockerd CPU | peak RSS | load |\n";
-        s += "|---|---:|---:|---:|---:|---:|---:|---|\n";
+        s += "| client | lines/s | ratio to raw | client CPU s | dockerd CPU s | client / dockerd CPU | other CPU s | peak RSS | load |\n";
+        s += "|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
         for (method, runs) in DRAIN_METHODS.iter().zip(&runs) {
             let r = rate(runs);
             let client = median(&runs.iter().map(|r| r.client_cpu).collect::<Vec<_>>());
             let dockerd = median(&runs.iter().map(|r| r.dockerd_cpu).collect::<Vec<_>>());
             let cpu_ratio = median(&runs.iter().map(|r| r.client_cpu / r.dockerd_cpu).collect::<Vec<_>>());
+            let other = median(&runs.iter().map(|r| r.other_cpu).collect::<Vec<_>>());
             let rss = runs.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0);
             let loads: Vec<f64> = runs.iter().map(|r| r.load).collect();
             let _ = writeln!(
                 s,
-                "| {method} | {} | {:.2} | {client:.2} | {dockerd:.2} | {:.0} % | {} | {} |",
+                "| {method} | {} | {:.2} | {client:.2} | {dockerd:.2} | {:.0} % | {other:.2} | {} | {} |",
                 thousands(r),
                 r / raw,
                 cpu_ratio * 100.0,
@@ -234,7 +252,7 @@ impl Report {
                 );
             }
         }
-        s += "\nThe engine's own rotations (`rotation_interval` 1 s, after reading the whole log with `since` all):\n\n";
+        s += "\nThe engine's own rotations (`rotation_interval` 1 s, after reading the whole log with `since` all; dockerd's CPU less its rate with no capture, measured just before):\n\n";
         s += "| log | rotations | requests | requests / rotation | dockerd CPU / rotation | capturer CPU / rotation | records delivered again | reopen reasons |\n";
         s += "|---|---:|---:|---:|---:|---:|---:|---|\n";
         for row in &rows {
@@ -256,7 +274,7 @@ impl Report {
                 r["rotations"],
                 r["requests"],
                 r["requests"].as_f64().unwrap_or(0.0) / rotations,
-                r["dockerd_cpu_seconds"].as_f64().unwrap_or(f64::NAN) * 1e3 / rotations,
+                rotation_dockerd_cpu(r) * 1e3,
                 r["cpu_seconds"].as_f64().unwrap_or(f64::NAN) * 1e3 / rotations,
                 r["records_again"],
                 reasons.join(", ")
@@ -285,15 +303,15 @@ impl Report {
                 &format!("≤ {TARGET_REOPEN_RATIO}×"),
                 cpu <= TARGET_REOPEN_RATIO,
             );
-            let per_rotation = |row: &ReopenRow| {
-                row.rotation["dockerd_cpu_seconds"].as_f64().unwrap_or(f64::NAN)
-                    / row.rotation["rotations"].as_f64().unwrap_or(f64::NAN).max(1.0)
-            };
-            let (b, sm) = (per_rotation(big), per_rotation(small));
-            let engine = b.max(floor) / sm.max(floor);
+            let (b, sm) = (rotation_dockerd_cpu(&big.rotation), rotation_dockerd_cpu(&small.rotation));
+            // One 10 ms clock tick spread over the rotations is the finest
+            // figure the small log's side can have.
+            let resolution = 0.01 / small.rotation["rotations"].as_f64().unwrap_or(1.0).max(1.0);
+            let engine = b.max(resolution) / sm.max(resolution);
+            let bound = if sm < resolution { "≥ " } else { "" };
             self.target(
                 format!("reopen dockerd CPU, {label} (engine rotation)"),
-                format!("{engine:.1}× ({:.1} vs {:.1} ms per rotation)", b * 1e3, sm * 1e3),
+                format!("{bound}{engine:.1}× ({:.1} vs {:.1} ms per rotation)", b * 1e3, sm * 1e3),
                 &format!("≤ {TARGET_REOPEN_RATIO}×"),
                 engine <= TARGET_REOPEN_RATIO,
             );
