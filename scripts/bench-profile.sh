@@ -3,7 +3,9 @@
 # PROFILE_LINES (1,000,000) 100-byte lines: syscall counts (strace -c), CPU,
 # context switches (perf stat) and a per-thread profile (perf record), for
 # the capturer through its C ABI (`bench_run drain`) next to curl reading the
-# same log. Writes target/bench/profile/; prints a summary.
+# same log, and next to a bare reader that reads in small pieces or, pausing
+# 1 ms between reads, in large ones. Writes target/bench/profile/; prints a
+# summary.
 #
 # Needs perf and strace. The container is named `lct-<pid>-profile-0` and
 # removed on every exit path.
@@ -58,6 +60,12 @@ grep -E "task-clock|context-switches|elapsed|user|sys" "$OUT/capturer.perfstat"
 echo "== capturer: perf stat, host pausing 1 ms after a batch under 1024 records"
 perf stat -e task-clock,context-switches -o "$OUT/capturer-pause.perfstat" "${DRAIN[@]}" --poll-pause-ms 1
 grep -E "task-clock|context-switches|elapsed|user|sys" "$OUT/capturer-pause.perfstat"
+echo "== reference reader (bench_run rawread): blocking reads, 256 KiB buffer, no decoding"
+RAW=("$BIN" rawread --socket "$SOCK" --dockerd "$DOCKERD"
+    --path "/containers/$NAME/logs?follow=0&stdout=1&stderr=1&timestamps=1&tail=all")
+"${RAW[@]}" | tee "$OUT/rawread.json"
+echo "== reference reader, sleeping 1 ms after each read under 128 KiB (reads coalesce)"
+"${RAW[@]}" --pause-us 1000 | tee "$OUT/rawread-pause.json"
 echo "== capturer: perf record (per thread, then the top symbols)"
 perf record -q -F 999 -g -o "$OUT/capturer.perf.data" "${DRAIN[@]}" >/dev/null 2>&1
 perf report -i "$OUT/capturer.perf.data" --no-children --sort comm,dso --stdio 2>/dev/null |

@@ -14,7 +14,8 @@
 //! Usage: `bench_run run [--smoke] [--prefix lct-<pid>-]` (what
 //! `scripts/bench-run.sh` calls; `BENCH_SMOKE=1` is `--smoke`). The other
 //! modes (`drain`, `latency`, `idle`, `rotate`) are the capturer's side of
-//! one measurement, run by `run` as a child process.
+//! one measurement, run by `run` as a child process; `rawread` is a
+//! reference reader for `scripts/bench-profile.sh`.
 //!
 //! Exits 0 when every figure was measured (targets missed or not), 1 when
 //! a measurement failed, 2 when the bench could not start.
@@ -22,6 +23,7 @@
 mod capture;
 mod containers;
 mod probe;
+mod rawread;
 mod reopen;
 mod report;
 
@@ -161,9 +163,10 @@ fn main() {
         "latency" => child(capture::latency, args),
         "idle" => child(capture::idle, args),
         "rotate" => child(capture::rotate, args),
+        "rawread" => child(rawread::rawread, args),
         "run" => std::process::exit(run(args.collect())),
         other => {
-            eprintln!("bench: unknown mode {other:?} (run, drain, latency, idle, rotate)");
+            eprintln!("bench: unknown mode {other:?} (run, drain, latency, idle, rotate, rawread)");
             std::process::exit(2);
         }
     }
