@@ -188,7 +188,9 @@ pub fn latency(args: &Args) -> Result<Value, String> {
     let capture = Capture::start(config)?;
     let started = Instant::now();
     while started.elapsed() < warmup {
-        capture.poll(100, |_, _| {}).ok_or("capture stopped during the warm-up")?;
+        capture
+            .poll(100, |_, _| {})
+            .ok_or("capture stopped during the warm-up")?;
     }
     let (cpu0, dockerd0) = (self_cpu(), dockerd_cpu(args));
     let measuring = Instant::now();
@@ -245,7 +247,9 @@ pub fn idle(args: &Args) -> Result<Value, String> {
     let started = Instant::now();
     loop {
         let left = timeout.saturating_sub(started.elapsed());
-        probe::wait_for(left, Duration::from_millis(200), || open_fds() >= fds_before + count);
+        probe::wait_for(left, Duration::from_millis(200), || {
+            open_fds() >= fds_before + count
+        });
         std::thread::sleep(settle);
         let rss = probe::self_status_kib("VmRSS");
         // SAFETY: malloc_trim only returns free memory to the system.
@@ -302,7 +306,10 @@ pub fn rotate(args: &Args) -> Result<Value, String> {
         return Err(format!("read {records} of {expect} records"));
     }
     let drain_seconds = started.elapsed().as_secs_f64();
-    let before = containers(&capture.stats()).first().cloned().unwrap_or_default();
+    let before = containers(&capture.stats())
+        .first()
+        .cloned()
+        .unwrap_or_default();
     let (cpu0, dockerd0) = (self_cpu(), dockerd_cpu(args));
     let measuring = Instant::now();
     let mut again = 0usize;
@@ -310,9 +317,14 @@ pub fn rotate(args: &Args) -> Result<Value, String> {
         again += capture.poll(100, |_, _| {}).ok_or("capture stopped")?;
     }
     let (cpu1, dockerd1) = (self_cpu(), dockerd_cpu(args));
-    let after = containers(&capture.stats()).first().cloned().unwrap_or_default();
+    let after = containers(&capture.stats())
+        .first()
+        .cloned()
+        .unwrap_or_default();
     drop(capture);
-    let delta = |key: &str| after[key].as_u64().unwrap_or(0) as i64 - before[key].as_u64().unwrap_or(0) as i64;
+    let delta = |key: &str| {
+        after[key].as_u64().unwrap_or(0) as i64 - before[key].as_u64().unwrap_or(0) as i64
+    };
     let reopens: serde_json::Map<String, Value> = after["reopens"]
         .as_object()
         .map(|m| {

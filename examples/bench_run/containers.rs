@@ -61,7 +61,14 @@ impl Containers {
             for name in chunk {
                 self.made.lock().unwrap().insert(name.clone());
                 let child = Command::new("docker")
-                    .args(["run", "-d", "--network", "none", "--label", "log-capturer-test=1"])
+                    .args([
+                        "run",
+                        "-d",
+                        "--network",
+                        "none",
+                        "--label",
+                        "log-capturer-test=1",
+                    ])
                     .args(["--name", name, IMAGE, "sh", "-c", script])
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())

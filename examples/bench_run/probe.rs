@@ -90,7 +90,9 @@ pub fn dockerd_pid() -> Result<u32, String> {
     match pids.as_slice() {
         [pid] => Ok(*pid),
         [] => Err("no dockerd process found".into()),
-        _ => Err(format!("several dockerd processes ({pids:?}); cannot tell which to measure")),
+        _ => Err(format!(
+            "several dockerd processes ({pids:?}); cannot tell which to measure"
+        )),
     }
 }
 

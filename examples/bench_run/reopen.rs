@@ -28,6 +28,16 @@ pub struct Cost {
     pub lines: u64,
 }
 
+impl Cost {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "seconds": self.seconds,
+            "dockerd_cpu_seconds": self.dockerd_cpu_seconds,
+            "lines": self.lines,
+        })
+    }
+}
+
 /// The requests measured on one container.
 pub struct Reopen {
     runtime: tokio::runtime::Runtime,
@@ -106,7 +116,11 @@ impl Reopen {
                 let (mut lines, mut last_ts) = (0u64, 0i64);
                 loop {
                     let end = matches!(
-                        response.body.read(&mut buf).await.map_err(|e| e.to_string())?,
+                        response
+                            .body
+                            .read(&mut buf)
+                            .await
+                            .map_err(|e| e.to_string())?,
                         BodyRead::End
                     );
                     while let Some(d) = decode_multiplexed(&mut buf).map_err(|e| e.0)? {

@@ -8,10 +8,16 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::probe::median;
-use crate::{TARGET_CPU_RATIO, TARGET_IDLE_KIB, TARGET_P99_MS, TARGET_REOPEN_RATIO, TARGET_THROUGHPUT_RATIO};
+use crate::{
+    TARGET_CPU_RATIO, TARGET_IDLE_KIB, TARGET_P99_MS, TARGET_REOPEN_RATIO, TARGET_THROUGHPUT_RATIO,
+};
 
 /// The drain clients, in the order of `Bench::drain_set`'s methods.
-pub const DRAIN_METHODS: [&str; 3] = ["curl (raw socket)", "docker logs", "capturer (capture_poll)"];
+pub const DRAIN_METHODS: [&str; 3] = [
+    "curl (raw socket)",
+    "docker logs",
+    "capturer (capture_poll)",
+];
 
 /// One drain of a set of containers by one client.
 #[derive(Debug, Clone)]
@@ -198,7 +204,12 @@ impl Report {
             let r = rate(runs);
             let client = median(&runs.iter().map(|r| r.client_cpu).collect::<Vec<_>>());
             let dockerd = median(&runs.iter().map(|r| r.dockerd_cpu).collect::<Vec<_>>());
-            let cpu_ratio = median(&runs.iter().map(|r| r.client_cpu / r.dockerd_cpu).collect::<Vec<_>>());
+            let cpu_ratio = median(
+                &runs
+                    .iter()
+                    .map(|r| r.client_cpu / r.dockerd_cpu)
+                    .collect::<Vec<_>>(),
+            );
             let other = median(&runs.iter().map(|r| r.other_cpu).collect::<Vec<_>>());
             let rss = runs.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0);
             let loads: Vec<f64> = runs.iter().map(|r| r.load).collect();
@@ -216,11 +227,20 @@ impl Report {
         let ratio = capturer / raw;
         self.target(
             format!("throughput, {containers} container(s): capturer / curl (concurrent)"),
-            format!("{ratio:.2} ({} vs {} lines/s)", thousands(capturer), thousands(raw)),
+            format!(
+                "{ratio:.2} ({} vs {} lines/s)",
+                thousands(capturer),
+                thousands(raw)
+            ),
             &format!("≥ {TARGET_THROUGHPUT_RATIO}"),
             ratio >= TARGET_THROUGHPUT_RATIO,
         );
-        let cpu_ratio = median(&runs[2].iter().map(|r| r.client_cpu / r.dockerd_cpu).collect::<Vec<_>>());
+        let cpu_ratio = median(
+            &runs[2]
+                .iter()
+                .map(|r| r.client_cpu / r.dockerd_cpu)
+                .collect::<Vec<_>>(),
+        );
         self.target(
             format!("CPU, {containers} container(s): capturer / dockerd"),
             format!("{:.0} %", cpu_ratio * 100.0),
@@ -285,11 +305,20 @@ impl Report {
             // dockerd's CPU per request is read in 10 ms ticks: a ratio of
             // two tiny figures is noise, so each is floored at 0.1 ms.
             let floor = 1e-4;
-            let cpu = big.bounded.dockerd_cpu_seconds.max(floor) / small.bounded.dockerd_cpu_seconds.max(floor);
-            let label = format!("{} vs {} lines", thousands(big.lines as f64), thousands(small.lines as f64));
+            let cpu = big.bounded.dockerd_cpu_seconds.max(floor)
+                / small.bounded.dockerd_cpu_seconds.max(floor);
+            let label = format!(
+                "{} vs {} lines",
+                thousands(big.lines as f64),
+                thousands(small.lines as f64)
+            );
             self.target(
                 format!("reopen time, {label} (bounded request)"),
-                format!("{time:.2}× ({:.2} vs {:.2} ms)", big.bounded.seconds * 1e3, small.bounded.seconds * 1e3),
+                format!(
+                    "{time:.2}× ({:.2} vs {:.2} ms)",
+                    big.bounded.seconds * 1e3,
+                    small.bounded.seconds * 1e3
+                ),
                 &format!("≤ {TARGET_REOPEN_RATIO}×"),
                 time <= TARGET_REOPEN_RATIO,
             );
@@ -303,7 +332,10 @@ impl Report {
                 &format!("≤ {TARGET_REOPEN_RATIO}×"),
                 cpu <= TARGET_REOPEN_RATIO,
             );
-            let (b, sm) = (rotation_dockerd_cpu(&big.rotation), rotation_dockerd_cpu(&small.rotation));
+            let (b, sm) = (
+                rotation_dockerd_cpu(&big.rotation),
+                rotation_dockerd_cpu(&small.rotation),
+            );
             // One 10 ms clock tick spread over the rotations is the finest
             // figure the small log's side can have.
             let resolution = 0.01 / small.rotation["rotations"].as_f64().unwrap_or(1.0).max(1.0);
@@ -311,7 +343,11 @@ impl Report {
             let bound = if sm < resolution { "≥ " } else { "" };
             self.target(
                 format!("reopen dockerd CPU, {label} (engine rotation)"),
-                format!("{bound}{engine:.1}× ({:.1} vs {:.1} ms per rotation)", b * 1e3, sm * 1e3),
+                format!(
+                    "{bound}{engine:.1}× ({:.1} vs {:.1} ms per rotation)",
+                    b * 1e3,
+                    sm * 1e3
+                ),
                 &format!("≤ {TARGET_REOPEN_RATIO}×"),
                 engine <= TARGET_REOPEN_RATIO,
             );
@@ -348,7 +384,12 @@ impl Report {
             "\ndockerd CPU for the same writers with no reader: {logging_cpu_per_second:.3} s per second (the serving CPU above is dockerd's CPU minus this, over the run)."
         );
         let p99 = median(&runs.iter().map(|v| f(v, "p99_ms")).collect::<Vec<_>>());
-        let rate = median(&runs.iter().map(|v| f(v, "lines_per_second")).collect::<Vec<_>>());
+        let rate = median(
+            &runs
+                .iter()
+                .map(|v| f(v, "lines_per_second"))
+                .collect::<Vec<_>>(),
+        );
         self.target(
             format!("write → poll latency p99 at {} lines/s", thousands(rate)),
             format!("{p99:.2} ms"),
@@ -366,7 +407,8 @@ impl Report {
         let mut per = Vec::new();
         for (i, (with, without, load)) in pairs.iter().enumerate() {
             let each = (kib(with, "rss_kib") - kib(without, "rss_kib")) / count as f64;
-            let trimmed = (kib(with, "rss_trimmed_kib") - kib(without, "rss_trimmed_kib")) / count as f64;
+            let trimmed =
+                (kib(with, "rss_trimmed_kib") - kib(without, "rss_trimmed_kib")) / count as f64;
             per.push(each);
             let _ = writeln!(
                 s,
@@ -409,10 +451,20 @@ impl Report {
         }
         s += "\n### Targets\n\n| target | measured | target | status |\n|---|---|---|---|\n";
         for t in &self.targets {
-            let _ = writeln!(s, "| {} | {} | {} | {} |", t.name, t.measured, t.limit, status(t.met));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                t.name,
+                t.measured,
+                t.limit,
+                status(t.met)
+            );
         }
         for (phase, error) in &self.failures {
-            let _ = writeln!(s, "| {phase} | could not measure: {error} | | **NOT MEASURED** |");
+            let _ = writeln!(
+                s,
+                "| {phase} | could not measure: {error} | | **NOT MEASURED** |"
+            );
         }
         let missed = self.targets.iter().filter(|t| !t.met).count();
         let _ = writeln!(
