@@ -596,6 +596,9 @@ impl Bench {
                 ));
             }
         }
+        // Every single request first (they leave no work behind), then the
+        // engine's rotations, each followed by a cool-down that is measured:
+        // requests a rotation abandons keep dockerd busy after they close.
         let mut rows = Vec::new();
         for ((_, lines), name) in sizes.iter().zip(&names) {
             interrupted()?;
@@ -611,30 +614,40 @@ impl Bench {
                 naive.seconds * 1e3,
                 naive.dockerd_cpu_seconds * 1e3
             ));
-            // What dockerd burns meanwhile without us (other clients of a
-            // shared daemon), to take off the rotations' figure.
-            let idle_rate = self.dockerd_rate(self.plan.rotate_seconds.min(5.0))?;
-            let mut rotation = self.child(
-                "rotate",
-                &[
-                    ("prefix", name.clone()),
-                    ("expect", lines.to_string()),
-                    ("seconds", self.plan.rotate_seconds.to_string()),
-                ],
-            )?;
-            rotation["dockerd_idle_cpu_seconds"] = json!(idle_rate * self.plan.rotate_seconds);
-            say(format!("  {lines} lines: engine rotations {rotation}"));
-            let row = report::ReopenRow {
+            rows.push(report::ReopenRow {
                 lines: *lines,
                 bounded_path: reopen.path(&reopen.bounded_query()).replace(&id, "{id}"),
                 naive_path: reopen.path(&reopen.naive_query()).replace(&id, "{id}"),
                 bounded,
                 naive,
-                rotation: rotation.clone(),
+                rotation: Value::Null,
                 load,
-            };
-            self.raw.push(json!({"kind": "reopen", "lines": lines, "bounded": row.bounded.to_json(), "naive": row.naive.to_json(), "rotation": rotation}));
-            rows.push(row);
+            });
+        }
+        let quiet_seconds = self.plan.rotate_seconds.min(5.0);
+        for (row, name) in rows.iter_mut().zip(&names) {
+            interrupted()?;
+            // What dockerd burns without us (other clients of a shared
+            // daemon), to take off the rotations' figure.
+            let idle_rate = self.dockerd_rate(quiet_seconds)?;
+            let mut rotation = self.child(
+                "rotate",
+                &[
+                    ("prefix", name.clone()),
+                    ("expect", row.lines.to_string()),
+                    ("seconds", self.plan.rotate_seconds.to_string()),
+                ],
+            )?;
+            let after = self.dockerd_rate(quiet_seconds)? * quiet_seconds;
+            rotation["dockerd_after_stop_cpu_seconds"] = json!(after);
+            rotation["dockerd_idle_cpu_seconds"] =
+                json!(idle_rate * (self.plan.rotate_seconds + quiet_seconds));
+            say(format!(
+                "  {} lines: engine rotations {rotation}",
+                row.lines
+            ));
+            self.raw.push(json!({"kind": "reopen", "lines": row.lines, "bounded": row.bounded.to_json(), "naive": row.naive.to_json(), "rotation": rotation}));
+            row.rotation = rotation;
         }
         self.report.reopen(rows);
         Ok(())

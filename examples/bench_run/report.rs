@@ -123,10 +123,14 @@ fn load_range(loads: &[f64]) -> String {
     }
 }
 
-/// dockerd's CPU per engine rotation, less its rate with no capture.
+/// dockerd's CPU per engine rotation: while the capture rotated, plus the
+/// requests it abandoned still running after it stopped, less dockerd's
+/// rate with no capture.
 fn rotation_dockerd_cpu(r: &Value) -> f64 {
     let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
-    (f("dockerd_cpu_seconds") - f("dockerd_idle_cpu_seconds")).max(0.0) / f("rotations").max(1.0)
+    (f("dockerd_cpu_seconds") + f("dockerd_after_stop_cpu_seconds") - f("dockerd_idle_cpu_seconds"))
+        .max(0.0)
+        / f("rotations").max(1.0)
 }
 
 impl Report {
@@ -198,8 +202,19 @@ impl Report {
             crate::LINE_BYTES,
             runs[0].len()
         );
-        s += "| client | lines/s | ratio to raw | client CPU s | dockerd CPU s | client / dockerd CPU | other CPU s | peak RSS | load |\n";
+        s += "| client | lines/s | ratio to curl | client CPU s | dockerd CPU s | client / dockerd CPU | other CPU s | peak RSS | load |\n";
         s += "|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
+        // Each client's rate over curl's in the same repetition (run next to
+        // each other, so a burst of load elsewhere falls on both), median.
+        let paired = |client: &[DrainRun]| {
+            median(
+                &client
+                    .iter()
+                    .zip(&runs[0])
+                    .map(|(c, raw)| c.rate() / raw.rate())
+                    .collect::<Vec<_>>(),
+            )
+        };
         for (method, runs) in DRAIN_METHODS.iter().zip(&runs) {
             let r = rate(runs);
             let client = median(&runs.iter().map(|r| r.client_cpu).collect::<Vec<_>>());
@@ -217,18 +232,18 @@ impl Report {
                 s,
                 "| {method} | {} | {:.2} | {client:.2} | {dockerd:.2} | {:.0} % | {other:.2} | {} | {} |",
                 thousands(r),
-                r / raw,
+                paired(runs),
                 cpu_ratio * 100.0,
                 mib(rss as f64),
                 load_range(&loads)
             );
         }
         let capturer = rate(&runs[2]);
-        let ratio = capturer / raw;
+        let ratio = paired(&runs[2]);
         self.target(
             format!("throughput, {containers} container(s): capturer / curl (concurrent)"),
             format!(
-                "{ratio:.2} ({} vs {} lines/s)",
+                "{ratio:.2} (median of per-run ratios; medians {} vs {} lines/s)",
                 thousands(capturer),
                 thousands(raw)
             ),
@@ -272,9 +287,9 @@ impl Report {
                 );
             }
         }
-        s += "\nThe engine's own rotations (`rotation_interval` 1 s, after reading the whole log with `since` all; dockerd's CPU less its rate with no capture, measured just before):\n\n";
-        s += "| log | rotations | requests | requests / rotation | dockerd CPU / rotation | capturer CPU / rotation | records delivered again | reopen reasons |\n";
-        s += "|---|---:|---:|---:|---:|---:|---:|---|\n";
+        s += "\nThe engine's own rotations (`rotation_interval` 1 s, after reading the whole log with `since` all). dockerd's CPU per rotation counts the rotations and the seconds after the capture stopped (requests it abandoned keep running), less dockerd's rate with no capture, measured just before:\n\n";
+        s += "| log | rotations | requests | requests / rotation | dockerd CPU / rotation | of which after stop | capturer CPU / rotation | records delivered again | reopen reasons |\n";
+        s += "|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
         for row in &rows {
             let r = &row.rotation;
             let rotations = r["rotations"].as_i64().unwrap_or(0).max(1) as f64;
@@ -289,12 +304,16 @@ impl Report {
                 .unwrap_or_default();
             let _ = writeln!(
                 s,
-                "| {} lines | {} | {} | {:.1} | {:.1} ms | {:.1} ms | {} | {} |",
+                "| {} lines | {} | {} | {:.1} | {:.1} ms | {:.0} ms | {:.1} ms | {} | {} |",
                 thousands(row.lines as f64),
                 r["rotations"],
                 r["requests"],
                 r["requests"].as_f64().unwrap_or(0.0) / rotations,
                 rotation_dockerd_cpu(r) * 1e3,
+                r["dockerd_after_stop_cpu_seconds"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN)
+                    * 1e3,
                 r["cpu_seconds"].as_f64().unwrap_or(f64::NAN) * 1e3 / rotations,
                 r["records_again"],
                 reasons.join(", ")
@@ -445,7 +464,7 @@ impl Report {
             self.load_note,
             self.prefix
         );
-        s += "\nDrain: finished containers read whole (`follow=0&tail=all`); N clients at once, one per container (curl and docker logs: N processes; the capturer: one process, one reader task per container). CPU is utime+stime from /proc/<pid>/stat over each run.\n";
+        s += "\nDrain: finished containers read whole (`follow=0&tail=all`); N clients at once, one per container (curl and docker logs: N processes; the capturer: one process, one reader task per container). CPU is utime+stime from /proc/<pid>/stat over each run. Each repetition runs the three clients back to back (in a rotating order); \"ratio to curl\" is the median of the per-repetition ratios; \"other CPU\" is the machine's busy time less dockerd's and the client's (containerd, kernel threads, other agents: noise).\n";
         for section in &self.sections {
             s += section;
         }
