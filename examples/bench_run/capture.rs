@@ -192,7 +192,7 @@ pub fn latency(args: &Args) -> Result<Value, String> {
             .poll(100, |_, _| {})
             .ok_or("capture stopped during the warm-up")?;
     }
-    let (cpu0, dockerd0) = (self_cpu(), dockerd_cpu(args));
+    let (cpu0, dockerd0, busy0) = (self_cpu(), dockerd_cpu(args), probe::machine_busy_seconds());
     let measuring = Instant::now();
     let mut latencies_ms: Vec<f64> = Vec::with_capacity(1 << 20);
     let mut batches = 0u64;
@@ -207,7 +207,7 @@ pub fn latency(args: &Args) -> Result<Value, String> {
         latencies_ms.extend(stamps.iter().map(|ts| (at - ts) as f64 / 1e6));
     }
     let seconds = measuring.elapsed().as_secs_f64();
-    let (cpu1, dockerd1) = (self_cpu(), dockerd_cpu(args));
+    let (cpu1, dockerd1, busy1) = (self_cpu(), dockerd_cpu(args), probe::machine_busy_seconds());
     let followed = containers(&capture.stats())
         .iter()
         .filter(|c| c["state"] == "following")
@@ -226,6 +226,7 @@ pub fn latency(args: &Args) -> Result<Value, String> {
         "max_ms": latencies_ms.last().copied().unwrap_or(f64::NAN),
         "cpu_seconds": cpu1 - cpu0,
         "dockerd_cpu_seconds": dockerd1 - dockerd0,
+        "other_cpu_seconds": (busy1 - busy0) - (dockerd1 - dockerd0) - (cpu1 - cpu0),
     }))
 }
 
