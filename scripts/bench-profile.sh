@@ -27,7 +27,12 @@ trap 'exit 143' TERM
 for tool in perf strace curl; do
     command -v "$tool" >/dev/null || { echo "bench-profile: $tool is needed" >&2; exit 2; }
 done
-"$ROOT/scripts/bench.sh"
+# scripts/bench.sh takes a machine-wide lock; when dockerd answers and the
+# test image is there, there is nothing for it to do.
+if ! curl -sf --max-time 2 --unix-socket "$SOCK" http://localhost/_ping >/dev/null 2>&1 ||
+    ! docker image inspect log-capturer-test/busybox:latest >/dev/null 2>&1; then
+    "$ROOT/scripts/bench.sh"
+fi
 (cd "$ROOT" && $CARGO build --quiet --release --example bench_run)
 BIN="$ROOT/target/release/examples/bench_run"
 DOCKERD=$(cat /var/run/docker.pid 2>/dev/null || pgrep -x dockerd)

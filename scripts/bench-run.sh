@@ -13,6 +13,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PREFIX="lct-$$-"
 CARGO=${CARGO:-cargo}
+SOCK=${LOG_CAPTURER_DOCKER_SOCK:-/var/run/docker.sock}
 
 cleanup() {
     local names
@@ -27,6 +28,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-"$ROOT/scripts/bench.sh"
+# scripts/bench.sh takes a machine-wide lock; when dockerd answers and the
+# test image is there, there is nothing for it to do.
+if ! curl -sf --max-time 2 --unix-socket "$SOCK" http://localhost/_ping >/dev/null 2>&1 ||
+    ! docker image inspect log-capturer-test/busybox:latest >/dev/null 2>&1; then
+    "$ROOT/scripts/bench.sh"
+fi
 (cd "$ROOT" && $CARGO build --quiet --release --example bench_run)
 "$ROOT/target/release/examples/bench_run" run --prefix "$PREFIX" "$@"
