@@ -6,7 +6,7 @@ NEXTEST := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
 # Every suite runs under a deadline: a wedged daemon fails it, never hangs CI.
 DEADLINE := timeout --kill-after=30 1200
 
-.PHONY: all build header bench-setup deps test test-rust test-c test-python test-go test-fluentbit test-monitoring test-soak-short soak demo clean-containers fuzz
+.PHONY: all build header bench-setup deps test test-rust test-c test-python test-go test-fluentbit test-monitoring test-soak-short soak bench bench-smoke bench-micro bench-profile demo clean-containers fuzz
 
 all: build
 
@@ -65,7 +65,25 @@ endif
 test-soak-short:
 	SOAK_MINUTES=2 SOAK_ROTATION=10s SOAK_CONTAINERS=10 $(MAKE) soak
 
-test: test-rust test-c test-python test-go test-fluentbit test-monitoring test-soak-short
+# The capturer next to curl and `docker logs` on the same containers, one run
+# (~8 min, after waiting up to 15 min for load < 1). Exits non-zero only if a
+# figure could not be measured, never because a target was missed.
+bench: bench-setup
+	scripts/bench-run.sh
+
+# The same harness on small logs (20k lines, 2 and 5 containers, 20 idle, 3 s latency): ~40 s.
+bench-smoke: bench-setup
+	$(DEADLINE) env BENCH_SMOKE=1 scripts/bench-run.sh
+
+# Micro-benchmarks of the hot paths (std timing, no criterion).
+bench-micro:
+	$(CARGO) bench --bench micro
+
+# Where the capturer's time goes on a 1M-line drain (perf, strace).
+bench-profile: bench-setup
+	scripts/bench-profile.sh
+
+test: test-rust test-c test-python test-go test-fluentbit test-monitoring test-soak-short bench-smoke
 
 demo: build
 	scripts/demo.sh
