@@ -43,10 +43,7 @@ impl Harness {
         Harness {
             measure: args.iter().any(|a| a == "--bench"),
             filter: args.into_iter().filter(|a| !a.starts_with('-')).collect(),
-            seconds: std::env::var("BENCH_SECONDS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(1.0),
+            seconds: std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0),
         }
     }
 
@@ -77,10 +74,7 @@ impl Harness {
         let elapsed = started.elapsed().as_secs_f64();
         let ns = elapsed * 1e9 / (reps * items) as f64;
         let mb = (reps * bytes) as f64 / elapsed / 1e6;
-        println!(
-            "{name:<60} {ns:>10.1} ns/item {mb:>10.1} MB/s {:>12.0} items/s",
-            1e9 / ns
-        );
+        println!("{name:<60} {ns:>10.1} ns/item {mb:>10.1} MB/s {:>12.0} items/s", 1e9 / ns);
         let _ = std::io::stdout().flush();
     }
 }
@@ -133,11 +127,7 @@ fn entries(n: usize, payload: &Bytes, pieces: usize) -> Vec<Entry> {
             out.push(Entry {
                 stream: Stream::Stdout,
                 ts_ns: ts,
-                payload: if last || pieces == 1 {
-                    payload.clone()
-                } else {
-                    Bytes::from(vec![b'p'; PIECE_BYTES])
-                },
+                payload: if last || pieces == 1 { payload.clone() } else { Bytes::from(vec![b'p'; PIECE_BYTES]) },
             });
         }
     }
@@ -215,7 +205,9 @@ fn serve_chunked(frames: Vec<Vec<u8>>) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("log-capturer-micro-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-    let mut response = b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let mut response =
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
     for f in &frames {
         response.extend_from_slice(format!("{:x}\r\n", f.len()).as_bytes());
         response.extend_from_slice(f);
@@ -243,45 +235,25 @@ fn main() {
 
     // Frame decoding: 100-byte lines, and 16 KiB pieces.
     let lines_wire = wire(BATCH, TS, &line);
-    h.case(
-        "decode_multiplexed, 100-byte lines",
-        BATCH as u64,
-        lines_wire.len() as u64,
-        || {
-            assert_eq!(decode_all(&lines_wire), BATCH);
-        },
-    );
+    h.case("decode_multiplexed, 100-byte lines", BATCH as u64, lines_wire.len() as u64, || {
+        assert_eq!(decode_all(&lines_wire), BATCH);
+    });
     let piece = vec![b'x'; PIECE_BYTES];
     let pieces_wire = wire(256, TS, &piece);
-    h.case(
-        "decode_multiplexed, 16 KiB pieces",
-        256,
-        pieces_wire.len() as u64,
-        || {
-            assert_eq!(decode_all(&pieces_wire), 256);
-        },
-    );
+    h.case("decode_multiplexed, 16 KiB pieces", 256, pieces_wire.len() as u64, || {
+        assert_eq!(decode_all(&pieces_wire), 256);
+    });
 
     // Timestamps: the fixed fast path (through the decoder, 1-byte
     // payloads so the timestamp dominates) and the general parser.
     let tiny_fixed = wire(BATCH, TS, b"\n");
-    h.case(
-        "timestamp: fixed fast path via decode_multiplexed",
-        BATCH as u64,
-        tiny_fixed.len() as u64,
-        || {
-            assert_eq!(decode_all(&tiny_fixed), BATCH);
-        },
-    );
+    h.case("timestamp: fixed fast path via decode_multiplexed", BATCH as u64, tiny_fixed.len() as u64, || {
+        assert_eq!(decode_all(&tiny_fixed), BATCH);
+    });
     let tiny_general = wire(BATCH, b"2024-05-06T07:08:09.1234Z", b"\n");
-    h.case(
-        "timestamp: general path via decode_multiplexed",
-        BATCH as u64,
-        tiny_general.len() as u64,
-        || {
-            assert_eq!(decode_all(&tiny_general), BATCH);
-        },
-    );
+    h.case("timestamp: general path via decode_multiplexed", BATCH as u64, tiny_general.len() as u64, || {
+        assert_eq!(decode_all(&tiny_general), BATCH);
+    });
     let stamps: Vec<&[u8]> = vec![
         b"2024-05-06T07:08:09.123456789Z",
         b"2024-05-06T09:08:09.123456789+02:00",
@@ -302,16 +274,11 @@ fn main() {
     // Partial merge and de-duplication, per entry.
     let short = entries(BATCH, &Bytes::from(line.clone()), 1);
     let mut out = Vec::with_capacity(BATCH);
-    h.case(
-        "assemble: dedup + lift + accept, 100-byte lines",
-        BATCH as u64,
-        (BATCH * line.len()) as u64,
-        || {
-            out.clear();
-            assemble(&short, &mut out);
-            assert_eq!(out.len(), BATCH);
-        },
-    );
+    h.case("assemble: dedup + lift + accept, 100-byte lines", BATCH as u64, (BATCH * line.len()) as u64, || {
+        out.clear();
+        assemble(&short, &mut out);
+        assert_eq!(out.len(), BATCH);
+    });
     // 50,000-byte lines: three 16 KiB pieces and the rest, merged.
     let rest = {
         let mut v = vec![b'r'; 50_000 - 3 * PIECE_BYTES];
@@ -319,36 +286,23 @@ fn main() {
         Bytes::from(v)
     };
     let long = entries(64, &rest, 4);
-    h.case(
-        "assemble: merge 16 KiB pieces into 50 KB lines (per piece)",
-        long.len() as u64,
-        64 * 50_001,
-        || {
-            out.clear();
-            assemble(&long, &mut out);
-            assert_eq!(out.len(), 64);
-        },
-    );
+    h.case("assemble: merge 16 KiB pieces into 50 KB lines (per piece)", long.len() as u64, 64 * 50_001, || {
+        out.clear();
+        assemble(&long, &mut out);
+        assert_eq!(out.len(), 64);
+    });
 
     // Batch building: lines → records → queue → capture_poll's views.
     let meta = meta();
     let mut lines = Vec::with_capacity(BATCH);
     assemble(&short, &mut lines);
-    h.case(
-        "batch: capture_record views of 8192 records (per record)",
-        BATCH as u64,
-        (BATCH * 99) as u64,
-        || {
-            let records: Vec<Record> = records(&meta, &lines).into();
-            let (views, bytes) = views(&records);
-            black_box((&views, bytes));
-        },
-    );
+    h.case("batch: capture_record views of 8192 records (per record)", BATCH as u64, (BATCH * 99) as u64, || {
+        let records: Vec<Record> = records(&meta, &lines).into();
+        let (views, bytes) = views(&records);
+        black_box((&views, bytes));
+    });
     let queue = Queue::new(65_536, 64 << 20);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (_keep, mut shutdown) = tokio::sync::watch::channel(false);
     h.case(
         "batch: records → Queue::push_all → pop → views (per record)",
@@ -356,9 +310,7 @@ fn main() {
         (BATCH * 99) as u64,
         || {
             let mut pending = records(&meta, &lines);
-            runtime
-                .block_on(queue.push_all(&mut pending, &mut shutdown, |_| {}))
-                .unwrap();
+            runtime.block_on(queue.push_all(&mut pending, &mut shutdown, |_| {})).unwrap();
             let taken = queue.pop(BATCH, Duration::ZERO).unwrap();
             let (views, bytes) = views(&taken);
             assert_eq!(views.len(), BATCH);
@@ -372,38 +324,30 @@ fn main() {
     let total_bytes: usize = frames.iter().map(Vec::len).sum();
     let socket = serve_chunked(frames);
     let endpoint = Endpoint::new(DockerHost::Unix(socket.clone()));
-    h.case(
-        "client path: unix socket, chunked body, decode, assemble",
-        (BATCH * 8) as u64,
-        total_bytes as u64,
-        || {
-            runtime.block_on(async {
-                let mut response = endpoint
-                    .get("/logs", Duration::from_secs(10))
-                    .await
-                    .unwrap();
-                let mut buf = BytesMut::with_capacity(64 * 1024);
-                let mut position = Position::starting_at(0);
-                let mut dedup = Dedup::default();
-                let mut assembler = Assembler::new(true, 1 << 20);
-                let mut out = Vec::with_capacity(1024);
-                let mut n = 0;
-                loop {
-                    let end = response.body.read(&mut buf).await.unwrap() == BodyRead::End;
-                    while let Some(Decoded::Entry(e)) = decode_multiplexed(&mut buf).unwrap() {
-                        // Every frame has the same stamp here: count it as new.
-                        let (k, _) = dedup.check(&position, e.stream, e.ts_ns);
-                        assembler.accept(&mut position, e, k, &mut out);
-                        n += out.len();
-                        out.clear();
-                    }
-                    if end {
-                        break;
-                    }
+    h.case("client path: unix socket, chunked body, decode, assemble", (BATCH * 8) as u64, total_bytes as u64, || {
+        runtime.block_on(async {
+            let mut response = endpoint.get("/logs", Duration::from_secs(10)).await.unwrap();
+            let mut buf = BytesMut::with_capacity(64 * 1024);
+            let mut position = Position::starting_at(0);
+            let mut dedup = Dedup::default();
+            let mut assembler = Assembler::new(true, 1 << 20);
+            let mut out = Vec::with_capacity(1024);
+            let mut n = 0;
+            loop {
+                let end = response.body.read(&mut buf).await.unwrap() == BodyRead::End;
+                while let Some(Decoded::Entry(e)) = decode_multiplexed(&mut buf).unwrap() {
+                    // Every frame has the same stamp here: count it as new.
+                    let (k, _) = dedup.check(&position, e.stream, e.ts_ns);
+                    assembler.accept(&mut position, e, k, &mut out);
+                    n += out.len();
+                    out.clear();
                 }
-                assert_eq!(n, BATCH * 8);
-            });
-        },
-    );
+                if end {
+                    break;
+                }
+            }
+            assert_eq!(n, BATCH * 8);
+        });
+    });
     let _ = std::fs::remove_file(socket);
 }

@@ -29,9 +29,8 @@ impl Capture {
         if r != CAPTURE_OK {
             let mut buf = vec![0u8; 1024];
             unsafe { capture_last_error(ptr::null(), buf.as_mut_ptr().cast(), buf.len()) };
-            let message = CStr::from_bytes_until_nul(&buf)
-                .map(|m| m.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let message =
+                CStr::from_bytes_until_nul(&buf).map(|m| m.to_string_lossy().into_owned()).unwrap_or_default();
             return Err(format!("capture_start: {r:?}: {message}"));
         }
         Ok(Capture(handle))
@@ -61,8 +60,7 @@ impl Capture {
         if unsafe { capture_stats(self.0, &mut text) } != CAPTURE_OK {
             return Value::Null;
         }
-        let value = serde_json::from_slice(unsafe { CStr::from_ptr(text) }.to_bytes())
-            .unwrap_or(Value::Null);
+        let value = serde_json::from_slice(unsafe { CStr::from_ptr(text) }.to_bytes()).unwrap_or(Value::Null);
         unsafe { capture_string_free(text) };
         value
     }
@@ -94,23 +92,15 @@ impl Args {
     }
 
     pub fn text(&self, key: &str) -> String {
-        self.0
-            .get(key)
-            .cloned()
-            .unwrap_or_else(|| panic!("missing --{key}"))
+        self.0.get(key).cloned().unwrap_or_else(|| panic!("missing --{key}"))
     }
 
     pub fn optional<T: std::str::FromStr>(&self, key: &str) -> Option<T> {
-        self.0.get(key).map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("--{key} is not a number"))
-        })
+        self.0.get(key).map(|v| v.parse().unwrap_or_else(|_| panic!("--{key} is not a number")))
     }
 
     pub fn number<T: std::str::FromStr>(&self, key: &str) -> T {
-        self.text(key)
-            .parse()
-            .unwrap_or_else(|_| panic!("--{key} is not a number"))
+        self.text(key).parse().unwrap_or_else(|_| panic!("--{key} is not a number"))
     }
 }
 
@@ -161,10 +151,7 @@ pub fn drain(args: &Args) -> Result<Value, String> {
     }
     let (cpu1, dockerd1, busy1) = (self_cpu(), dockerd_cpu(args), probe::machine_busy_seconds());
     let seconds = last.duration_since(started).as_secs_f64();
-    let requests: u64 = containers(&capture.stats())
-        .iter()
-        .map(|c| c["requests"].as_u64().unwrap_or(0))
-        .sum();
+    let requests: u64 = containers(&capture.stats()).iter().map(|c| c["requests"].as_u64().unwrap_or(0)).sum();
     drop(capture);
     Ok(json!({
         "records": records,
@@ -188,9 +175,7 @@ pub fn latency(args: &Args) -> Result<Value, String> {
     let capture = Capture::start(config)?;
     let started = Instant::now();
     while started.elapsed() < warmup {
-        capture
-            .poll(100, |_, _| {})
-            .ok_or("capture stopped during the warm-up")?;
+        capture.poll(100, |_, _| {}).ok_or("capture stopped during the warm-up")?;
     }
     let (cpu0, dockerd0, busy0) = (self_cpu(), dockerd_cpu(args), probe::machine_busy_seconds());
     let measuring = Instant::now();
@@ -208,10 +193,7 @@ pub fn latency(args: &Args) -> Result<Value, String> {
     }
     let seconds = measuring.elapsed().as_secs_f64();
     let (cpu1, dockerd1, busy1) = (self_cpu(), dockerd_cpu(args), probe::machine_busy_seconds());
-    let followed = containers(&capture.stats())
-        .iter()
-        .filter(|c| c["state"] == "following")
-        .count();
+    let followed = containers(&capture.stats()).iter().filter(|c| c["state"] == "following").count();
     drop(capture);
     latencies_ms.sort_by(|a, b| a.total_cmp(b));
     Ok(json!({
@@ -248,9 +230,7 @@ pub fn idle(args: &Args) -> Result<Value, String> {
     let started = Instant::now();
     loop {
         let left = timeout.saturating_sub(started.elapsed());
-        probe::wait_for(left, Duration::from_millis(200), || {
-            open_fds() >= fds_before + count
-        });
+        probe::wait_for(left, Duration::from_millis(200), || open_fds() >= fds_before + count);
         std::thread::sleep(settle);
         let rss = probe::self_status_kib("VmRSS");
         // SAFETY: malloc_trim only returns free memory to the system.
@@ -273,9 +253,7 @@ pub fn idle(args: &Args) -> Result<Value, String> {
             }));
         }
         if started.elapsed() >= timeout {
-            return Err(format!(
-                "{following} of {count} idle containers were followed after {timeout:?}"
-            ));
+            return Err(format!("{following} of {count} idle containers were followed after {timeout:?}"));
         }
     }
 }
@@ -307,10 +285,7 @@ pub fn rotate(args: &Args) -> Result<Value, String> {
         return Err(format!("read {records} of {expect} records"));
     }
     let drain_seconds = started.elapsed().as_secs_f64();
-    let before = containers(&capture.stats())
-        .first()
-        .cloned()
-        .unwrap_or_default();
+    let before = containers(&capture.stats()).first().cloned().unwrap_or_default();
     let (cpu0, dockerd0) = (self_cpu(), dockerd_cpu(args));
     let measuring = Instant::now();
     let mut again = 0usize;
@@ -318,14 +293,9 @@ pub fn rotate(args: &Args) -> Result<Value, String> {
         again += capture.poll(100, |_, _| {}).ok_or("capture stopped")?;
     }
     let (cpu1, dockerd1) = (self_cpu(), dockerd_cpu(args));
-    let after = containers(&capture.stats())
-        .first()
-        .cloned()
-        .unwrap_or_default();
+    let after = containers(&capture.stats()).first().cloned().unwrap_or_default();
     drop(capture);
-    let delta = |key: &str| {
-        after[key].as_u64().unwrap_or(0) as i64 - before[key].as_u64().unwrap_or(0) as i64
-    };
+    let delta = |key: &str| after[key].as_u64().unwrap_or(0) as i64 - before[key].as_u64().unwrap_or(0) as i64;
     let reopens: serde_json::Map<String, Value> = after["reopens"]
         .as_object()
         .map(|m| {

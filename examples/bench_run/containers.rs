@@ -25,21 +25,14 @@ pub fn docker(args: &[&str]) -> Result<String, String> {
         .output()
         .map_err(|e| format!("cannot run docker: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "docker {}: {}",
-            args.first().unwrap_or(&""),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(format!("docker {}: {}", args.first().unwrap_or(&""), String::from_utf8_lossy(&out.stderr).trim()));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 impl Containers {
     pub fn new(prefix: String) -> Containers {
-        Containers {
-            prefix,
-            made: Mutex::new(BTreeSet::new()),
-        }
+        Containers { prefix, made: Mutex::new(BTreeSet::new()) }
     }
 
     /// The full name of a container of this bench.
@@ -61,14 +54,7 @@ impl Containers {
             for name in chunk {
                 self.made.lock().unwrap().insert(name.clone());
                 let child = Command::new("docker")
-                    .args([
-                        "run",
-                        "-d",
-                        "--network",
-                        "none",
-                        "--label",
-                        "log-capturer-test=1",
-                    ])
+                    .args(["run", "-d", "--network", "none", "--label", "log-capturer-test=1"])
                     .args(["--name", name, IMAGE, "sh", "-c", script])
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
@@ -80,10 +66,7 @@ impl Containers {
             for (name, child) in children {
                 let out = child.wait_with_output().map_err(|e| e.to_string())?;
                 if !out.status.success() {
-                    return Err(format!(
-                        "docker run {name}: {}",
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ));
+                    return Err(format!("docker run {name}: {}", String::from_utf8_lossy(&out.stderr).trim()));
                 }
             }
         }

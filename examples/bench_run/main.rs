@@ -154,15 +154,13 @@ struct Bench {
 fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "run".into());
-    let child =
-        |f: fn(&capture::Args) -> Result<Value, String>, args| match f(&capture::Args::parse(args))
-        {
-            Ok(v) => println!("{v}"),
-            Err(e) => {
-                eprintln!("bench {mode}: {e}");
-                std::process::exit(1);
-            }
-        };
+    let child = |f: fn(&capture::Args) -> Result<Value, String>, args| match f(&capture::Args::parse(args)) {
+        Ok(v) => println!("{v}"),
+        Err(e) => {
+            eprintln!("bench {mode}: {e}");
+            std::process::exit(1);
+        }
+    };
     match mode.as_str() {
         "drain" => child(capture::drain, args),
         "latency" => child(capture::latency, args),
@@ -187,15 +185,14 @@ fn run(args: Vec<String>) -> i32 {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
-    let smoke = args.iter().any(|a| a == "--smoke")
-        || std::env::var("BENCH_SMOKE").is_ok_and(|v| !v.is_empty() && v != "0");
+    let smoke =
+        args.iter().any(|a| a == "--smoke") || std::env::var("BENCH_SMOKE").is_ok_and(|v| !v.is_empty() && v != "0");
     let prefix = args
         .iter()
         .position(|a| a == "--prefix")
         .and_then(|i| args.get(i + 1).cloned())
         .unwrap_or_else(|| format!("lct-{}-", std::process::id()));
-    let socket =
-        std::env::var("LOG_CAPTURER_DOCKER_SOCK").unwrap_or_else(|_| "/var/run/docker.sock".into());
+    let socket = std::env::var("LOG_CAPTURER_DOCKER_SOCK").unwrap_or_else(|_| "/var/run/docker.sock".into());
     let dockerd = match probe::dockerd_pid() {
         Ok(pid) => pid,
         Err(e) => {
@@ -204,9 +201,7 @@ fn run(args: Vec<String>) -> i32 {
         }
     };
     if let Err(e) = docker(&["image", "inspect", "-f", "{{.Id}}", containers::IMAGE]) {
-        say(format!(
-            "cannot measure: the test image is missing (run scripts/bench.sh): {e}"
-        ));
+        say(format!("cannot measure: the test image is missing (run scripts/bench.sh): {e}"));
         return 2;
     }
     let plan = Plan::new(smoke);
@@ -254,16 +249,9 @@ fn run(args: Vec<String>) -> i32 {
     print!("{}", bench.report.render());
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     let _ = std::fs::create_dir_all(&out);
-    let file = out.join(if bench.plan.smoke {
-        "bench-smoke.json"
-    } else {
-        "bench.json"
-    });
+    let file = out.join(if bench.plan.smoke { "bench-smoke.json" } else { "bench.json" });
     let doc = json!({"machine": bench.report.machine, "runs": bench.raw});
-    match std::fs::write(
-        &file,
-        serde_json::to_string_pretty(&doc).unwrap_or_default(),
-    ) {
+    match std::fs::write(&file, serde_json::to_string_pretty(&doc).unwrap_or_default()) {
         Ok(()) => say(format!("raw measurements: {}", file.display())),
         Err(e) => say(format!("cannot write {}: {e}", file.display())),
     }
@@ -330,11 +318,7 @@ fn drain_script(lines: usize) -> String {
 
 /// `N` lines, a last marker line, then idle (the container keeps running).
 fn reopen_script(lines: usize) -> String {
-    format!(
-        "yes {} | head -n {}; echo end-of-log; exec sleep 3600",
-        drain_line(),
-        lines - 1
-    )
+    format!("yes {} | head -n {}; echo end-of-log; exec sleep 3600", drain_line(), lines - 1)
 }
 
 impl Bench {
@@ -357,8 +341,7 @@ impl Bench {
                 }
                 load < max
             });
-        self.report
-            .load_gate(max, probe::load1(), started.elapsed(), quiet);
+        self.report.load_gate(max, probe::load1(), started.elapsed(), quiet);
     }
 
     fn dockerd_cpu(&self) -> Result<f64, String> {
@@ -381,23 +364,16 @@ impl Bench {
         for (key, value) in args {
             command.arg(format!("--{key}")).arg(value);
         }
-        command
-            .arg("--dockerd")
-            .arg(self.dockerd.to_string())
-            .env("DOCKER_HOST", format!("unix://{}", self.socket));
+        command.arg("--dockerd").arg(self.dockerd.to_string()).env("DOCKER_HOST", format!("unix://{}", self.socket));
         let finished = probe::run_concurrently(vec![command], probe::Output::Capture);
         let line = finished.stdouts.first().map(|s| s.trim()).unwrap_or("");
         if !finished.all_ok || line.is_empty() {
             return Err(format!(
                 "bench {mode} failed{}",
-                finished
-                    .failure
-                    .map(|f| format!(": {f}"))
-                    .unwrap_or_default()
+                finished.failure.map(|f| format!(": {f}")).unwrap_or_default()
             ));
         }
-        let mut value: Value =
-            serde_json::from_str(line).map_err(|e| format!("bench {mode}: {e}: {line}"))?;
+        let mut value: Value = serde_json::from_str(line).map_err(|e| format!("bench {mode}: {e}: {line}"))?;
         value["process_cpu_seconds"] = json!(finished.cpu_seconds);
         value["process_peak_rss_kib"] = json!(finished.max_rss_kib);
         Ok(value)
@@ -441,13 +417,8 @@ impl Bench {
                     1 => self.drain_clients(names, total, load, true),
                     _ => self.drain_capture(group, names.len(), total, load),
                 };
-                let run = run.map_err(|e| {
-                    format!(
-                        "{} containers, {}: {e}",
-                        names.len(),
-                        report::DRAIN_METHODS[method]
-                    )
-                })?;
+                let run =
+                    run.map_err(|e| format!("{} containers, {}: {e}", names.len(), report::DRAIN_METHODS[method]))?;
                 say(format!(
                     "  {} × {lines}: {:<24} {:>9.0} lines/s  cpu {:.2} s  dockerd {:.2} s  (load {load:.2})",
                     names.len(),
@@ -466,20 +437,9 @@ impl Bench {
 
     /// N concurrent `curl`s on the socket (`docker logs` when `cli`), each
     /// asking the capturer's own request for a finished container.
-    fn drain_clients(
-        &self,
-        names: &[String],
-        total: usize,
-        load: f64,
-        cli: bool,
-    ) -> Result<report::DrainRun, String> {
-        let query = log_capturer::docker::LogsQuery {
-            follow: false,
-            stdout: true,
-            stderr: true,
-            since_ns: 0,
-            tail: None,
-        };
+    fn drain_clients(&self, names: &[String], total: usize, load: f64, cli: bool) -> Result<report::DrainRun, String> {
+        let query =
+            log_capturer::docker::LogsQuery { follow: false, stdout: true, stderr: true, since_ns: 0, tail: None };
         let commands: Vec<Command> = names
             .iter()
             .map(|name| {
@@ -489,42 +449,23 @@ impl Bench {
                     c.args(["logs", "-t", name]);
                 } else {
                     c = Command::new("curl");
-                    c.args([
-                        "-sS",
-                        "-o",
-                        "/dev/null",
-                        "-w",
-                        "%{size_download}",
-                        "--unix-socket",
-                        &self.socket,
-                    ])
-                    .arg(format!("http://localhost{}", query.path(name)));
+                    c.args(["-sS", "-o", "/dev/null", "-w", "%{size_download}", "--unix-socket", &self.socket])
+                        .arg(format!("http://localhost{}", query.path(name)));
                 }
                 c
             })
             .collect();
         let (cpu0, busy0) = (self.dockerd_cpu()?, probe::machine_busy_seconds());
-        let output = if cli {
-            probe::Output::Discard
-        } else {
-            probe::Output::Capture
-        };
+        let output = if cli { probe::Output::Discard } else { probe::Output::Capture };
         let finished = probe::run_concurrently(commands, output);
         let (cpu1, busy1) = (self.dockerd_cpu()?, probe::machine_busy_seconds());
         if !finished.all_ok {
             return Err(finished.failure.unwrap_or_default());
         }
         if !cli {
-            let bytes: usize = finished
-                .stdouts
-                .iter()
-                .filter_map(|s| s.trim().parse::<usize>().ok())
-                .sum();
+            let bytes: usize = finished.stdouts.iter().filter_map(|s| s.trim().parse::<usize>().ok()).sum();
             if bytes != total * WIRE_BYTES_PER_LINE {
-                return Err(format!(
-                    "curl read {bytes} bytes, expected {}",
-                    total * WIRE_BYTES_PER_LINE
-                ));
+                return Err(format!("curl read {bytes} bytes, expected {}", total * WIRE_BYTES_PER_LINE));
             }
         }
         Ok(report::DrainRun {
@@ -538,13 +479,7 @@ impl Bench {
         })
     }
 
-    fn drain_capture(
-        &self,
-        group: &str,
-        count: usize,
-        total: usize,
-        load: f64,
-    ) -> Result<report::DrainRun, String> {
+    fn drain_capture(&self, group: &str, count: usize, total: usize, load: f64) -> Result<report::DrainRun, String> {
         let v = self.child(
             "drain",
             &[
@@ -555,9 +490,7 @@ impl Bench {
         )?;
         let records = v["records"].as_u64().unwrap_or(0) as usize;
         if records != total {
-            return Err(format!(
-                "the capturer delivered {records} of {total} records ({count} containers)"
-            ));
+            return Err(format!("the capturer delivered {records} of {total} records ({count} containers)"));
         }
         Ok(report::DrainRun {
             lines: records,
@@ -573,17 +506,10 @@ impl Bench {
     // ---- Reopen cost -------------------------------------------------------
 
     fn reopens(&mut self) -> Result<(), String> {
-        let sizes = [
-            ("big", self.plan.reopen_big),
-            ("small", self.plan.reopen_small),
-        ];
+        let sizes = [("big", self.plan.reopen_big), ("small", self.plan.reopen_small)];
         let mut names = Vec::new();
         for (group, lines) in sizes {
-            names.push(
-                self.containers
-                    .run(&format!("reopen{group}"), 1, &reopen_script(lines))?
-                    .remove(0),
-            );
+            names.push(self.containers.run(&format!("reopen{group}"), 1, &reopen_script(lines))?.remove(0));
         }
         // Written when the marker line is the last one.
         for name in &names {
@@ -591,9 +517,7 @@ impl Bench {
                 docker(&["logs", "--tail", "1", name]).is_ok_and(|l| l == "end-of-log")
             });
             if !ok {
-                return Err(format!(
-                    "{name} did not finish writing its log within 120 s"
-                ));
+                return Err(format!("{name} did not finish writing its log within 120 s"));
             }
         }
         // Every single request first (they leave no work behind), then the
@@ -640,12 +564,8 @@ impl Bench {
             )?;
             let after = self.dockerd_rate(quiet_seconds)? * quiet_seconds;
             rotation["dockerd_after_stop_cpu_seconds"] = json!(after);
-            rotation["dockerd_idle_cpu_seconds"] =
-                json!(idle_rate * (self.plan.rotate_seconds + quiet_seconds));
-            say(format!(
-                "  {} lines: engine rotations {rotation}",
-                row.lines
-            ));
+            rotation["dockerd_idle_cpu_seconds"] = json!(idle_rate * (self.plan.rotate_seconds + quiet_seconds));
+            say(format!("  {} lines: engine rotations {rotation}", row.lines));
             self.raw.push(json!({"kind": "reopen", "lines": row.lines, "bounded": row.bounded.to_json(), "naive": row.naive.to_json(), "rotation": rotation}));
             row.rotation = rotation;
         }
@@ -671,10 +591,7 @@ impl Bench {
 
     fn latency(&mut self) -> Result<(), String> {
         let plan = &self.plan;
-        let script = format!(
-            "while :; do seq 1 {}; sleep {}; done",
-            plan.writer_burst, plan.writer_pause
-        );
+        let script = format!("while :; do seq 1 {}; sleep {}; done", plan.writer_burst, plan.writer_pause);
         let names = self.containers.run("writer", plan.writers, &script)?;
         let prefix = self.containers.group_prefix("writer");
         // The daemon's cost of the writers alone, with no reader.
@@ -695,11 +612,7 @@ impl Bench {
                 ],
             )?;
             if v["followed"].as_u64() != Some(names.len() as u64) {
-                return Err(format!(
-                    "followed {} of {} writers",
-                    v["followed"],
-                    names.len()
-                ));
+                return Err(format!("followed {} of {} writers", v["followed"], names.len()));
             }
             v["load"] = json!(load);
             say(format!(

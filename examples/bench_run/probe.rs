@@ -31,21 +31,10 @@ fn clock_ticks() -> f64 {
 /// process and the kernel), from the first line of `/proc/stat`.
 pub fn machine_busy_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let ticks: Vec<u64> = stat
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse().ok())
-        .collect();
+    let ticks: Vec<u64> =
+        stat.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
     // user nice system idle iowait irq softirq steal: all but idle and iowait.
-    let busy: u64 = ticks
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| matches!(i, 0 | 1 | 2 | 5 | 6 | 7))
-        .map(|(_, t)| t)
-        .sum();
+    let busy: u64 = ticks.iter().enumerate().filter(|(i, _)| matches!(i, 0 | 1 | 2 | 5 | 6 | 7)).map(|(_, t)| t).sum();
     busy as f64 / clock_ticks()
 }
 
@@ -79,20 +68,13 @@ pub fn dockerd_pid() -> Result<u32, String> {
     {
         return Ok(pid);
     }
-    let out = Command::new("pgrep")
-        .args(["-x", "dockerd"])
-        .output()
-        .map_err(|e| format!("pgrep: {e}"))?;
-    let pids: Vec<u32> = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect();
+    let out = Command::new("pgrep").args(["-x", "dockerd"]).output().map_err(|e| format!("pgrep: {e}"))?;
+    let pids: Vec<u32> =
+        String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|p| p.parse().ok()).collect();
     match pids.as_slice() {
         [pid] => Ok(*pid),
         [] => Err("no dockerd process found".into()),
-        _ => Err(format!(
-            "several dockerd processes ({pids:?}); cannot tell which to measure"
-        )),
+        _ => Err(format!("several dockerd processes ({pids:?}); cannot tell which to measure")),
     }
 }
 
@@ -127,10 +109,7 @@ pub enum Output {
 pub fn run_concurrently(commands: Vec<Command>, output: Output) -> Finished {
     let started = Instant::now();
     let mut children: Vec<Child> = Vec::new();
-    let mut finished = Finished {
-        all_ok: true,
-        ..Finished::default()
-    };
+    let mut finished = Finished { all_ok: true, ..Finished::default() };
     for mut command in commands {
         command.stdin(Stdio::null());
         match output {
@@ -156,9 +135,7 @@ pub fn run_concurrently(commands: Vec<Command>, output: Output) -> Finished {
         finished.max_rss_kib = finished.max_rss_kib.max(usage.1);
         if status != Some(0) {
             finished.all_ok = false;
-            finished
-                .failure
-                .get_or_insert_with(|| format!("a child exited with {status:?}"));
+            finished.failure.get_or_insert_with(|| format!("a child exited with {status:?}"));
         }
         finished.stdouts.push(out);
     }
@@ -177,18 +154,8 @@ fn wait_with_usage(pid: u32) -> (Option<i32>, (f64, u64)) {
         return (None, (0.0, 0));
     }
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    let code = if libc::WIFEXITED(status) {
-        Some(libc::WEXITSTATUS(status))
-    } else {
-        None
-    };
-    (
-        code,
-        (
-            seconds(usage.ru_utime) + seconds(usage.ru_stime),
-            usage.ru_maxrss as u64,
-        ),
-    )
+    let code = if libc::WIFEXITED(status) { Some(libc::WEXITSTATUS(status)) } else { None };
+    (code, (seconds(usage.ru_utime) + seconds(usage.ru_stime), usage.ru_maxrss as u64))
 }
 
 /// The value at quantile `q` (0..=1) of sorted values (nearest rank).

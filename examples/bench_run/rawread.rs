@@ -26,11 +26,7 @@ pub fn rawread(args: &Args) -> Result<Value, String> {
     let (cpu0, dockerd0) = (cpu(), dockerd_cpu());
     let started = Instant::now();
     let mut conn = UnixStream::connect(&socket).map_err(|e| format!("{socket}: {e}"))?;
-    write!(
-        conn,
-        "GET {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; BUFFER_BYTES];
     let (mut bytes, mut reads) = (0usize, 0u64);
     loop {

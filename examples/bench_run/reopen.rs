@@ -49,24 +49,10 @@ pub struct Reopen {
 
 impl Reopen {
     pub fn new(socket: &str, id: &str) -> Result<Reopen, String> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         let endpoint = Endpoint::new(DockerHost::Unix(socket.into()));
-        let mut reopen = Reopen {
-            runtime,
-            endpoint,
-            id: id.to_string(),
-            last_ts_ns: 0,
-        };
-        let last = LogsQuery {
-            follow: false,
-            stdout: true,
-            stderr: true,
-            since_ns: 0,
-            tail: Some(1),
-        };
+        let mut reopen = Reopen { runtime, endpoint, id: id.to_string(), last_ts_ns: 0 };
+        let last = LogsQuery { follow: false, stdout: true, stderr: true, since_ns: 0, tail: Some(1) };
         let (lines, last_ts) = reopen.request(&last, None)?;
         if lines != 1 {
             return Err(format!("tail=1 returned {lines} lines"));
@@ -91,13 +77,7 @@ impl Reopen {
     /// line itself, so the one line returned costs nothing and what is left
     /// is the daemon's scan of the file.
     pub fn naive_query(&self) -> LogsQuery {
-        LogsQuery {
-            follow: true,
-            stdout: true,
-            stderr: true,
-            since_ns: self.last_ts_ns,
-            tail: None,
-        }
+        LogsQuery { follow: true, stdout: true, stderr: true, since_ns: self.last_ts_ns, tail: None }
     }
 
     /// Sends `query`, reads until the entry stamped `until_ts` arrived (a
@@ -107,22 +87,12 @@ impl Reopen {
         let path = query.path(&self.id);
         self.runtime.block_on(async {
             let read = async {
-                let mut response = self
-                    .endpoint
-                    .get(&path, Duration::from_secs(30))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let mut response =
+                    self.endpoint.get(&path, Duration::from_secs(30)).await.map_err(|e| e.to_string())?;
                 let mut buf = BytesMut::with_capacity(64 * 1024);
                 let (mut lines, mut last_ts) = (0u64, 0i64);
                 loop {
-                    let end = matches!(
-                        response
-                            .body
-                            .read(&mut buf)
-                            .await
-                            .map_err(|e| e.to_string())?,
-                        BodyRead::End
-                    );
+                    let end = matches!(response.body.read(&mut buf).await.map_err(|e| e.to_string())?, BodyRead::End);
                     while let Some(d) = decode_multiplexed(&mut buf).map_err(|e| e.0)? {
                         if let Decoded::Entry(e) = d {
                             lines += 1;
@@ -145,13 +115,7 @@ impl Reopen {
 
     /// Sends `query` `blocks` × `per_block` times; dockerd's CPU is read
     /// around each block (its clock ticks are 10 ms: a block must be long).
-    pub fn measure(
-        &self,
-        query: &LogsQuery,
-        dockerd: u32,
-        blocks: usize,
-        per_block: usize,
-    ) -> Result<Cost, String> {
+    pub fn measure(&self, query: &LogsQuery, dockerd: u32, blocks: usize, per_block: usize) -> Result<Cost, String> {
         let mut times = Vec::new();
         let mut cpu_per_request = Vec::new();
         let mut lines = 0;
@@ -162,21 +126,14 @@ impl Reopen {
                 let (n, last) = self.request(query, Some(self.last_ts_ns))?;
                 times.push(started.elapsed().as_secs_f64());
                 if last != self.last_ts_ns {
-                    return Err(format!(
-                        "{}: the window did not reach the last line",
-                        query.path(&self.id)
-                    ));
+                    return Err(format!("{}: the window did not reach the last line", query.path(&self.id)));
                 }
                 lines = n;
             }
             let cpu1 = probe::cpu_seconds(dockerd).ok_or("dockerd is gone")?;
             cpu_per_request.push((cpu1 - cpu0) / per_block as f64);
         }
-        Ok(Cost {
-            seconds: probe::median(&times),
-            dockerd_cpu_seconds: probe::median(&cpu_per_request),
-            lines,
-        })
+        Ok(Cost { seconds: probe::median(&times), dockerd_cpu_seconds: probe::median(&cpu_per_request), lines })
     }
 
     pub fn path(&self, query: &LogsQuery) -> String {

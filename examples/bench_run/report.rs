@@ -8,16 +8,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::probe::median;
-use crate::{
-    TARGET_CPU_RATIO, TARGET_IDLE_KIB, TARGET_P99_MS, TARGET_REOPEN_RATIO, TARGET_THROUGHPUT_RATIO,
-};
+use crate::{TARGET_CPU_RATIO, TARGET_IDLE_KIB, TARGET_P99_MS, TARGET_REOPEN_RATIO, TARGET_THROUGHPUT_RATIO};
 
 /// The drain clients, in the order of `Bench::drain_set`'s methods.
-pub const DRAIN_METHODS: [&str; 3] = [
-    "curl (raw socket)",
-    "docker logs",
-    "capturer (capture_poll)",
-];
+pub const DRAIN_METHODS: [&str; 3] = ["curl (raw socket)", "docker logs", "capturer (capture_poll)"];
 
 /// One drain of a set of containers by one client.
 #[derive(Debug, Clone)]
@@ -128,8 +122,7 @@ fn load_range(loads: &[f64]) -> String {
 /// rate with no capture.
 fn rotation_dockerd_cpu(r: &Value) -> f64 {
     let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
-    (f("dockerd_cpu_seconds") + f("dockerd_after_stop_cpu_seconds") - f("dockerd_idle_cpu_seconds"))
-        .max(0.0)
+    (f("dockerd_cpu_seconds") + f("dockerd_after_stop_cpu_seconds") - f("dockerd_idle_cpu_seconds")).max(0.0)
         / f("rotations").max(1.0)
 }
 
@@ -148,12 +141,7 @@ impl Report {
     }
 
     fn target(&mut self, name: String, measured: String, limit: &str, met: bool) {
-        self.targets.push(Target {
-            name,
-            measured,
-            limit: limit.to_string(),
-            met,
-        });
+        self.targets.push(Target { name, measured, limit: limit.to_string(), met });
     }
 
     pub fn failure(&mut self, phase: &str, error: &str) {
@@ -172,10 +160,7 @@ impl Report {
         self.load_note = if max.is_infinite() {
             format!("1-min load at start: {load:.2} (smoke: no wait for a quiet machine)")
         } else if quiet {
-            format!(
-                "1-min load at start: {load:.2} (waited {:.0} s for it to drop below {max})",
-                waited.as_secs_f64()
-            )
+            format!("1-min load at start: {load:.2} (waited {:.0} s for it to drop below {max})", waited.as_secs_f64())
         } else {
             format!(
                 "1-min load at start: {load:.2} — still ≥ {max} after waiting {:.0} s: figures are noisy",
@@ -207,24 +192,13 @@ impl Report {
         // Each client's rate over curl's in the same repetition (run next to
         // each other, so a burst of load elsewhere falls on both), median.
         let paired = |client: &[DrainRun]| {
-            median(
-                &client
-                    .iter()
-                    .zip(&runs[0])
-                    .map(|(c, raw)| c.rate() / raw.rate())
-                    .collect::<Vec<_>>(),
-            )
+            median(&client.iter().zip(&runs[0]).map(|(c, raw)| c.rate() / raw.rate()).collect::<Vec<_>>())
         };
         for (method, runs) in DRAIN_METHODS.iter().zip(&runs) {
             let r = rate(runs);
             let client = median(&runs.iter().map(|r| r.client_cpu).collect::<Vec<_>>());
             let dockerd = median(&runs.iter().map(|r| r.dockerd_cpu).collect::<Vec<_>>());
-            let cpu_ratio = median(
-                &runs
-                    .iter()
-                    .map(|r| r.client_cpu / r.dockerd_cpu)
-                    .collect::<Vec<_>>(),
-            );
+            let cpu_ratio = median(&runs.iter().map(|r| r.client_cpu / r.dockerd_cpu).collect::<Vec<_>>());
             let other = median(&runs.iter().map(|r| r.other_cpu).collect::<Vec<_>>());
             let rss = runs.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0);
             let loads: Vec<f64> = runs.iter().map(|r| r.load).collect();
@@ -250,12 +224,7 @@ impl Report {
             &format!("≥ {TARGET_THROUGHPUT_RATIO}"),
             ratio >= TARGET_THROUGHPUT_RATIO,
         );
-        let cpu_ratio = median(
-            &runs[2]
-                .iter()
-                .map(|r| r.client_cpu / r.dockerd_cpu)
-                .collect::<Vec<_>>(),
-        );
+        let cpu_ratio = median(&runs[2].iter().map(|r| r.client_cpu / r.dockerd_cpu).collect::<Vec<_>>());
         self.target(
             format!("CPU, {containers} container(s): capturer / dockerd"),
             format!("{:.0} %", cpu_ratio * 100.0),
@@ -266,9 +235,8 @@ impl Report {
     }
 
     pub fn reopen(&mut self, rows: Vec<ReopenRow>) {
-        let mut s = String::from(
-            "\n### Reopen cost (a running container whose whole log is written; median per request)\n\n",
-        );
+        let mut s =
+            String::from("\n### Reopen cost (a running container whose whole log is written; median per request)\n\n");
         s += "| log | request | lines returned | time | dockerd CPU | load |\n|---|---|---:|---:|---:|---|\n";
         for row in &rows {
             for (what, path, cost) in [
@@ -296,10 +264,7 @@ impl Report {
             let reasons: Vec<String> = r["reopens"]
                 .as_object()
                 .map(|m| {
-                    m.iter()
-                        .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
-                        .map(|(k, v)| format!("{k} {v}"))
-                        .collect()
+                    m.iter().filter(|(_, v)| v.as_u64().unwrap_or(0) > 0).map(|(k, v)| format!("{k} {v}")).collect()
                 })
                 .unwrap_or_default();
             let _ = writeln!(
@@ -310,10 +275,7 @@ impl Report {
                 r["requests"],
                 r["requests"].as_f64().unwrap_or(0.0) / rotations,
                 rotation_dockerd_cpu(r) * 1e3,
-                r["dockerd_after_stop_cpu_seconds"]
-                    .as_f64()
-                    .unwrap_or(f64::NAN)
-                    * 1e3,
+                r["dockerd_after_stop_cpu_seconds"].as_f64().unwrap_or(f64::NAN) * 1e3,
                 r["cpu_seconds"].as_f64().unwrap_or(f64::NAN) * 1e3 / rotations,
                 r["records_again"],
                 reasons.join(", ")
@@ -324,20 +286,11 @@ impl Report {
             // dockerd's CPU per request is read in 10 ms ticks: a ratio of
             // two tiny figures is noise, so each is floored at 0.1 ms.
             let floor = 1e-4;
-            let cpu = big.bounded.dockerd_cpu_seconds.max(floor)
-                / small.bounded.dockerd_cpu_seconds.max(floor);
-            let label = format!(
-                "{} vs {} lines",
-                thousands(big.lines as f64),
-                thousands(small.lines as f64)
-            );
+            let cpu = big.bounded.dockerd_cpu_seconds.max(floor) / small.bounded.dockerd_cpu_seconds.max(floor);
+            let label = format!("{} vs {} lines", thousands(big.lines as f64), thousands(small.lines as f64));
             self.target(
                 format!("reopen time, {label} (bounded request)"),
-                format!(
-                    "{time:.2}× ({:.2} vs {:.2} ms)",
-                    big.bounded.seconds * 1e3,
-                    small.bounded.seconds * 1e3
-                ),
+                format!("{time:.2}× ({:.2} vs {:.2} ms)", big.bounded.seconds * 1e3, small.bounded.seconds * 1e3),
                 &format!("≤ {TARGET_REOPEN_RATIO}×"),
                 time <= TARGET_REOPEN_RATIO,
             );
@@ -351,10 +304,7 @@ impl Report {
                 &format!("≤ {TARGET_REOPEN_RATIO}×"),
                 cpu <= TARGET_REOPEN_RATIO,
             );
-            let (b, sm) = (
-                rotation_dockerd_cpu(&big.rotation),
-                rotation_dockerd_cpu(&small.rotation),
-            );
+            let (b, sm) = (rotation_dockerd_cpu(&big.rotation), rotation_dockerd_cpu(&small.rotation));
             // One 10 ms clock tick spread over the rotations is the finest
             // figure the small log's side can have.
             let resolution = 0.01 / small.rotation["rotations"].as_f64().unwrap_or(1.0).max(1.0);
@@ -362,11 +312,7 @@ impl Report {
             let bound = if sm < resolution { "≥ " } else { "" };
             self.target(
                 format!("reopen dockerd CPU, {label} (engine rotation)"),
-                format!(
-                    "{bound}{engine:.1}× ({:.1} vs {:.1} ms per rotation)",
-                    b * 1e3,
-                    sm * 1e3
-                ),
+                format!("{bound}{engine:.1}× ({:.1} vs {:.1} ms per rotation)", b * 1e3, sm * 1e3),
                 &format!("≤ {TARGET_REOPEN_RATIO}×"),
                 engine <= TARGET_REOPEN_RATIO,
             );
@@ -376,9 +322,8 @@ impl Report {
 
     pub fn latency(&mut self, writers: usize, logging_cpu_per_second: f64, runs: Vec<Value>) {
         let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
-        let mut s = format!(
-            "\n### Write → poll latency ({writers} writers; latency = time at poll − Docker timestamp)\n\n"
-        );
+        let mut s =
+            format!("\n### Write → poll latency ({writers} writers; latency = time at poll − Docker timestamp)\n\n");
         s += "| run | lines/s | p50 | p90 | p99 | max | capturer CPU s | dockerd CPU s | capturer / dockerd CPU | other CPU s | load |\n";
         s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
         for (i, v) in runs.iter().enumerate() {
@@ -403,12 +348,7 @@ impl Report {
             "\ndockerd's CPU includes logging the writers' lines: with no reader it used {logging_cpu_per_second:.3} s per second (measured just before). \"other CPU\" is the machine's busy time less dockerd's and the capturer's: when it is high, other work shared the two CPUs and the tail latency shows it."
         );
         let p99 = median(&runs.iter().map(|v| f(v, "p99_ms")).collect::<Vec<_>>());
-        let rate = median(
-            &runs
-                .iter()
-                .map(|v| f(v, "lines_per_second"))
-                .collect::<Vec<_>>(),
-        );
+        let rate = median(&runs.iter().map(|v| f(v, "lines_per_second")).collect::<Vec<_>>());
         self.target(
             format!("write → poll latency p99 at {} lines/s", thousands(rate)),
             format!("{p99:.2} ms"),
@@ -426,8 +366,7 @@ impl Report {
         let mut per = Vec::new();
         for (i, (with, without, load)) in pairs.iter().enumerate() {
             let each = (kib(with, "rss_kib") - kib(without, "rss_kib")) / count as f64;
-            let trimmed =
-                (kib(with, "rss_trimmed_kib") - kib(without, "rss_trimmed_kib")) / count as f64;
+            let trimmed = (kib(with, "rss_trimmed_kib") - kib(without, "rss_trimmed_kib")) / count as f64;
             per.push(each);
             let _ = writeln!(
                 s,
@@ -470,20 +409,10 @@ impl Report {
         }
         s += "\n### Targets\n\n| target | measured | target | status |\n|---|---|---|---|\n";
         for t in &self.targets {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} |",
-                t.name,
-                t.measured,
-                t.limit,
-                status(t.met)
-            );
+            let _ = writeln!(s, "| {} | {} | {} | {} |", t.name, t.measured, t.limit, status(t.met));
         }
         for (phase, error) in &self.failures {
-            let _ = writeln!(
-                s,
-                "| {phase} | could not measure: {error} | | **NOT MEASURED** |"
-            );
+            let _ = writeln!(s, "| {phase} | could not measure: {error} | | **NOT MEASURED** |");
         }
         let missed = self.targets.iter().filter(|t| !t.met).count();
         let _ = writeln!(

@@ -47,6 +47,8 @@ pub struct Shared {
     pub checkpoint: Option<Arc<checkpoint::Checkpoint>>,
     /// Bounds how many readers start (inspect, first open) at once.
     pub starting: Arc<tokio::sync::Semaphore>,
+    /// Readers whose streams are busy now (see `Reader::follow`).
+    pub busy_readers: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -169,6 +171,7 @@ impl Engine {
         let shared = Arc::new(Shared {
             checkpoint,
             starting: Arc::new(tokio::sync::Semaphore::new(reader::MAX_STARTING)),
+            busy_readers: std::sync::atomic::AtomicUsize::new(0),
             docker: Docker::new(Endpoint::new(config.docker_host.clone()), config.request_timeout),
             queue: Queue::new(config.queue_max_records, config.queue_max_bytes),
             log: Arc::new(Logger::with_sink(config.log_level, sink)),

@@ -446,6 +446,9 @@ impl Reader {
         let read_timeout = config.read_timeout;
         let mut last_data = Instant::now();
         let mut coalesce: Option<Instant> = None;
+        let shared = self.shared.clone();
+        let busy_readers = &shared.busy_readers;
+        let mut busy = Busy { readers: busy_readers, counted: false };
         let far = last_data + Duration::from_secs(86_400 * 365);
         let mut rotation_at = if query.follow { state.next_rotation } else { far };
         let sleep = tokio::time::sleep_until(rotation_at.min(last_data + read_timeout));
@@ -488,14 +491,13 @@ impl Reader {
                 Ok(BodyRead::End) => true,
                 Ok(BodyRead::Data(_)) => false,
             };
-            // A busy stream that gave a part-full read: let more arrive
-            // before the next one (one wake-up per ~40 KB, not per chunk).
-            coalesce = match read {
-                Ok(BodyRead::Data(n)) if (COALESCE_MIN..COALESCE_MAX).contains(&n) => {
-                    Some(Instant::now() + COALESCE_WAIT)
-                }
-                _ => None,
-            };
+            // A busy stream that gave a part-full read, while other streams
+            // are busy too: let more arrive before the next read (one wake-up
+            // per tens of KB, not per chunk). Alone, a wait would stall the
+            // daemon (a unix socket holds only a few hundred small writes).
+            let part_full = matches!(read, Ok(BodyRead::Data(n)) if (COALESCE_MIN..COALESCE_MAX).contains(&n));
+            busy.set(part_full);
+            coalesce = (part_full && busy.others()).then(|| Instant::now() + COALESCE_WAIT);
             if !verified {
                 match session.peek_first_ts(&buf, eof) {
                     Err(e) => return FollowEnd::Error(ReadError::Frame(e)),
@@ -666,6 +668,36 @@ impl Reader {
         self.shared.stats.records.fetch_add(n, Relaxed);
         self.shared.stats.bytes.fetch_add(bytes, Relaxed);
         Ok(())
+    }
+}
+
+/// Counts this reader among the busy ones while its reads come part-full.
+struct Busy<'a> {
+    readers: &'a std::sync::atomic::AtomicUsize,
+    counted: bool,
+}
+
+impl Busy<'_> {
+    fn set(&mut self, busy: bool) {
+        if busy != self.counted {
+            if busy {
+                self.readers.fetch_add(1, Relaxed);
+            } else {
+                self.readers.fetch_sub(1, Relaxed);
+            }
+            self.counted = busy;
+        }
+    }
+
+    /// Whether another reader is busy as well.
+    fn others(&self) -> bool {
+        self.readers.load(Relaxed) > usize::from(self.counted)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.set(false);
     }
 }
 
