@@ -44,12 +44,21 @@ pub struct Position {
     /// A line cut at `max_line_bytes` whose remaining pieces (stamped with
     /// this timestamp) are being skipped, per stream.
     pub discarding: [Option<i64>; 3],
+    /// Per stream: the watermark was set by reading the log in this process
+    /// (an entry passed, or lifted past by one): every entry of the stream
+    /// stamped before it lies before the last entry read, in file order.
+    /// Not so for a starting point or a position loaded from a file.
+    pub anchored: [bool; 3],
 }
 
 impl Position {
     /// Nothing delivered yet; reading starts at `since_ns` (0: the beginning).
     pub fn starting_at(since_ns: i64) -> Position {
-        Position { marks: [Watermark { ts_ns: since_ns.max(0), count: 0 }; 3], discarding: [None; 3] }
+        Position {
+            marks: [Watermark { ts_ns: since_ns.max(0), count: 0 }; 3],
+            discarding: [None; 3],
+            anchored: [false; 3],
+        }
     }
 
     /// Moves stream `i`'s watermark to `(ts_ns, count)`, never back (a
@@ -57,8 +66,9 @@ impl Position {
     #[inline]
     pub fn advance(&mut self, i: usize, ts_ns: i64, count: u32) {
         let m = &mut self.marks[i];
-        if (ts_ns, count) > (m.ts_ns, m.count) {
+        if (ts_ns, count) >= (m.ts_ns, m.count) {
             *m = Watermark { ts_ns, count };
+            self.anchored[i] = true;
         }
     }
 
@@ -78,10 +88,55 @@ impl Position {
         }
     }
 
-    /// True when an entry at this timestamp is old enough to prove that a
-    /// reopened window reaches back past everything undelivered.
-    pub fn proves_continuity(&self, streams: &[Stream], first_ts: i64) -> bool {
-        first_ts < self.min_ts(streams) - INVERSION_BOUND_NS
+    /// True when the first entry of a reopened window proves that the window
+    /// reaches back past everything undelivered: it is stamped more than the
+    /// inversion bound before the lowest watermark; or it is an entry already
+    /// passed on a stream whose watermark this process read, so the window
+    /// starts at or before the last entry read (a dense log then costs a
+    /// replay as long as the gap since that read, not as long as the margin),
+    /// and it comes after no entry that another stream's count refers to.
+    pub fn proves_continuity(&self, streams: &[Stream], first: (Stream, i64)) -> bool {
+        let (stream, ts) = first;
+        let i = stream.index();
+        if ts < self.min_ts(streams) - INVERSION_BOUND_NS {
+            return true;
+        }
+        self.anchored[i]
+            && ts < self.marks[i].ts_ns
+            && streams.iter().filter(|s| **s != stream).all(|s| {
+                // Entries of another stream before this one in the file are
+                // stamped at most the bound later; none may be among the
+                // `count` entries passed at that stream's mark.
+                let m = self.marks[s.index()];
+                m.count == 0 || ts < m.ts_ns - INVERSION_BOUND_NS
+            })
+    }
+
+    /// Given a window that holds every entry of the log stamped at or after
+    /// the reopen's `since`, and its first entry (`None`: it is empty):
+    /// checks that the entries this position passed are still there. A
+    /// watermark with a count is an entry that was read; when the window
+    /// starts after it, the daemon has deleted it (a rotated log file), and
+    /// with it whatever followed it that was not read yet. Returns the stamp
+    /// of the newest passed entry that is gone: lines stamped between it and
+    /// the window's first entry may be lost.
+    pub fn passed_entry_gone(&self, streams: &[Stream], first: Option<(Stream, i64)>) -> Option<i64> {
+        let mut gone = None;
+        for s in streams {
+            let mark = self.marks[s.index()];
+            if mark.count == 0 {
+                continue; // a starting point or a lifted mark: no entry of its own
+            }
+            let missing = match first {
+                None => true,
+                Some((stream, ts)) if stream == *s => ts > mark.ts_ns,
+                Some((_, ts)) => ts > mark.ts_ns + INVERSION_BOUND_NS,
+            };
+            if missing {
+                gone = gone.max(Some(mark.ts_ns));
+            }
+        }
+        gone
     }
 }
 
@@ -272,6 +327,7 @@ impl Assembler {
             let limit = self.pending[i].as_ref().map_or(floor, |p| p.ts_ns.min(floor));
             if position.marks[i].ts_ns < limit {
                 position.marks[i] = Watermark { ts_ns: limit, count: 0 };
+                position.anchored[i] = true;
             }
         }
     }
@@ -494,7 +550,31 @@ mod tests {
         pos.marks[0].ts_ns = 10 * RESUME_MARGIN_NS;
         pos.marks[1].ts_ns = 5 * RESUME_MARGIN_NS;
         assert_eq!(pos.resume_since_ns(&[Stream::Stdout, Stream::Stderr]), 4 * RESUME_MARGIN_NS);
-        assert!(pos.proves_continuity(&[Stream::Stdout, Stream::Stderr], 4 * RESUME_MARGIN_NS));
-        assert!(!pos.proves_continuity(&[Stream::Stdout, Stream::Stderr], 5 * RESUME_MARGIN_NS - 1));
+        let both = [Stream::Stdout, Stream::Stderr];
+        assert!(pos.proves_continuity(&both, (Stream::Stdout, 4 * RESUME_MARGIN_NS)));
+        assert!(!pos.proves_continuity(&both, (Stream::Stdout, 5 * RESUME_MARGIN_NS - 1)));
+        // A starting point proves nothing by identity; a mark read does.
+        assert!(!pos.proves_continuity(&both, (Stream::Stdout, 10 * RESUME_MARGIN_NS - 1)));
+        pos.advance(0, 10 * RESUME_MARGIN_NS, 1);
+        assert!(pos.proves_continuity(&both, (Stream::Stdout, 10 * RESUME_MARGIN_NS - 1)));
+        assert!(!pos.proves_continuity(&both, (Stream::Stdout, 10 * RESUME_MARGIN_NS)));
+        assert!(!pos.proves_continuity(&both, (Stream::Stderr, 10 * RESUME_MARGIN_NS - 1)));
+    }
+
+    #[test]
+    fn a_passed_entry_missing_from_a_whole_window_is_a_gap() {
+        let both = [Stream::Stdout, Stream::Stderr];
+        let t = 10 * RESUME_MARGIN_NS;
+        let mut pos = Position::starting_at(t);
+        // Nothing read yet: nothing can be missing.
+        assert_eq!(pos.passed_entry_gone(&both, None), None);
+        assert_eq!(pos.passed_entry_gone(&both, Some((Stream::Stdout, t + 1))), None);
+        pos.advance(0, t, 2);
+        assert_eq!(pos.passed_entry_gone(&both, Some((Stream::Stdout, t))), None);
+        assert_eq!(pos.passed_entry_gone(&both, Some((Stream::Stdout, t + 1))), Some(t));
+        assert_eq!(pos.passed_entry_gone(&both, None), Some(t));
+        // The other stream may come first in the file by up to the bound.
+        assert_eq!(pos.passed_entry_gone(&both, Some((Stream::Stderr, t + INVERSION_BOUND_NS))), None);
+        assert_eq!(pos.passed_entry_gone(&both, Some((Stream::Stderr, t + INVERSION_BOUND_NS + 1))), Some(t));
     }
 }

@@ -163,3 +163,61 @@ fn a_corrupt_position_file_fails_or_resets_as_configured() {
     assert!(message.contains("in use"), "{message}");
     assert_eq!(cap.stop(), CAPTURE_OK);
 }
+
+/// While the capture is down, the daemon rotates the json-file log far past
+/// the saved position and deletes what was not read: the capture started
+/// again reports the gap (count, stats, the `log_gap` error), delivers every
+/// line still on disk exactly once and repeats nothing.
+#[test]
+fn a_log_rotated_away_while_the_capture_was_down_is_reported_as_a_gap() {
+    let mut c = Containers::new("gap");
+    let path = temp_file("gap");
+    let config = json!({ "include_containers": [c.prefix], "checkpoint_path": path, "checkpoint_interval": "50ms", "since": "all" });
+    let name = c.name("rot");
+    let n = 100_000;
+    // 1..1000, then (when told) up to n: ~7 MB through 2 files of 100 kB.
+    c.run(
+        "rot",
+        &["--log-opt", "max-size=100k", "--log-opt", "max-file=2"],
+        &format!("seq 1 1000; while [ ! -e /go ]; do sleep 0.05; done; seq 1001 {n}; exec sleep 600"),
+    );
+    let cap = Capture::start(&config);
+    let mut first = Vec::new();
+    cap.collect_until(&mut first, Duration::from_secs(60), "1..1000", |r| of(r, &name, STDOUT).len() >= 1000);
+    // The position file holds line 1000 before the capture stops.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !std::fs::read(&path).is_ok_and(|b| String::from_utf8_lossy(&b).contains("\"count\"")) {
+        assert!(std::time::Instant::now() < deadline, "no position saved");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(cap.stop(), CAPTURE_OK);
+    drop(cap);
+    assert_sequence(&of(&first, &name, STDOUT), 1000, "before the stop");
+
+    docker(&["exec", &name, "sh", "-c", ": > /go"]);
+    wait_until(Duration::from_secs(120), "the writer to finish", || {
+        docker(&["logs", "--tail", "1", &name]).trim() == n.to_string()
+    });
+    let on_disk: Vec<u64> = docker(&["logs", &name]).lines().map(|l| l.parse().unwrap()).collect();
+    assert!(on_disk[0] > 1001, "the log was not rotated past the position: it starts at {}", on_disk[0]);
+
+    let cap = Capture::start(&config);
+    let mut second = Vec::new();
+    cap.collect_until(&mut second, Duration::from_secs(60), "the last line", |r| {
+        of(r, &name, STDOUT).last().is_some_and(|r| r.message == n.to_string().as_bytes())
+    });
+    second.extend(cap.poll(10_000, 300).unwrap());
+    let got: Vec<u64> = of(&second, &name, STDOUT).iter().map(|r| r.text().parse().unwrap()).collect();
+    assert_eq!(got, on_disk, "after the restart: every line still on disk, once, in order");
+
+    let s = cap.container_stats(&name).unwrap();
+    assert_eq!(s["gaps"]["count"], 1, "{s}");
+    assert_eq!(s["errors"]["log_gap"], 1, "{s}");
+    // The gap runs from line 1000 (the last read) to the first line left.
+    let stamp = |r: &Rec| log_capturer::frame::format_rfc3339(r.ts_ns);
+    assert_eq!(s["gaps"]["last"]["after"], stamp(of(&first, &name, STDOUT)[999]), "{s}");
+    assert_eq!(s["gaps"]["last"]["before"], stamp(of(&second, &name, STDOUT)[0]), "{s}");
+    assert!(s["last_error"].as_str().unwrap().contains("may be lost"), "{s}");
+    let metrics = cap.metrics_text();
+    assert!(metrics.contains("log_capturer_container_stream_errors_total{error_type=\"log_gap\"} 1"), "{metrics}");
+}

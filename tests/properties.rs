@@ -188,3 +188,140 @@ proptest! {
         }
     }
 }
+
+/// Reopens over `file` (what the log holds now, in file order) as the reader
+/// does with a bounded `tail`: the last `tail` entries stamped at or after
+/// `since`, widened ×8 until the first entry proves continuity or the window
+/// holds everything at or after `since` (then the passed entries must be in
+/// it). Reads the window; returns the gap found, if any.
+fn read_bounded(
+    file: &[(Stream, i64, Vec<u8>)],
+    mut tail: usize,
+    position: &mut Position,
+    out: &mut Vec<Line>,
+    finish: bool,
+) -> Option<i64> {
+    let streams = [Stream::Stdout, Stream::Stderr];
+    let since = position.resume_since_ns(&streams);
+    let mut gap = None;
+    let window = loop {
+        let bounded = since != 0;
+        let raw = if bounded { &file[file.len().saturating_sub(tail)..] } else { file };
+        let window: Vec<_> = raw.iter().filter(|(_, ts, _)| *ts >= since).collect();
+        let first = window.first().map(|(s, ts, _)| (*s, *ts));
+        if !first.is_some_and(|f| position.proves_continuity(&streams, f)) {
+            let whole = !bounded || first.is_none() || window.len() < tail;
+            if !whole {
+                tail *= 8;
+                continue;
+            }
+            gap = position.passed_entry_gone(&streams, first);
+        }
+        break window;
+    };
+    let mut dedup = Dedup::default();
+    let mut asm = Assembler::new(true, 1 << 20);
+    for (stream, ts, payload) in window {
+        let entry = Entry { stream: *stream, ts_ns: *ts, payload: Bytes::copy_from_slice(payload) };
+        let (k, new) = dedup.check_entry(position, &entry);
+        asm.lift_others(position, *stream, *ts);
+        if new {
+            asm.accept(position, entry, k, out);
+        }
+    }
+    if finish {
+        asm.finish(position, out);
+    }
+    gap
+}
+
+/// The lines of a log (pieces joined), per stream, in order.
+fn lines_of(log: &[(Stream, i64, Vec<u8>)]) -> Vec<(Stream, Bytes)> {
+    let mut whole = Vec::new();
+    let mut open: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    for (stream, _, payload) in log {
+        let i = stream.index();
+        open[i].extend_from_slice(payload);
+        if payload.last() == Some(&b'\n') {
+            open[i].pop();
+            whole.push((*stream, Bytes::from(std::mem::take(&mut open[i]))));
+        }
+    }
+    whole
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    /// Bounded reopens (any starting `tail`, widened when the window is too
+    /// short, proved by the first entry's stamp or identity) read a growing
+    /// log exactly once, and never report a gap in a log that lost nothing.
+    #[test]
+    fn bounded_reopens_are_exact_and_find_no_gap(
+        log in arbitrary_log(),
+        reopens in prop::collection::vec(0.0f64..1.0, 0..12),
+        tail in 1usize..40,
+        start in 0.0f64..1.0,
+    ) {
+        // Start either at the beginning or at a point in time (`since`).
+        let since = if start < 0.3 { 0 } else { log[((start * log.len() as f64) as usize).min(log.len() - 1)].1 };
+        let mut points: Vec<usize> = reopens.iter().map(|f| (f * log.len() as f64) as usize).collect();
+        points.sort();
+        points.push(log.len());
+        let mut position = Position::starting_at(since);
+        let mut pieces = Vec::new();
+        for (i, upto) in points.iter().enumerate() {
+            let gap = read_bounded(&log[..*upto], tail, &mut position, &mut pieces, i + 1 == points.len());
+            prop_assert_eq!(gap, None);
+        }
+        // Exactly the lines an uninterrupted read from `since` gives.
+        let mut want_pos = Position::starting_at(since);
+        let mut want_pieces = Vec::new();
+        read(&log, log.len(), &mut want_pos, &mut want_pieces, true);
+        let got: Vec<(Stream, Bytes)> = pieces.iter().map(|l| (l.stream, l.message.clone())).collect();
+        let want: Vec<(Stream, Bytes)> = want_pieces.iter().map(|l| (l.stream, l.message.clone())).collect();
+        if since == 0 {
+            prop_assert_eq!(&want, &lines_of(&log));
+        }
+        for s in [Stream::Stdout, Stream::Stderr] {
+            let g: Vec<_> = got.iter().filter(|(st, _)| *st == s).collect();
+            let w: Vec<_> = want.iter().filter(|(st, _)| *st == s).collect();
+            prop_assert_eq!(g, w);
+        }
+    }
+
+    /// When the daemon deletes the start of the log past what was read, a
+    /// reopen that finds it gone says so; it never cries wolf.
+    #[test]
+    fn a_log_rotated_past_the_position_is_a_gap(
+        log in arbitrary_log(),
+        read_to in 0.0f64..1.0,
+        deleted_to in 0.0f64..1.0,
+        tail in 1usize..40,
+    ) {
+        let a = (read_to * log.len() as f64) as usize;
+        let d = (deleted_to * log.len() as f64) as usize;
+        let mut position = Position::starting_at(0);
+        let mut pieces = Vec::new();
+        read_bounded(&log[..a], tail, &mut position, &mut pieces, false);
+        let read_marks = position.marks;
+        let gap = read_bounded(&log[d..], tail, &mut position, &mut pieces, true);
+        // The newest entry read per stream, by (stamp, count): is it still
+        // in the log?
+        let still_there = |i: usize| {
+            let m = read_marks[i];
+            m.count == 0 || log[d..].iter().any(|(s, ts, _)| s.index() == i && *ts == m.ts_ns)
+        };
+        if let Some(after) = gap {
+            // Only a read entry that is really gone is reported.
+            prop_assert!((0..2).any(|i| read_marks[i].count > 0 && read_marks[i].ts_ns == after && !still_there(i)));
+        }
+        // Everything read is gone and the log now starts clearly later.
+        let newest = read_marks[..2].iter().filter(|m| m.count > 0).map(|m| m.ts_ns).max();
+        if let (Some(newest), true) = (newest, d >= a && d < log.len()) {
+            if log[d].1 > newest + INVERSION_BOUND_NS {
+                prop_assert_eq!(gap, Some(newest));
+            }
+        }
+    }
+}

@@ -28,6 +28,7 @@ pub const ERROR_TYPES: &[&str] = &[
     "status",
     "protocol",
     "daemon_error",
+    "log_gap",
 ];
 
 pub struct Metrics {

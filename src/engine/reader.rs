@@ -431,6 +431,23 @@ impl Reader {
         );
     }
 
+    /// The log no longer holds entries this reader had passed: the daemon
+    /// deleted them (a rotated log file) with whatever followed them that
+    /// was not read yet. Counted, logged and kept in stats.
+    fn report_gap(&self, state: &ContainerState, after_ns: i64, before_ns: Option<i64>) {
+        let before_ns = before_ns.unwrap_or_else(unix_now_ns).max(after_ns);
+        state.stats.gap(after_ns, before_ns);
+        self.shared.log.warn(
+            "Log rotated away before it was read: lines in between may be lost.",
+            &[
+                ("container_id", &state.meta.short_id()),
+                ("container_name", &state.meta.name_str()),
+                ("after", &crate::frame::format_rfc3339(after_ns)),
+                ("before", &crate::frame::format_rfc3339(before_ns)),
+            ],
+        );
+    }
+
     /// Reads one stream until it rotates, idles, ends or fails. A follow
     /// stream rotates and idles; a non-follow read has no rotation and its
     /// silence is an error.
@@ -440,9 +457,11 @@ impl Reader {
         let streams = self.streams(&state.meta);
         let mut buf = BytesMut::with_capacity(BUFFER_BYTES);
         let mut session = Session::new(&config, state.meta.tty);
-        // A window asked with `tail=all` holds everything; a bounded one
-        // must be shown to reach back far enough first.
-        let mut verified = query.tail.is_none();
+        // A window must be shown to reach back far enough before it is read:
+        // by its first entry, or by holding every entry stamped at or after
+        // `since` (asked with `tail=all`, or counted); in the latter case the
+        // entries this position passed must still be in it.
+        let mut verified = false;
         let read_timeout = config.read_timeout;
         let mut last_data = Instant::now();
         let mut coalesce: Option<Instant> = None;
@@ -499,28 +518,38 @@ impl Reader {
             busy.set(part_full);
             coalesce = (part_full && busy.others()).then(|| Instant::now() + COALESCE_WAIT);
             if !verified {
-                match session.peek_first_ts(&buf, eof) {
+                let first = match session.peek_first(&buf, eof) {
                     Err(e) => return FollowEnd::Error(ReadError::Frame(e)),
-                    // No entry yet: the window held nothing at or after
-                    // `since`, so nothing can be missing from it.
-                    Ok(None) if eof => verified = true,
-                    Ok(None) => {
+                    Ok(None) if !eof => {
                         last_data = Instant::now();
                         continue;
                     }
-                    Ok(Some(first_ts)) if state.position.proves_continuity(&streams, first_ts) => verified = true,
-                    Ok(Some(_)) => {
-                        // The daemon took its tail snapshot before sending
-                        // the first entry; a count of the same window now
-                        // covers it. Fewer entries than asked means it
-                        // reached back before `since`.
-                        let probe = LogsQuery { follow: false, ..*query };
-                        match self.count_entries(state, &probe).await {
-                            Err(None) => return FollowEnd::Cancelled,
-                            Err(Some(e)) => return FollowEnd::Error(e),
-                            Ok(n) if n < query.tail.unwrap_or(u64::MAX) => verified = true,
-                            Ok(_) => return FollowEnd::Widen,
+                    Ok(first) => first,
+                };
+                verified = true;
+                if !first.is_some_and(|f| state.position.proves_continuity(&streams, f)) {
+                    let whole = match (query.tail, first) {
+                        // Nothing at or after `since` in the window, or it was
+                        // not bounded: it holds all there is.
+                        (None, _) | (_, None) => true,
+                        // The daemon took its tail snapshot before sending the
+                        // first entry; a count of the same window now covers
+                        // it. Fewer entries than asked means it reached back
+                        // before `since`.
+                        (Some(tail), Some(_)) => {
+                            let probe = LogsQuery { follow: false, ..*query };
+                            match self.count_entries(state, &probe).await {
+                                Err(None) => return FollowEnd::Cancelled,
+                                Err(Some(e)) => return FollowEnd::Error(e),
+                                Ok(n) => n < tail,
+                            }
                         }
+                    };
+                    if !whole {
+                        return FollowEnd::Widen;
+                    }
+                    if let Some(after) = state.position.passed_entry_gone(&streams, first) {
+                        self.report_gap(state, after, first.map(|f| f.1));
                     }
                 }
             }
@@ -728,13 +757,14 @@ impl Session {
         }
     }
 
-    /// The timestamp of the first entry in `buf`, without consuming it.
-    fn peek_first_ts(&self, buf: &BytesMut, eof: bool) -> Result<Option<i64>, FrameError> {
+    /// The stream and timestamp of the first entry in `buf`, without
+    /// consuming it.
+    fn peek_first(&self, buf: &BytesMut, eof: bool) -> Result<Option<(Stream, i64)>, FrameError> {
         let mut copy = buf.clone();
         loop {
             match self.next(&mut copy, eof)? {
                 None => return Ok(None),
-                Some(Decoded::Entry(e)) => return Ok(Some(e.ts_ns)),
+                Some(Decoded::Entry(e)) => return Ok(Some((e.stream, e.ts_ns))),
                 Some(Decoded::DaemonError(_)) => continue,
             }
         }

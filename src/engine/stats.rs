@@ -88,6 +88,16 @@ struct Detail {
     errors: BTreeMap<&'static str, u64>,
     last_error: Option<String>,
     position: Option<Position>,
+    gaps: Gaps,
+}
+
+/// Places where the log no longer held what the reader had reached.
+#[derive(Default)]
+struct Gaps {
+    count: u64,
+    seconds: f64,
+    /// The last one: (newest passed entry gone, first entry still there).
+    last: Option<(i64, i64)>,
 }
 
 /// One container's counters.
@@ -138,6 +148,7 @@ impl ContainerStats {
             detail: Mutex::new(Detail {
                 state: ReaderState::Starting,
                 errors: BTreeMap::new(),
+                gaps: Gaps::default(),
                 last_error: None,
                 position: None,
             }),
@@ -162,6 +173,24 @@ impl ContainerStats {
         let mut d = self.detail();
         *d.errors.entry(kind).or_insert(0) += 1;
         d.last_error = Some(message.into());
+    }
+
+    /// The log no longer held entries up to `after_ns`; it resumes at
+    /// `before_ns`: what was stamped in between and not yet read is lost.
+    pub fn gap(&self, after_ns: i64, before_ns: i64) {
+        let span = (before_ns - after_ns).max(0) as f64 / 1e9;
+        self.error(
+            "log_gap",
+            format!(
+                "log rotated away before it was read: lines stamped between {} and {} may be lost",
+                format_rfc3339(after_ns),
+                format_rfc3339(before_ns)
+            ),
+        );
+        let mut d = self.detail();
+        d.gaps.count += 1;
+        d.gaps.seconds += span;
+        d.gaps.last = Some((after_ns, before_ns));
     }
 
     pub fn errors(&self, kind: &str) -> u64 {
@@ -272,6 +301,11 @@ impl ContainerStats {
             "last_timestamp": if last_ts > 0 { Value::from(format_rfc3339(last_ts)) } else { Value::Null },
             "lag_seconds": if last_ts > 0 { Value::from((now_ns - last_ts).max(0) as f64 / 1e9) } else { Value::Null },
             "position": position,
+            "gaps": {
+                "count": d.gaps.count,
+                "seconds": d.gaps.seconds,
+                "last": d.gaps.last.map(|(a, b)| json!({"after": format_rfc3339(a), "before": format_rfc3339(b)})),
+            },
         })
     }
 }
