@@ -44,6 +44,9 @@ struct State {
 
 /// A waiting poll is woken at once when this many records are queued.
 const WAKE_BATCH: usize = 1024;
+/// Fewer records wake a waiting poll this long after the first of them
+/// (`run_flusher`): one wake-up per batch, not per chunk the daemon writes.
+pub const WAKE_LINGER: Duration = Duration::from_millis(1);
 
 /// Why a push or poll ended without its records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +56,8 @@ pub struct Queue {
     state: Mutex<State>,
     not_empty: Condvar,
     room: Notify,
+    /// Records wait for a poll: the flusher wakes it after `WAKE_LINGER`.
+    linger: Notify,
     max_records: usize,
     max_bytes: usize,
     /// Nanoseconds readers spent waiting for room.
@@ -65,6 +70,7 @@ impl Queue {
             state: Mutex::new(State::default()),
             not_empty: Condvar::new(),
             room: Notify::new(),
+            linger: Notify::new(),
             max_records,
             max_bytes,
             backpressure_ns: AtomicU64::new(0),
@@ -95,14 +101,15 @@ impl Queue {
             state.records.push_back(pending.pop_front().unwrap());
         }
         // Wake a waiting poll once there is a batch worth taking; smaller
-        // amounts wait for the engine to go idle (`on_park`), so a poll takes
-        // everything one busy spell produced in one wake-up.
+        // amounts wait `WAKE_LINGER` for more (the flusher), so a poll takes
+        // what a busy stream produced meanwhile in one wake-up.
         if state.pollers_waiting > 0 && !state.records.is_empty() {
             if state.records.len() >= WAKE_BATCH.min(self.max_records) {
                 state.wake_pending = false;
                 self.not_empty.notify_all();
-            } else {
+            } else if !state.wake_pending {
                 state.wake_pending = true;
+                self.linger.notify_one();
             }
         }
         Ok(pending.is_empty())
@@ -178,13 +185,23 @@ impl Queue {
         }
     }
 
-    /// The engine has no more work for now: wake a poll waiting for the
-    /// records it queued (called as the engine's thread parks).
-    pub fn on_park(&self) {
-        let mut state = self.lock();
-        if state.wake_pending {
-            state.wake_pending = false;
-            if state.pollers_waiting > 0 && !state.records.is_empty() {
+    /// Wakes, `WAKE_LINGER` after the first of them, a poll waiting for
+    /// records that did not make a whole batch. Runs on the engine's runtime
+    /// until `shutdown`.
+    pub async fn run_flusher(&self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = self.linger.notified() => {}
+            }
+            tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = tokio::time::sleep(WAKE_LINGER) => {}
+            }
+            let mut state = self.lock();
+            if std::mem::take(&mut state.wake_pending) && state.pollers_waiting > 0 && !state.records.is_empty() {
                 self.not_empty.notify_all();
             }
         }
@@ -271,5 +288,47 @@ mod tests {
         }
         q.close();
         assert!(matches!(waiter.join().unwrap(), Err(Closed)));
+    }
+    #[test]
+    fn a_waiting_poll_gets_a_few_records_from_the_flusher_and_a_batch_at_once() {
+        let meta = Arc::new(ContainerMeta::for_tests("c1", "one"));
+        let q = Arc::new(Queue::new(10_000, 1 << 20));
+        let sizes = [3, WAKE_BATCH];
+        // The engine's side: a runtime with the flusher, pushing each batch
+        // once a poll waits.
+        let engine = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    let (stop_tx, stop_rx) = watch::channel(false);
+                    let flusher = {
+                        let q = q.clone();
+                        tokio::spawn(async move { q.run_flusher(stop_rx).await })
+                    };
+                    for n in sizes {
+                        while q.lock().pollers_waiting == 0 {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                        let mut pending: VecDeque<Record> = (0..n).map(|_| record(&meta, 10)).collect();
+                        assert_eq!(q.try_push(&mut pending), Ok(true));
+                        while q.depth().0 > 0 {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                    }
+                    stop_tx.send(true).unwrap();
+                    flusher.await.unwrap();
+                });
+            })
+        };
+        for n in sizes {
+            let started = Instant::now();
+            let got = q.pop(usize::MAX, Duration::from_secs(30)).unwrap().len();
+            // Not the poll's 30 s timeout: woken by the flusher (a few
+            // records) or by the push itself (a batch).
+            let waited = started.elapsed();
+            assert!(got == n && waited < Duration::from_secs(10), "{n}: got {got} after {waited:?}");
+        }
+        engine.join().unwrap();
     }
 }

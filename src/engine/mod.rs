@@ -183,12 +183,8 @@ impl Engine {
         if let Some(warning) = checkpoint_warning {
             shared.log.warn("Position file could not be read; starting afresh.", &[("error", &warning)]);
         }
-        let park_shared = shared.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            // Records queued during a busy spell wake a waiting poll once,
-            // when the engine goes idle (see `Queue::on_park`).
-            .on_thread_park(move || park_shared.queue.on_park())
             .build()
             .map_err(|e| EngineError::Runtime(format!("cannot build the engine's runtime: {e}")))?;
         // Bind here, so a bad `metrics_addr` fails the start with its reason.
@@ -210,10 +206,16 @@ impl Engine {
                     let server = listener
                         .and_then(|l| tokio::net::TcpListener::from_std(l).ok())
                         .map(|l| tokio::spawn(serve::serve_metrics(l, task_shared.clone())));
+                    let flusher_shared = task_shared.clone();
+                    let flusher =
+                        tokio::spawn(
+                            async move { flusher_shared.queue.run_flusher(flusher_shared.shutdown.clone()).await },
+                        );
                     discovery::run(task_shared, TASK_DRAIN_DEADLINE).await;
                     if let Some(server) = server {
                         let _ = server.await;
                     }
+                    let _ = flusher.await;
                 });
                 runtime.shutdown_timeout(Duration::from_secs(1));
                 let _ = done_tx.send(());
