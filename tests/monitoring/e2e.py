@@ -297,6 +297,12 @@ RULE_INPUTS: list[tuple[str, str, int, Callable[[float], bool]]] = [
     ),
     ("LogCapturerDaemonUnreachable: daemon up", "log_capturer_daemon_up", 2, lambda v: v == 1),
     ("LogCapturerQueueStalled: queue depth", "log_capturer_queue_records", 2, lambda v: v >= 0),
+    (
+        "LogCapturerLogGap: gaps in 15 minutes",
+        'sum by (instance, job) (increase(log_capturer_container_stream_errors_total{error_type="log_gap"}[15m]))',
+        2,
+        lambda v: v == 0,
+    ),
 ]
 
 
