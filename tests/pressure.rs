@@ -149,9 +149,10 @@ fn gaps(numbers: &[u64], most: usize) -> Vec<(u64, u64)> {
 
 /// Runs sequenced writers on json-file logs of at most 3 × 1 MB, reads them
 /// to their end, and reports per container: lost lines, lines still on
-/// disk that never came (the 20.10 follow stream skips ahead at a file
-/// rotation), repeats. Returns the failures: a repeat, a line out of order,
-/// a missing last line, and with `lossless` any lost line.
+/// disk that never came, repeats, gaps reported. Returns the failures: a
+/// repeat, a line out of order, a missing last line, a lost line still on
+/// disk (only what the daemon deleted may be lost), a loss with no gap
+/// reported, and with `lossless` any lost line.
 fn json_file_run(test: &str, writers: &[(&str, String, u64)], lossless: bool) -> Vec<String> {
     let mut c = Containers::new(test);
     let rotation = std::env::var("LCT_JSON_ROTATION").unwrap_or_else(|_| "2s".into());
@@ -174,8 +175,9 @@ fn json_file_run(test: &str, writers: &[(&str, String, u64)], lossless: bool) ->
         let on_disk: Vec<u64> = c.docker(&["logs", name]).lines().map(|l| l.parse().unwrap()).collect();
         let received: std::collections::HashSet<u64> = tally.lines(name, STDOUT).iter().copied().collect();
         let skipped = on_disk.iter().filter(|x| !received.contains(x)).count();
+        let reported = s["gaps"]["count"].as_u64().unwrap();
         eprintln!(
-            "{name}: {n} lines written and read in {:?}: {} received, {} lost ({skipped} of them still on disk), {} repeated, {} out of order; gaps {:?}; reopens {} errors {}",
+            "{name}: {n} lines written and read in {:?}: {} received, {} lost ({skipped} of them still on disk), {} repeated, {} out of order; gaps {:?}, {reported} reported; reopens {} errors {}",
             started.elapsed(),
             report.received,
             report.lost,
@@ -185,6 +187,12 @@ fn json_file_run(test: &str, writers: &[(&str, String, u64)], lossless: bool) ->
             s["reopens"],
             s["errors"]
         );
+        if skipped > 0 {
+            failures.push(format!("{name}: {skipped} lines still on disk never came"));
+        }
+        if report.lost > 0 && reported == 0 {
+            failures.push(format!("{name}: {} lines lost and no gap reported", report.lost));
+        }
         if report.repeated > 0 || report.out_of_order > 0 {
             failures.push(format!(
                 "{name}: {report:?}; repeated (number, [(arrival, timestamp)]): {:?}",
@@ -233,8 +241,11 @@ fn json_file_rotation_with_a_reader_that_keeps_up_repeats_nothing() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// A 20.10 follow stream of a json-file log that rotates can skip a whole
+/// log file still on disk (seen with curl alone in 9 of 120 streams); a busy
+/// rotating log is therefore polled with non-follow reads, and nothing of it
+/// is lost.
 #[test]
-#[ignore = "engine bug (20.10 daemon race): a rotation reopen with a bounded `tail` while json-file rotates can skip a whole log file inside the new follow stream"]
 fn json_file_rotation_with_a_reader_that_keeps_up_loses_nothing() {
     let failures: Vec<String> = paced_run("jsonlossless", true).into_iter().filter(|f| f.contains("lost")).collect();
     assert!(failures.is_empty(), "{failures:#?}");

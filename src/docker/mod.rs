@@ -87,6 +87,8 @@ pub struct InspectHostConfig {
 pub struct LogConfig {
     #[serde(default, rename = "Type")]
     pub kind: String,
+    #[serde(default)]
+    pub config: Option<std::collections::HashMap<String, String>>,
 }
 
 /// One message of `GET /events`.

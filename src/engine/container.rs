@@ -17,6 +17,9 @@ pub struct ContainerMeta {
     pub created_ns: i64,
     pub tty: bool,
     pub log_driver: String,
+    /// The daemon rotates the log into a bounded set of files and deletes
+    /// the oldest (`local`; `json-file` with `max-size`).
+    pub log_rotates: bool,
 }
 
 fn c_string(s: &str) -> CString {
@@ -27,6 +30,11 @@ fn c_string(s: &str) -> CString {
 impl ContainerMeta {
     pub fn from_inspect(inspect: &ContainerInspect) -> ContainerMeta {
         let created_ns = crate::frame::parse_rfc3339(inspect.created.as_bytes()).unwrap_or(0);
+        let log_config = inspect.host_config.as_ref().and_then(|h| h.log_config.as_ref());
+        let log_rotates = log_config.is_some_and(|l| {
+            l.kind == "local"
+                || (l.kind == "json-file" && l.config.as_ref().is_some_and(|c| c.contains_key("max-size")))
+        });
         ContainerMeta {
             id: c_string(&inspect.id),
             name: c_string(inspect.name.trim_start_matches('/')),
@@ -34,12 +42,8 @@ impl ContainerMeta {
             labels: inspect.config.labels.clone().unwrap_or_default().into_iter().collect(),
             created_ns,
             tty: inspect.config.tty,
-            log_driver: inspect
-                .host_config
-                .as_ref()
-                .and_then(|h| h.log_config.as_ref())
-                .map(|l| l.kind.clone())
-                .unwrap_or_default(),
+            log_driver: log_config.map(|l| l.kind.clone()).unwrap_or_default(),
+            log_rotates,
         }
     }
 
@@ -53,6 +57,7 @@ impl ContainerMeta {
             created_ns: 0,
             tty: false,
             log_driver: "json-file".into(),
+            log_rotates: false,
         }
     }
 

@@ -474,7 +474,8 @@ impl Discovery {
             // A reader waiting for the host to poll, or reading a backlog,
             // is not stuck; one that has not begun has nothing to rotate.
             let since = stats.last_rotation_or_follow_ns();
-            let busy = matches!(stats.state(), ReaderState::Backpressure | ReaderState::CatchingUp);
+            let busy =
+                matches!(stats.state(), ReaderState::Backpressure | ReaderState::CatchingUp | ReaderState::Polling);
             if since == 0 || busy || now - since <= limit_ns {
                 continue;
             }

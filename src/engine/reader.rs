@@ -32,6 +32,26 @@ const TAIL_WIDEN_FACTOR: u64 = 8;
 const CATCH_UP_LAG: Duration = Duration::from_secs(2);
 /// How often a deferred rotation looks again.
 const CATCH_UP_CHECK: Duration = Duration::from_secs(1);
+/// A rotating log (json-file with `max-size`, `local`) is not followed
+/// while it is busy: the 20.10 daemon's follower jumps from the end of its
+/// file to the current one at a rotation, silently skipping any file
+/// rotated in between (it falls behind a busy writer, and races even when
+/// it keeps up). A follow stream of such a log that delivers this many lines
+/// within `BUSY_CHECK` switches to polling: bounded non-follow reads from
+/// the position, each a consistent snapshot of the log files (nothing inside
+/// one is skipped; a part the daemon deleted between two is found by the
+/// continuity check and reported as a gap).
+const BUSY_LINES: u64 = 200;
+const BUSY_CHECK: Duration = Duration::from_millis(50);
+/// Lines per second that make a rotating log busy.
+fn busy_rate() -> f64 {
+    BUSY_LINES as f64 / BUSY_CHECK.as_secs_f64()
+}
+/// Polling waits this long between reads, and goes back to following once
+/// the lines it brings come slower than half the busy rate.
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
+/// Reads of one polling spell at most, before following again.
+const MAX_POLL_READS: usize = 100_000;
 /// Reads of a busy stream between these sizes are followed by a short
 /// wait, so the next read takes more at once (fewer wake-ups and syscalls);
 /// small reads (a quiet stream) and full ones are not.
@@ -80,6 +100,8 @@ enum FollowEnd {
     Rotation,
     Idle,
     Widen,
+    /// A rotating log's follow stream is busy (`BUSY_LINES`): poll it.
+    Busy,
     StreamEnd,
     Error(ReadError),
     Cancelled,
@@ -359,6 +381,12 @@ impl Reader {
                     );
                     Some(ReopenReason::Widen)
                 }
+                FollowEnd::Busy => {
+                    if let Some(exit) = self.poll_busy(state).await {
+                        return exit;
+                    }
+                    Some(ReopenReason::Poll)
+                }
                 FollowEnd::StreamEnd => {
                     // The stream ends when the container stops, or early (a
                     // daemon bug): ask which.
@@ -470,6 +498,9 @@ impl Reader {
         let mut busy = Busy { readers: busy_readers, counted: false };
         let far = last_data + Duration::from_secs(86_400 * 365);
         let mut rotation_at = if query.follow { state.next_rotation } else { far };
+        let watch_busy = query.follow && state.meta.log_rotates;
+        let mut next_busy_check = last_data + BUSY_CHECK;
+        let mut records_at_check = state.stats.records.load(Relaxed);
         let sleep = tokio::time::sleep_until(rotation_at.min(last_data + read_timeout));
         tokio::pin!(sleep);
         loop {
@@ -575,7 +606,84 @@ impl Reader {
                 return FollowEnd::StreamEnd;
             }
             last_data = Instant::now();
+            if watch_busy {
+                let records = state.stats.records.load(Relaxed);
+                if records - records_at_check >= BUSY_LINES {
+                    return FollowEnd::Busy;
+                }
+                if last_data >= next_busy_check {
+                    next_busy_check = last_data + BUSY_CHECK;
+                    records_at_check = records;
+                }
+            }
         }
+    }
+
+    /// Polls a busy rotating log (see `BUSY_LINES`): bounded non-follow reads
+    /// from the position, `POLL_INTERVAL` apart, each window sized from the
+    /// last read's lines (widened when it does not reach back), until lines
+    /// come at less than half the busy rate. `Some` when the reader should end.
+    async fn poll_busy(&mut self, state: &mut ContainerState) -> Option<ReaderExit> {
+        let reopen_tail = self.shared.config.reopen_tail;
+        let mut last_read = Instant::now();
+        for _ in 0..MAX_POLL_READS {
+            state.stats.set_state(ReaderState::Polling);
+            state.stats.reopened(ReopenReason::Poll);
+            // Each read is a new stream: the rotation schedule holds.
+            let now = Instant::now();
+            if now >= state.next_rotation {
+                let cfg = &self.shared.config;
+                state.stats.rotated(unix_now_ns());
+                state.next_rotation = now + self.backoff.jittered(cfg.rotation_interval, cfg.rotation_jitter);
+            }
+            let query = self.query(state, false);
+            let delivered_before = state.stats.records.load(Relaxed);
+            let end = match self.open(state, &query).await {
+                Ok(response) => self.follow(state, response, &query).await,
+                Err(e) => FollowEnd::Error(e),
+            };
+            match end {
+                FollowEnd::Cancelled => return Some(ReaderExit::Cancelled),
+                FollowEnd::Widen => {
+                    state.tail = state.tail.saturating_mul(TAIL_WIDEN_FACTOR);
+                    state.stats.reopened(ReopenReason::Widen);
+                    continue;
+                }
+                FollowEnd::StreamEnd => {
+                    let new = state.stats.records.load(Relaxed) - delivered_before;
+                    let slow = (new as f64) < last_read.elapsed().as_secs_f64() * busy_rate() / 2.0;
+                    last_read = Instant::now();
+                    if slow {
+                        narrow(state, reopen_tail);
+                        return None;
+                    }
+                    // The next window: four times what this one brought.
+                    state.tail = (new * 4).clamp(reopen_tail, MAX_BOUNDED_TAIL);
+                }
+                FollowEnd::Error(e) => {
+                    if *self.shutdown.borrow() {
+                        return Some(ReaderExit::Cancelled);
+                    }
+                    if let Some(exit) = self.terminal(state, &e) {
+                        return Some(exit);
+                    }
+                    self.note_error(state, &e);
+                    state.stats.set_state(ReaderState::Backoff);
+                    if self.sleep_backoff().await {
+                        return Some(ReaderExit::Cancelled);
+                    }
+                    return None;
+                }
+                // A non-follow read neither rotates, idles nor polls.
+                FollowEnd::Rotation | FollowEnd::Idle | FollowEnd::Busy => return None,
+            }
+            tokio::select! {
+                biased;
+                _ = cancelled(&mut self.shutdown) => return Some(ReaderExit::Cancelled),
+                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+            }
+        }
+        None
     }
 
     /// Reads a stopped container's log to its end: a non-follow read from
@@ -612,8 +720,8 @@ impl Reader {
                         return ReaderExit::Cancelled;
                     }
                 }
-                // A non-follow read neither rotates nor idles.
-                FollowEnd::Rotation | FollowEnd::Idle => unreachable!("non-follow read rotated"),
+                // A non-follow read neither rotates, idles nor falls behind.
+                FollowEnd::Rotation | FollowEnd::Idle | FollowEnd::Busy => unreachable!("non-follow read rotated"),
             }
         }
     }

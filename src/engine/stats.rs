@@ -25,11 +25,19 @@ pub enum ReopenReason {
     Error = 3,
     /// The reopened window did not reach back far enough; asked for more.
     Widen = 4,
+    /// A busy rotating log is polled with non-follow reads (one per read).
+    Poll = 5,
 }
 
 impl ReopenReason {
-    pub const ALL: [ReopenReason; 5] =
-        [ReopenReason::Rotation, ReopenReason::Idle, ReopenReason::StreamEnd, ReopenReason::Error, ReopenReason::Widen];
+    pub const ALL: [ReopenReason; 6] = [
+        ReopenReason::Rotation,
+        ReopenReason::Idle,
+        ReopenReason::StreamEnd,
+        ReopenReason::Error,
+        ReopenReason::Widen,
+        ReopenReason::Poll,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -38,6 +46,7 @@ impl ReopenReason {
             ReopenReason::StreamEnd => "stream_end",
             ReopenReason::Error => "error",
             ReopenReason::Widen => "widen",
+            ReopenReason::Poll => "poll",
         }
     }
 }
@@ -52,18 +61,21 @@ pub enum ReaderState {
     Backpressure,
     /// Reading a backlog; the due rotation waits until it has caught up.
     CatchingUp,
+    /// A busy rotating log read by polling (non-follow reads).
+    Polling,
     Drained,
     Unreadable,
     Excluded,
 }
 
 impl ReaderState {
-    pub const ALL: [ReaderState; 8] = [
+    pub const ALL: [ReaderState; 9] = [
         ReaderState::Starting,
         ReaderState::Following,
         ReaderState::Backoff,
         ReaderState::Backpressure,
         ReaderState::CatchingUp,
+        ReaderState::Polling,
         ReaderState::Drained,
         ReaderState::Unreadable,
         ReaderState::Excluded,
@@ -76,6 +88,7 @@ impl ReaderState {
             ReaderState::Backoff => "backoff",
             ReaderState::Backpressure => "backpressure",
             ReaderState::CatchingUp => "catching_up",
+            ReaderState::Polling => "polling",
             ReaderState::Drained => "drained",
             ReaderState::Unreadable => "unreadable",
             ReaderState::Excluded => "excluded",
@@ -118,7 +131,7 @@ pub struct ContainerStats {
     pub last_rotation_ns: AtomicI64,
     /// When the current stream opened (Unix ns), 0 when none is open.
     pub stream_opened_ns: AtomicI64,
-    pub reopens: [AtomicU64; 5],
+    pub reopens: [AtomicU64; 6],
     pub records: AtomicU64,
     pub bytes: AtomicU64,
     /// The newest Docker timestamp delivered.
@@ -237,6 +250,7 @@ impl ContainerStats {
                 | ReaderState::Backoff
                 | ReaderState::Backpressure
                 | ReaderState::CatchingUp
+                | ReaderState::Polling
         )
     }
 
