@@ -159,6 +159,7 @@ fn meta() -> Arc<ContainerMeta> {
         created_ns: T0,
         tty: false,
         log_driver: "json-file".into(),
+        log_rotates: false,
     })
 }
 
