@@ -59,6 +59,24 @@ type ContainerStats struct {
 	LagSeconds    float64           `json:"lag_seconds"`
 	// The resume position per stream (nil until the first record).
 	Position *Position `json:"position"`
+	// Places where the daemon had deleted lines before they were read.
+	Gaps Gaps `json:"gaps"`
+}
+
+// Gaps counts where a container's log had been rotated away past the
+// reader's position: lines stamped between After and Before that were not
+// read yet may be lost.
+type Gaps struct {
+	Count   uint64   `json:"count"`
+	Seconds float64  `json:"seconds"`
+	Last    *GapSpan `json:"last"`
+}
+
+// GapSpan is one gap: the newest line read that the log no longer held, and
+// the first line it still held.
+type GapSpan struct {
+	After  time.Time `json:"after"`
+	Before time.Time `json:"before"`
 }
 
 // Reopens counts why streams were closed and opened again.
@@ -68,6 +86,8 @@ type Reopens struct {
 	StreamEnd uint64 `json:"stream_end"`
 	Error     uint64 `json:"error"`
 	Widen     uint64 `json:"widen"`
+	// Non-follow reads of a busy rotating log (polled, not followed).
+	Poll uint64 `json:"poll"`
 }
 
 // Position is where each stream resumes.
