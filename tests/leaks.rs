@@ -45,7 +45,7 @@ fn back_to_baseline(cap: &Capture, prefix: &str, base: (i64, i64)) -> (i64, i64)
 
 #[test]
 fn container_churn_is_captured_completely_and_leaves_no_tasks_or_fds() {
-    let total = env_u64("LCT_CHURN_CONTAINERS", 200);
+    let total = env_u64("LCT_CHURN_CONTAINERS", 500);
     let wave = 20;
     let lines = 200;
     let mut c = Containers::new("churn");

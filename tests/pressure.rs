@@ -14,7 +14,7 @@ const MIB: u64 = 1 << 20;
 
 #[test]
 fn a_host_that_stops_polling_keeps_memory_bounded_and_loses_nothing() {
-    let pause = Duration::from_secs(env_u64("LCT_NO_POLL_SECS", 10));
+    let pause = Duration::from_secs(env_u64("LCT_NO_POLL_SECS", 60));
     let (max_records, max_bytes) = (4096u64, 256 * 1024u64);
     let mut c = Containers::new("nopoll");
     let cap = Capture::start(&json!({
@@ -93,7 +93,7 @@ fn stop_returns_promptly_while_readers_wait_for_room() {
 
 #[test]
 fn a_huge_line_without_newline_is_cut_at_max_line_bytes_in_bounded_memory() {
-    let bytes = env_u64("LCT_LONG_LINE_BYTES", 64 * MIB);
+    let bytes = env_u64("LCT_LONG_LINE_BYTES", 1024 * MIB);
     let max_line = MIB;
     let mut c = Containers::new("huge");
     let cap = Capture::start(&json!({
