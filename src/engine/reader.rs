@@ -324,27 +324,15 @@ impl Reader {
                     r
                 }
                 Err(e) => {
-                    if *self.shutdown.borrow() {
-                        return ReaderExit::Cancelled;
-                    }
-                    if let Some(exit) = self.terminal(state, &e) {
+                    if let Some(exit) = self.back_off_after(state, &e).await {
                         return exit;
-                    }
-                    self.note_error(state, &e);
-                    state.stats.set_state(ReaderState::Backoff);
-                    if self.sleep_backoff().await {
-                        return ReaderExit::Cancelled;
                     }
                     reason = Some(ReopenReason::Error);
                     continue;
                 }
             };
             let opened = Instant::now();
-            if opened >= state.next_rotation {
-                let cfg = &self.shared.config;
-                state.stats.rotated(unix_now_ns());
-                state.next_rotation = opened + self.backoff.jittered(cfg.rotation_interval, cfg.rotation_jitter);
-            }
+            self.rotate_if_due(state, opened);
             if let Some(r) = reason {
                 state.stats.reopened(r);
             }
@@ -416,17 +404,22 @@ impl Reader {
                     }
                 }
                 FollowEnd::Error(e) => {
-                    if let Some(exit) = self.terminal(state, &e) {
+                    if let Some(exit) = self.back_off_after(state, &e).await {
                         return exit;
-                    }
-                    self.note_error(state, &e);
-                    state.stats.set_state(ReaderState::Backoff);
-                    if self.sleep_backoff().await {
-                        return ReaderExit::Cancelled;
                     }
                     Some(ReopenReason::Error)
                 }
             };
+        }
+    }
+
+    /// A stream opened at `now` renews the reading: when the rotation was
+    /// due, it counts as one and the next is scheduled.
+    fn rotate_if_due(&mut self, state: &mut ContainerState, now: Instant) {
+        if now >= state.next_rotation {
+            let cfg = &self.shared.config;
+            state.stats.rotated(unix_now_ns());
+            state.next_rotation = now + self.backoff.jittered(cfg.rotation_interval, cfg.rotation_jitter);
         }
     }
 
@@ -449,6 +442,24 @@ impl Reader {
             }
             _ => None,
         }
+    }
+
+    /// After a failed open or stream: ends the reader when the capture stops
+    /// or the status is final (404, 501); otherwise counts and logs the error
+    /// and waits the next backoff step. `Some` when the reader should end.
+    async fn back_off_after(&mut self, state: &ContainerState, e: &ReadError) -> Option<ReaderExit> {
+        if *self.shutdown.borrow() {
+            return Some(ReaderExit::Cancelled);
+        }
+        if let Some(exit) = self.terminal(state, e) {
+            return Some(exit);
+        }
+        self.note_error(state, e);
+        state.stats.set_state(ReaderState::Backoff);
+        if self.sleep_backoff().await {
+            return Some(ReaderExit::Cancelled);
+        }
+        None
     }
 
     fn note_error(&self, state: &ContainerState, e: &ReadError) {
@@ -536,6 +547,7 @@ impl Reader {
                     body.read(&mut buf).await
                 } => r,
             };
+            let records_before_read = state.stats.records.load(Relaxed);
             let eof = match read {
                 Err(e) => return FollowEnd::Error(ReadError::Docker(e)),
                 Ok(BodyRead::End) => true,
@@ -607,13 +619,13 @@ impl Reader {
             }
             last_data = Instant::now();
             if watch_busy {
-                let records = state.stats.records.load(Relaxed);
-                if records - records_at_check >= BUSY_LINES {
-                    return FollowEnd::Busy;
-                }
                 if last_data >= next_busy_check {
+                    // A new window, counting from this read's lines.
                     next_busy_check = last_data + BUSY_CHECK;
-                    records_at_check = records;
+                    records_at_check = records_before_read;
+                }
+                if state.stats.records.load(Relaxed) - records_at_check >= BUSY_LINES {
+                    return FollowEnd::Busy;
                 }
             }
         }
@@ -630,12 +642,7 @@ impl Reader {
             state.stats.set_state(ReaderState::Polling);
             state.stats.reopened(ReopenReason::Poll);
             // Each read is a new stream: the rotation schedule holds.
-            let now = Instant::now();
-            if now >= state.next_rotation {
-                let cfg = &self.shared.config;
-                state.stats.rotated(unix_now_ns());
-                state.next_rotation = now + self.backoff.jittered(cfg.rotation_interval, cfg.rotation_jitter);
-            }
+            self.rotate_if_due(state, Instant::now());
             let query = self.query(state, false);
             let delivered_before = state.stats.records.load(Relaxed);
             let end = match self.open(state, &query).await {
@@ -660,20 +667,7 @@ impl Reader {
                     // The next window: four times what this one brought.
                     state.tail = (new * 4).clamp(reopen_tail, MAX_BOUNDED_TAIL);
                 }
-                FollowEnd::Error(e) => {
-                    if *self.shutdown.borrow() {
-                        return Some(ReaderExit::Cancelled);
-                    }
-                    if let Some(exit) = self.terminal(state, &e) {
-                        return Some(exit);
-                    }
-                    self.note_error(state, &e);
-                    state.stats.set_state(ReaderState::Backoff);
-                    if self.sleep_backoff().await {
-                        return Some(ReaderExit::Cancelled);
-                    }
-                    return None;
-                }
+                FollowEnd::Error(e) => return self.back_off_after(state, &e).await,
                 // A non-follow read neither rotates, idles nor polls.
                 FollowEnd::Rotation | FollowEnd::Idle | FollowEnd::Busy => return None,
             }
@@ -709,15 +703,8 @@ impl Reader {
                     state.stats.reopened(ReopenReason::Widen);
                 }
                 FollowEnd::Error(e) => {
-                    if *self.shutdown.borrow() {
-                        return ReaderExit::Cancelled;
-                    }
-                    if let Some(exit) = self.terminal(state, &e) {
+                    if let Some(exit) = self.back_off_after(state, &e).await {
                         return exit;
-                    }
-                    self.note_error(state, &e);
-                    if self.sleep_backoff().await {
-                        return ReaderExit::Cancelled;
                     }
                 }
                 // A non-follow read neither rotates, idles nor falls behind.

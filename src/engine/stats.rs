@@ -104,10 +104,10 @@ struct Detail {
     gaps: Gaps,
 }
 
-/// Places where the log no longer held what the reader had reached.
+/// Places where the log no longer held what the reader had reached (how
+/// many: the `log_gap` errors).
 #[derive(Default)]
 struct Gaps {
-    count: u64,
     seconds: f64,
     /// The last one: (newest passed entry gone, first entry still there).
     last: Option<(i64, i64)>,
@@ -201,7 +201,6 @@ impl ContainerStats {
             ),
         );
         let mut d = self.detail();
-        d.gaps.count += 1;
         d.gaps.seconds += span;
         d.gaps.last = Some((after_ns, before_ns));
     }
@@ -316,7 +315,7 @@ impl ContainerStats {
             "lag_seconds": if last_ts > 0 { Value::from((now_ns - last_ts).max(0) as f64 / 1e9) } else { Value::Null },
             "position": position,
             "gaps": {
-                "count": d.gaps.count,
+                "count": d.errors.get("log_gap").copied().unwrap_or(0),
                 "seconds": d.gaps.seconds,
                 "last": d.gaps.last.map(|(a, b)| json!({"after": format_rfc3339(a), "before": format_rfc3339(b)})),
             },
