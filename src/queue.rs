@@ -46,7 +46,7 @@ struct State {
 const WAKE_BATCH: usize = 1024;
 /// Fewer records wake a waiting poll this long after the first of them
 /// (`run_flusher`): one wake-up per batch, not per chunk the daemon writes.
-pub const WAKE_LINGER: Duration = Duration::from_millis(1);
+const WAKE_LINGER: Duration = Duration::from_millis(1);
 
 /// Why a push or poll ended without its records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
