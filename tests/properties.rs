@@ -128,17 +128,25 @@ fn arbitrary_log() -> impl Strategy<Value = Vec<(Stream, i64, Vec<u8>)>> {
 fn read(log: &[(Stream, i64, Vec<u8>)], upto: usize, position: &mut Position, out: &mut Vec<Line>, finish: bool) {
     let streams = [Stream::Stdout, Stream::Stderr];
     let since = position.resume_since_ns(&streams);
+    feed(log[..upto].iter().filter(|(_, ts, _)| *ts >= since), position, out, finish, true);
+}
+
+/// Passes one connection's entries through de-duplication and merging, as
+/// the reader does; with `resend`, like a 20.10 daemon whose json-file log
+/// rotates, now and then re-sends a line just sent.
+fn feed<'a>(
+    entries: impl Iterator<Item = &'a (Stream, i64, Vec<u8>)>,
+    position: &mut Position,
+    out: &mut Vec<Line>,
+    finish: bool,
+    resend: bool,
+) {
     let mut dedup = Dedup::default();
     let mut asm = Assembler::new(true, 1 << 20);
-    for (stream, ts, payload) in &log[..upto] {
-        if *ts < since {
-            continue;
-        }
+    for (stream, ts, payload) in entries {
         let entry = Entry { stream: *stream, ts_ns: *ts, payload: Bytes::copy_from_slice(payload) };
-        // Like a 20.10 daemon whose json-file log rotates, now and then
-        // re-send a line just sent.
-        let resend = payload.last() == Some(&b'\n') && payload.len() % 3 == 0;
-        for _ in 0..=resend as usize {
+        let again = resend && payload.last() == Some(&b'\n') && payload.len() % 3 == 0;
+        for _ in 0..=again as usize {
             let (k, new) = dedup.check_entry(position, &entry);
             asm.lift_others(position, *stream, *ts);
             if new {
@@ -151,6 +159,16 @@ fn read(log: &[(Stream, i64, Vec<u8>)], upto: usize, position: &mut Position, ou
     }
 }
 
+/// The same lines in the same order, stream by stream.
+fn assert_same_per_stream(got: &[(Stream, Bytes)], want: &[(Stream, Bytes)]) -> Result<(), TestCaseError> {
+    for s in [Stream::Stdout, Stream::Stderr] {
+        let g: Vec<_> = got.iter().filter(|(st, _)| *st == s).collect();
+        let w: Vec<_> = want.iter().filter(|(st, _)| *st == s).collect();
+        prop_assert_eq!(g, w);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -159,17 +177,6 @@ proptest! {
     #[test]
     fn resume_across_reopens_is_exact(log in arbitrary_log(), reopens in prop::collection::vec(0.0f64..1.0, 0..12)) {
         // What the log holds, line by line (pieces joined), per stream.
-        let mut whole: Vec<(Stream, Bytes)> = Vec::new();
-        let mut open: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
-        for (stream, _, payload) in &log {
-            let i = stream.index();
-            open[i].extend_from_slice(payload);
-            if payload.last() == Some(&b'\n') {
-                open[i].pop();
-                whole.push((*stream, Bytes::from(std::mem::take(&mut open[i]))));
-            }
-        }
-
         let mut points: Vec<usize> = reopens.iter().map(|f| (f * log.len() as f64) as usize).collect();
         points.sort();
         points.push(log.len());
@@ -179,13 +186,8 @@ proptest! {
             read(&log, *upto, &mut position, &mut pieces, i + 1 == points.len());
         }
         let got: Vec<(Stream, Bytes)> = pieces.iter().map(|l| (l.stream, l.message.clone())).collect();
-        let want = whole;
-        // Per stream, exactly the same lines in the same order.
-        for s in [Stream::Stdout, Stream::Stderr] {
-            let g: Vec<_> = got.iter().filter(|(st, _)| *st == s).collect();
-            let w: Vec<_> = want.iter().filter(|(st, _)| *st == s).collect();
-            prop_assert_eq!(g, w);
-        }
+        // Per stream, exactly the lines the log holds, in order.
+        assert_same_per_stream(&got, &lines_of(&log))?;
     }
 }
 
@@ -219,19 +221,7 @@ fn read_bounded(
         }
         break window;
     };
-    let mut dedup = Dedup::default();
-    let mut asm = Assembler::new(true, 1 << 20);
-    for (stream, ts, payload) in window {
-        let entry = Entry { stream: *stream, ts_ns: *ts, payload: Bytes::copy_from_slice(payload) };
-        let (k, new) = dedup.check_entry(position, &entry);
-        asm.lift_others(position, *stream, *ts);
-        if new {
-            asm.accept(position, entry, k, out);
-        }
-    }
-    if finish {
-        asm.finish(position, out);
-    }
+    feed(window.into_iter(), position, out, finish, false);
     gap
 }
 
@@ -283,11 +273,7 @@ proptest! {
         if since == 0 {
             prop_assert_eq!(&want, &lines_of(&log));
         }
-        for s in [Stream::Stdout, Stream::Stderr] {
-            let g: Vec<_> = got.iter().filter(|(st, _)| *st == s).collect();
-            let w: Vec<_> = want.iter().filter(|(st, _)| *st == s).collect();
-            prop_assert_eq!(g, w);
-        }
+        assert_same_per_stream(&got, &want)?;
     }
 
     /// When the daemon deletes the start of the log past what was read, a
