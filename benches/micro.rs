@@ -20,7 +20,7 @@ use log_capturer::config::DockerHost;
 use log_capturer::docker::{BodyRead, Endpoint};
 use log_capturer::engine::container::ContainerMeta;
 use log_capturer::ffi::capture_record;
-use log_capturer::frame::{self, decode_multiplexed, Decoded, Entry, Stream, PIECE_BYTES};
+use log_capturer::frame::{decode_multiplexed, Decoded, Entry, Stream, PIECE_BYTES};
 use log_capturer::position::{Assembler, Dedup, Line, Position};
 use log_capturer::queue::{Queue, Record};
 
@@ -267,7 +267,7 @@ fn main() {
         stamps.iter().map(|s| s.len() as u64).sum(),
         || {
             for s in &stamps {
-                black_box(frame::parse_rfc3339(black_box(s)).unwrap());
+                black_box(log_capturer::timestamp::parse_rfc3339(black_box(s)).unwrap());
             }
         },
     );

@@ -4,7 +4,7 @@
 //! Unknown keys and bad values are errors whose message names the key.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
@@ -451,11 +451,6 @@ impl Config {
     }
 }
 
-/// Now, in Unix nanoseconds.
-pub fn unix_now_ns() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
-}
-
 fn path_error(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
     // The path names the key ("read_timeout: duration \"-5s\" is negative");
     // an unknown key is named by serde itself.
@@ -565,7 +560,7 @@ pub fn parse_time(text: &str) -> Option<i64> {
         }
         return None;
     }
-    crate::frame::parse_rfc3339(text.as_bytes())
+    crate::timestamp::parse_rfc3339(text.as_bytes())
 }
 
 // ---- serde helpers: each error names what was expected; serde adds the key.

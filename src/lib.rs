@@ -20,3 +20,4 @@ pub mod frame;
 pub mod log;
 pub mod position;
 pub mod queue;
+pub mod timestamp;

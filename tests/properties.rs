@@ -3,9 +3,8 @@
 //! replayed across arbitrary reopen points.
 
 use bytes::{Bytes, BytesMut};
-use log_capturer::frame::{
-    decode_multiplexed, decode_raw, format_rfc3339, parse_rfc3339, Decoded, Entry, Stream, PIECE_BYTES,
-};
+use log_capturer::frame::{decode_multiplexed, decode_raw, Decoded, Entry, Stream, PIECE_BYTES};
+use log_capturer::timestamp::{format_rfc3339, parse_rfc3339};
 use log_capturer::position::{Assembler, Dedup, Line, Position, INVERSION_BOUND_NS, RESUME_MARGIN_NS};
 use proptest::prelude::*;
 

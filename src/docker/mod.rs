@@ -133,7 +133,7 @@ impl LogsQuery {
         );
         if self.since_ns > 0 {
             path.push_str("&since=");
-            path.push_str(&crate::frame::format_since(self.since_ns));
+            path.push_str(&crate::timestamp::format_since(self.since_ns));
         }
         match self.tail {
             Some(n) => path.push_str(&format!("&tail={n}")),

@@ -29,7 +29,7 @@ fn c_string(s: &str) -> CString {
 
 impl ContainerMeta {
     pub fn from_inspect(inspect: &ContainerInspect) -> ContainerMeta {
-        let created_ns = crate::frame::parse_rfc3339(inspect.created.as_bytes()).unwrap_or(0);
+        let created_ns = crate::timestamp::parse_rfc3339(inspect.created.as_bytes()).unwrap_or(0);
         let log_config = inspect.host_config.as_ref().and_then(|h| h.log_config.as_ref());
         let log_rotates = log_config.is_some_and(|l| {
             l.kind == "local"
@@ -92,7 +92,7 @@ impl ContainerMeta {
             "name": self.name_str(),
             "image": self.image_str(),
             "labels": self.labels,
-            "created": crate::frame::format_rfc3339(self.created_ns),
+            "created": crate::timestamp::format_rfc3339(self.created_ns),
             "tty": self.tty,
             "log_driver": self.log_driver,
         })

@@ -16,7 +16,7 @@ use super::container::wanted;
 use super::reader::{ContainerState, Reader, ReaderExit};
 use super::stats::{ReaderState, TaskGuard};
 use super::{cancelled, Backoff, Shared};
-use crate::config::unix_now_ns;
+use crate::timestamp::unix_now_ns;
 use crate::docker::{Body, BodyRead, ContainerSummary, DockerError, Event};
 
 /// The shortest time between event-stream renewals (each renewal re-lists).

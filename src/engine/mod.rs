@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::config::{unix_now_ns, Config};
+use crate::config::Config;
+use crate::timestamp::unix_now_ns;
 use crate::docker::{Docker, Endpoint};
 use crate::log::Logger;
 use crate::queue::{Closed, Queue, Record};

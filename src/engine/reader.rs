@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use super::container::ContainerMeta;
 use super::stats::{ContainerStats, ReaderState, ReopenReason};
 use super::{cancelled, Backoff, Shared};
-use crate::config::unix_now_ns;
+use crate::timestamp::unix_now_ns;
 use crate::docker::{BodyRead, ContainerInspect, DockerError, LogsQuery, Response};
 use crate::frame::{decode_multiplexed, decode_raw, Decoded, FrameError, Stream};
 use crate::position::{Assembler, Dedup, Line, Position};
@@ -481,8 +481,8 @@ impl Reader {
             &[
                 ("container_id", &state.meta.short_id()),
                 ("container_name", &state.meta.name_str()),
-                ("after", &crate::frame::format_rfc3339(after_ns)),
-                ("before", &crate::frame::format_rfc3339(before_ns)),
+                ("after", &crate::timestamp::format_rfc3339(after_ns)),
+                ("before", &crate::timestamp::format_rfc3339(before_ns)),
             ],
         );
     }

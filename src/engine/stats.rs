@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::container::ContainerMeta;
 use super::metrics::Metrics;
-use crate::frame::format_rfc3339;
+use crate::timestamp::format_rfc3339;
 use crate::position::Position;
 
 /// Why a stream was closed and opened again.
