@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use log_capturer::config::DockerHost;
+use log_capturer::docker::DockerHost;
 use log_capturer::docker::{BodyRead, Endpoint};
-use log_capturer::engine::container::ContainerMeta;
+use log_capturer::record::ContainerMeta;
 use log_capturer::ffi::capture_record;
 use log_capturer::frame::{decode_multiplexed, Decoded, Entry, Stream, PIECE_BYTES};
 use log_capturer::position::{Assembler, Dedup, Line, Position};

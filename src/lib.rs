@@ -20,4 +20,5 @@ pub mod frame;
 pub mod log;
 pub mod position;
 pub mod queue;
+pub mod record;
 pub mod timestamp;

@@ -12,6 +12,7 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::frame::{Entry, Stream, PIECE_BYTES};
+use crate::record::flags;
 
 /// How much earlier than the lowest watermark a reopen asks to start, so
 /// the first entries returned are known ones (see `Continuity`).
@@ -20,15 +21,6 @@ pub const RESUME_MARGIN_NS: i64 = 200_000_000;
 /// that the continuity proof and the lifting of silent streams allow
 /// (measured: 11.9 ms in 600,000 lines under load; 8× that here).
 pub const INVERSION_BOUND_NS: i64 = 100_000_000;
-
-/// Flags on a delivered record.
-pub mod flags {
-    /// The line is one piece of a longer one (merging off), or the daemon
-    /// never sent its end (the container stopped mid-line).
-    pub const PARTIAL: u32 = 1;
-    /// The line was longer than `max_line_bytes` and was cut there.
-    pub const TRUNCATED: u32 = 2;
-}
 
 /// One stream's watermark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

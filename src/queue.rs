@@ -8,27 +8,12 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tokio::sync::{watch, Notify};
 
-use crate::engine::container::ContainerMeta;
-use crate::frame::Stream;
-
-/// One log record as the host receives it.
-#[derive(Debug, Clone)]
-pub struct Record {
-    pub container: Arc<ContainerMeta>,
-    pub stream: Stream,
-    pub ts_ns: i64,
-    /// The stream's watermark count once this record is passed (see
-    /// `position::Watermark`); used to advance checkpoints.
-    pub count: u32,
-    pub flags: u32,
-    pub message: Bytes,
-}
+pub use crate::record::Record;
 
 #[derive(Default)]
 struct State {
@@ -246,7 +231,10 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::container::ContainerMeta;
+    use crate::frame::Stream;
+    use crate::record::ContainerMeta;
+    use bytes::Bytes;
+    use std::sync::Arc;
 
     fn record(meta: &Arc<ContainerMeta>, len: usize) -> Record {
         Record {

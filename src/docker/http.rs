@@ -18,7 +18,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
-use crate::config::DockerHost;
+use super::DockerHost;
 
 /// What went wrong talking to the daemon.
 #[derive(Debug)]
@@ -121,10 +121,7 @@ impl Endpoint {
     }
 
     pub fn describe(&self) -> String {
-        match &self.host {
-            DockerHost::Unix(p) => format!("unix://{}", p.display()),
-            DockerHost::Tcp(a) => format!("tcp://{a}"),
-        }
+        self.host.to_string()
     }
 
     async fn connect(&self) -> io::Result<Conn> {

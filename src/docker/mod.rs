@@ -2,6 +2,7 @@
 //! are ever called: `/_ping`, `/version`, `/containers/json`,
 //! `/containers/{id}/json`, `/containers/{id}/logs`, `/events`.
 
+pub mod host;
 pub mod http;
 
 use std::collections::HashMap;
@@ -9,6 +10,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::record::{c_string, ContainerMeta};
+
+pub use host::DockerHost;
 pub use http::{Body, BodyRead, DockerError, Endpoint, Response};
 
 /// The largest JSON answer read from a control endpoint.
@@ -89,6 +93,28 @@ pub struct LogConfig {
     pub kind: String,
     #[serde(default)]
     pub config: Option<std::collections::HashMap<String, String>>,
+}
+
+impl ContainerInspect {
+    /// The container's identity as records carry it.
+    pub fn meta(&self) -> ContainerMeta {
+        let created_ns = crate::timestamp::parse_rfc3339(self.created.as_bytes()).unwrap_or(0);
+        let log_config = self.host_config.as_ref().and_then(|h| h.log_config.as_ref());
+        let log_rotates = log_config.is_some_and(|l| {
+            l.kind == "local"
+                || (l.kind == "json-file" && l.config.as_ref().is_some_and(|c| c.contains_key("max-size")))
+        });
+        ContainerMeta {
+            id: c_string(&self.id),
+            name: c_string(self.name.trim_start_matches('/')),
+            image: c_string(&self.config.image),
+            labels: self.config.labels.clone().unwrap_or_default().into_iter().collect(),
+            created_ns,
+            tty: self.config.tty,
+            log_driver: log_config.map(|l| l.kind.clone()).unwrap_or_default(),
+            log_rotates,
+        }
+    }
 }
 
 /// One message of `GET /events`.

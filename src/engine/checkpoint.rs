@@ -21,21 +21,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
 use super::stats::EngineStats;
+use crate::config::OnCorrupt;
 use crate::frame::Stream;
 use crate::position::{Position, Watermark, INVERSION_BOUND_NS};
 use crate::queue::Record;
 
 const VERSION: u32 = 1;
-
-/// What to do with a position file that cannot be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnCorrupt {
-    /// Refuse to start, naming the file and the problem.
-    Fail,
-    /// Log it, keep the bad file aside as `<path>.corrupt`, start afresh
-    /// (containers then start at the `since` policy).
-    Reset,
-}
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 struct Mark {

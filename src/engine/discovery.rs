@@ -12,11 +12,11 @@ use bytes::BytesMut;
 use tokio::task::{AbortHandle, Id, JoinError, JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use super::container::wanted;
 use super::reader::{ContainerState, Reader, ReaderExit};
 use super::stats::{ReaderState, TaskGuard};
 use super::{cancelled, Backoff, Shared};
 use crate::timestamp::unix_now_ns;
+use crate::config::filter::Candidate;
 use crate::docker::{Body, BodyRead, ContainerSummary, DockerError, Event};
 
 /// The shortest time between event-stream renewals (each renewal re-lists).
@@ -307,7 +307,8 @@ impl Discovery {
                     let born_in_gap = gap_start.is_some_and(|g| created_ns >= g);
                     let name = c.names.first().map(|n| n.trim_start_matches('/')).unwrap_or("");
                     let labels = c.labels.clone().unwrap_or_default();
-                    if !wanted(&self.shared.config, &c.id, name, None, Some(&labels)) {
+                    let candidate = Candidate { id: &c.id, name, image: None, labels: Some(&labels) };
+                    if !self.shared.config.filters.wants(&candidate) {
                         // Left out by name or label: no reader, no inspect.
                         self.exclude(c.id.clone(), name);
                     } else if running || born_in_gap {
@@ -370,7 +371,7 @@ impl Discovery {
                     // The attributes mix labels with `name`, `image`…: only
                     // the name is filtered on here, the rest after inspect.
                     let name = actor.attributes.get("name").map(String::as_str).unwrap_or("");
-                    if !wanted(&self.shared.config, &id, name, None, None) {
+                    if !self.shared.config.filters.wants(&Candidate { id: &id, name, image: None, labels: None }) {
                         let name = name.to_string();
                         self.exclude(id, &name);
                     } else {

@@ -8,7 +8,6 @@
 //! host's thread only ever touches the queue and the stats.
 
 pub mod checkpoint;
-pub mod container;
 pub mod discovery;
 pub mod metrics;
 pub mod reader;

@@ -14,7 +14,8 @@ use bytes::BytesMut;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::container::ContainerMeta;
+use crate::config::filter::Candidate;
+use crate::record::ContainerMeta;
 use super::stats::{ContainerStats, ReaderState, ReopenReason};
 use super::{cancelled, Backoff, Shared};
 use crate::timestamp::unix_now_ns;
@@ -180,8 +181,14 @@ impl Reader {
         let mut state = match state {
             Some(state) => state,
             None => {
-                let meta = Arc::new(ContainerMeta::from_inspect(&inspect));
-                if !meta.is_wanted(&self.shared.config) {
+                let meta = Arc::new(inspect.meta());
+                let candidate = Candidate {
+                    id: meta.id_str(),
+                    name: meta.name_str(),
+                    image: Some(meta.image_str()),
+                    labels: Some(&meta.labels),
+                };
+                if !self.shared.config.filters.wants(&candidate) {
                     return (self.id, None, ReaderExit::Excluded(meta.name_str().to_string()));
                 }
                 let config = &self.shared.config;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-use super::container::ContainerMeta;
+use crate::record::ContainerMeta;
 use super::metrics::Metrics;
 use crate::timestamp::format_rfc3339;
 use crate::position::Position;
