@@ -21,7 +21,8 @@ use log_capturer::docker::{BodyRead, Endpoint};
 use log_capturer::record::ContainerMeta;
 use log_capturer::ffi::capture_record;
 use log_capturer::frame::{decode_multiplexed, Decoded, Entry, Stream, PIECE_BYTES};
-use log_capturer::position::{Assembler, Dedup, Line, Position};
+use log_capturer::chain::{Assembler, ChainOptions, Dedup, Line, LineChain};
+use log_capturer::position::Position;
 use log_capturer::queue::{Queue, Record};
 
 /// Docker's fixed timestamp form, as every frame starts.
@@ -134,18 +135,15 @@ fn entries(n: usize, payload: &Bytes, pieces: usize) -> Vec<Entry> {
     out
 }
 
-/// What `Session::decode` does per entry: de-duplicate, lift the other
+/// What the reader's chain does per entry: de-duplicate, lift the other
 /// streams' watermarks, assemble.
 fn assemble(entries: &[Entry], out: &mut Vec<Line>) {
     let mut position = Position::starting_at(0);
-    let mut dedup = Dedup::default();
-    let mut assembler = Assembler::new(true, 1 << 20);
+    let options =
+        ChainOptions { merge: true, max_line_bytes: 1 << 20, pieces: Default::default(), resends_last_line: true };
+    let mut chain = LineChain::new(options);
     for e in entries {
-        let (k, new) = dedup.check(&position, e.stream, e.ts_ns);
-        assembler.lift_others(&mut position, e.stream, e.ts_ns);
-        if new {
-            assembler.accept(&mut position, e.clone(), k, out);
-        }
+        chain.push(&mut position, e.clone(), out);
     }
     black_box(&position);
 }

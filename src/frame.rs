@@ -19,6 +19,8 @@ pub enum Stream {
 }
 
 impl Stream {
+    pub const ALL: [Stream; 3] = [Stream::Stdout, Stream::Stderr, Stream::Console];
+
     pub const fn index(self) -> usize {
         self as usize - 1
     }

@@ -11,6 +11,7 @@
 //! - [`queue`]: the bounded queue between readers and the host.
 //! - [`config`]: the JSON configuration.
 
+pub mod chain;
 pub mod config;
 pub mod docker;
 pub mod engine;

@@ -21,7 +21,8 @@ use super::{cancelled, Backoff, Shared};
 use crate::timestamp::unix_now_ns;
 use crate::docker::{BodyRead, ContainerInspect, DockerError, LogsQuery, Response};
 use crate::frame::{decode_multiplexed, decode_raw, Decoded, FrameError, Stream};
-use crate::position::{Assembler, Dedup, Line, Position};
+use crate::chain::{ChainOptions, Line, LineChain};
+use crate::position::Position;
 use crate::queue::Record;
 
 /// The widest bounded `tail` asked for before falling back to `tail=all`.
@@ -616,7 +617,7 @@ impl Reader {
             if eof && !query.follow {
                 // The container has stopped: a line still waiting for its
                 // end will not get one.
-                session.assembler.finish(&mut state.position, &mut session.lines);
+                session.chain.finish(&mut state.position, &mut session.lines);
             }
             if self.deliver(state, &mut session.lines).await.is_err() {
                 return FollowEnd::Cancelled;
@@ -835,19 +836,19 @@ impl Drop for Busy<'_> {
 /// Decoding state of one connection.
 struct Session {
     tty: bool,
-    dedup: Dedup,
-    assembler: Assembler,
+    chain: LineChain,
     lines: Vec<Line>,
 }
 
 impl Session {
     fn new(config: &crate::config::Config, tty: bool) -> Session {
-        Session {
-            tty,
-            dedup: Dedup::default(),
-            assembler: Assembler::new(config.auto_partial_merge, config.max_line_bytes),
-            lines: Vec::new(),
-        }
+        let options = ChainOptions {
+            merge: config.auto_partial_merge,
+            max_line_bytes: config.max_line_bytes,
+            pieces: Default::default(),
+            resends_last_line: true,
+        };
+        Session { tty, chain: LineChain::new(options), lines: Vec::new() }
     }
 
     #[inline]
@@ -879,13 +880,7 @@ impl Session {
         while let Some(decoded) = self.next(buf, eof).map_err(ReadError::Frame)? {
             match decoded {
                 Decoded::DaemonError(message) => return Err(ReadError::Daemon(message)),
-                Decoded::Entry(entry) => {
-                    let (k, new) = self.dedup.check_entry(position, &entry);
-                    self.assembler.lift_others(position, entry.stream, entry.ts_ns);
-                    if new {
-                        self.assembler.accept(position, entry, k, &mut self.lines);
-                    }
-                }
+                Decoded::Entry(entry) => self.chain.push(position, entry, &mut self.lines),
             }
         }
         if eof && !buf.is_empty() {
