@@ -302,14 +302,13 @@ fn main() {
     });
     let queue = Queue::new(65_536, 64 << 20);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let (_keep, mut shutdown) = tokio::sync::watch::channel(false);
     h.case(
         "batch: records → Queue::push_all → pop → views (per record)",
         BATCH as u64,
         (BATCH * 99) as u64,
         || {
             let mut pending = records(&meta, &lines);
-            runtime.block_on(queue.push_all(&mut pending, &mut shutdown, |_| {})).unwrap();
+            runtime.block_on(queue.push_all(&mut pending, |_| {})).unwrap();
             let taken = queue.pop(BATCH, Duration::ZERO).unwrap();
             let (views, bytes) = views(&taken);
             assert_eq!(views.len(), BATCH);

@@ -67,6 +67,36 @@ impl std::fmt::Display for FrameError {
     }
 }
 
+/// How a logs response frames its entries: decided from the container's
+/// `Config.Tty`, never guessed from the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// 8-byte headers naming stdout, stderr or an in-band error.
+    Multiplexed,
+    /// A TTY's raw stream: one `console` stream, no headers.
+    Raw,
+}
+
+impl Framing {
+    pub fn of(tty: bool) -> Framing {
+        if tty {
+            Framing::Raw
+        } else {
+            Framing::Multiplexed
+        }
+    }
+
+    /// Takes the next entry off the front of `buf`; `Ok(None)` means more
+    /// bytes are needed. At `eof`, a raw stream's rest is its last entry.
+    #[inline]
+    pub fn next(self, buf: &mut BytesMut, eof: bool) -> Result<Option<Decoded>, FrameError> {
+        match self {
+            Framing::Multiplexed => decode_multiplexed(buf),
+            Framing::Raw => decode_raw(buf, eof),
+        }
+    }
+}
+
 /// Takes the next complete entry off the front of a multiplexed stream.
 /// `Ok(None)` means more bytes are needed.
 pub fn decode_multiplexed(buf: &mut BytesMut) -> Result<Option<Decoded>, FrameError> {

@@ -35,21 +35,6 @@ pub enum DockerError {
     Protocol(String),
 }
 
-impl DockerError {
-    /// A short, stable name for metrics and stats.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            DockerError::Connect(_) => "daemon_unavailable",
-            DockerError::Timeout(_) => "timeout",
-            DockerError::Io(_) => "io",
-            DockerError::Status { code: 404, .. } => "not_found",
-            DockerError::Status { code: 501, .. } => "unreadable_driver",
-            DockerError::Status { .. } => "status",
-            DockerError::Protocol(_) => "protocol",
-        }
-    }
-}
-
 impl std::fmt::Display for DockerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -4,6 +4,7 @@
 
 pub mod host;
 pub mod http;
+pub mod profile;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use crate::record::{c_string, ContainerMeta};
 
 pub use host::DockerHost;
+pub use profile::Profile;
 pub use http::{Body, BodyRead, DockerError, Endpoint, Response};
 
 /// The largest JSON answer read from a control endpoint.
