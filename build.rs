@@ -1,6 +1,6 @@
 //! Generates the C header from src/ffi/ into $OUT_DIR/log_capturer.h with
 //! the pinned cbindgen. The checked-in include/log_capturer.h must equal it
-//! (a unit test compares them); `make header` copies it over.
+//! (`tests/header.rs` compares them); `make header` copies it over.
 
 use std::path::PathBuf;
 

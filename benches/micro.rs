@@ -23,7 +23,8 @@ use log_capturer::ffi::capture_record;
 use log_capturer::frame::{decode_multiplexed, Decoded, Entry, Stream, PIECE_BYTES};
 use log_capturer::chain::{Assembler, ChainOptions, Dedup, Line, LineChain};
 use log_capturer::position::Position;
-use log_capturer::queue::{Queue, Record};
+use log_capturer::queue::Queue;
+use log_capturer::record::Record;
 
 /// Docker's fixed timestamp form, as every frame starts.
 const TS: &[u8] = b"2024-05-06T07:08:09.123456789Z";

@@ -5,6 +5,8 @@
 use std::fmt::{Display, Write as _};
 use std::sync::{Arc, RwLock};
 
+use crate::named::named_enum;
+
 
 /// Where log lines go: a function of (level, formatted line).
 pub type Sink = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
@@ -15,31 +17,20 @@ pub struct Logger {
     sink: RwLock<Option<Sink>>,
 }
 
-/// The library's own log verbosity. The numbers are the C ABI's
-/// `CAPTURE_LOG_*` and Fluent Bit's levels alike.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    Off = 0,
-    Error = 1,
-    Warn = 2,
-    Info = 3,
-    Debug = 4,
+named_enum! {
+    /// The library's own log verbosity; the name is the word a
+    /// configuration uses. The numbers are the C ABI's `CAPTURE_LOG_*` and
+    /// Fluent Bit's levels alike.
+    pub enum LogLevel {
+        Off = "off",
+        Error = "error",
+        Warn = "warn",
+        Info = "info",
+        Debug = "debug",
+    }
 }
 
 impl LogLevel {
-    pub const ALL: [LogLevel; 5] = [LogLevel::Off, LogLevel::Error, LogLevel::Warn, LogLevel::Info, LogLevel::Debug];
-
-    /// The word a configuration uses: `off`, `error`, `warn`, `info`, `debug`.
-    pub fn name(self) -> &'static str {
-        match self {
-            LogLevel::Off => "off",
-            LogLevel::Error => "error",
-            LogLevel::Warn => "warn",
-            LogLevel::Info => "info",
-            LogLevel::Debug => "debug",
-        }
-    }
-
     /// The word a stderr line starts with.
     pub fn label(self) -> &'static str {
         match self {
@@ -60,7 +51,8 @@ impl std::str::FromStr for LogLevel {
             return Ok(LogLevel::Warn);
         }
         LogLevel::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|level| level.name() == text)
             .ok_or_else(|| format!("unknown level {text:?} (expected off, error, warn, info or debug)"))
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-pub use crate::record::Record;
+use crate::record::Record;
 
 #[derive(Default)]
 struct State {

@@ -25,37 +25,36 @@ fn digits(bytes: &[u8]) -> Option<u32> {
 /// `2006-01-02T15:04:05.000000000Z` exactly (30 bytes).
 #[inline]
 pub(crate) fn parse_fixed(s: &[u8]) -> Option<i64> {
-    if s[4] != b'-' || s[7] != b'-' || s[10] != b'T' || s[13] != b':' || s[16] != b':' || s[19] != b'.' {
+    if s[10] != b'T' || s[19] != b'.' {
         return None;
     }
     let nanos = digits(&s[20..29])?;
-    let secs = civil_seconds(
+    Some(date_time(s)? * 1_000_000_000 + nanos as i64)
+}
+
+/// The seconds of `YYYY-MM-DD?hh:mm:ss` at the start of `s` (20+ bytes;
+/// the separator between date and time is checked by the caller).
+#[inline]
+fn date_time(s: &[u8]) -> Option<i64> {
+    if s[4] != b'-' || s[7] != b'-' || s[13] != b':' || s[16] != b':' {
+        return None;
+    }
+    civil_seconds(
         digits(&s[0..4])? as i64,
         digits(&s[5..7])?,
         digits(&s[8..10])?,
         digits(&s[11..13])?,
         digits(&s[14..16])?,
         digits(&s[17..19])?,
-    )?;
-    Some(secs * 1_000_000_000 + nanos as i64)
+    )
 }
 
 /// Parses RFC 3339 (`Z` or `±hh:mm`, 0 to 9 fraction digits) into Unix ns.
 pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
-    if s.len() < 20 || s[4] != b'-' || s[7] != b'-' || !(s[10] == b'T' || s[10] == b't' || s[10] == b' ') {
+    if s.len() < 20 || !(s[10] == b'T' || s[10] == b't' || s[10] == b' ') {
         return None;
     }
-    if s[13] != b':' || s[16] != b':' {
-        return None;
-    }
-    let mut secs = civil_seconds(
-        digits(&s[0..4])? as i64,
-        digits(&s[5..7])?,
-        digits(&s[8..10])?,
-        digits(&s[11..13])?,
-        digits(&s[14..16])?,
-        digits(&s[17..19])?,
-    )?;
+    let mut secs = date_time(s)?;
     let mut rest = &s[19..];
     let mut nanos = 0i64;
     if rest.first() == Some(&b'.') {

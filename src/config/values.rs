@@ -252,17 +252,17 @@ pub enum OnCorrupt {
 
 impl<'de> Deserialize<'de> for OnCorrupt {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<OnCorrupt, D::Error> {
-        match String::deserialize(d)?.as_str() {
+        from_text(d, |text| match text {
             "fail" => Ok(OnCorrupt::Fail),
             "reset" => Ok(OnCorrupt::Reset),
-            other => Err(de::Error::custom(format!("{other:?} is not `fail` or `reset`"))),
-        }
+            other => Err(format!("{other:?} is not `fail` or `reset`")),
+        })
     }
 }
 
 impl<'de> Deserialize<'de> for LogLevel {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<LogLevel, D::Error> {
-        String::deserialize(d)?.parse().map_err(de::Error::custom)
+        from_text(d, str::parse)
     }
 }
 
@@ -272,11 +272,7 @@ pub struct Host(pub Option<DockerHost>);
 
 impl<'de> Deserialize<'de> for Host {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Host, D::Error> {
-        let text = String::deserialize(d)?;
-        if text.is_empty() {
-            return Ok(Host(None));
-        }
-        DockerHost::parse(&text).map(|h| Host(Some(h))).map_err(de::Error::custom)
+        from_text(d, |text| optional(text, DockerHost::parse)).map(Host)
     }
 }
 
@@ -286,13 +282,10 @@ pub struct Address(pub Option<SocketAddr>);
 
 impl<'de> Deserialize<'de> for Address {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Address, D::Error> {
-        let text = String::deserialize(d)?;
-        if text.is_empty() {
-            return Ok(Address(None));
-        }
-        text.parse().map(|a| Address(Some(a))).map_err(|_| {
-            de::Error::custom(format!("{text:?} is not an address with a port (e.g. \"127.0.0.1:9323\")"))
-        })
+        let parse = |text: &str| {
+            text.parse().map_err(|_| format!("{text:?} is not an address with a port (e.g. \"127.0.0.1:9323\")"))
+        };
+        from_text(d, |text| optional(text, parse)).map(Address)
     }
 }
 
@@ -302,11 +295,25 @@ pub struct FilePath(pub PathBuf);
 
 impl<'de> Deserialize<'de> for FilePath {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<FilePath, D::Error> {
-        let text = String::deserialize(d)?;
-        if text.is_empty() {
-            return Err(de::Error::custom("must not be empty"));
-        }
-        Ok(FilePath(PathBuf::from(text)))
+        from_text(d, |text| match text {
+            "" => Err("must not be empty".to_string()),
+            path => Ok(FilePath(PathBuf::from(path))),
+        })
+    }
+}
+
+/// A value written as a string, parsed by `parse` (whose error says what
+/// was expected).
+fn from_text<'de, D: Deserializer<'de>, T>(d: D, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, D::Error> {
+    parse(&String::deserialize(d)?).map_err(de::Error::custom)
+}
+
+/// Empty text is no value.
+fn optional<T>(text: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<Option<T>, String> {
+    if text.is_empty() {
+        Ok(None)
+    } else {
+        parse(text).map(Some)
     }
 }
 

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::OnCorrupt;
 use crate::frame::Stream;
 use crate::position::{Position, Watermark, INVERSION_BOUND_NS};
-use crate::queue::Record;
+use crate::record::Record;
 
 const VERSION: u32 = 1;
 

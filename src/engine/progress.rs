@@ -6,52 +6,28 @@
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering::Relaxed};
 use std::sync::Mutex;
 
+use crate::named::named_enum;
 use crate::position::Position;
 
-/// A container reader's lifecycle state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReaderState {
-    Starting = 0,
-    Following = 1,
-    Backoff = 2,
-    /// Waiting for room in the queue (the host is not polling fast enough).
-    Backpressure = 3,
-    /// Reading a backlog; the due rotation waits until it has caught up.
-    CatchingUp = 4,
-    /// A busy rotating log read by polling (non-follow reads).
-    Polling = 5,
-    Drained = 6,
-    Unreadable = 7,
-    Excluded = 8,
+named_enum! {
+    /// A container reader's lifecycle state.
+    pub enum ReaderState {
+        Starting = "starting",
+        Following = "following",
+        Backoff = "backoff",
+        /// Waiting for room in the queue (the host is not polling fast enough).
+        Backpressure = "backpressure",
+        /// Reading a backlog; the due rotation waits until it has caught up.
+        CatchingUp = "catching_up",
+        /// A busy rotating log read by polling (non-follow reads).
+        Polling = "polling",
+        Drained = "drained",
+        Unreadable = "unreadable",
+        Excluded = "excluded",
+    }
 }
 
 impl ReaderState {
-    pub const ALL: [ReaderState; 9] = [
-        ReaderState::Starting,
-        ReaderState::Following,
-        ReaderState::Backoff,
-        ReaderState::Backpressure,
-        ReaderState::CatchingUp,
-        ReaderState::Polling,
-        ReaderState::Drained,
-        ReaderState::Unreadable,
-        ReaderState::Excluded,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ReaderState::Starting => "starting",
-            ReaderState::Following => "following",
-            ReaderState::Backoff => "backoff",
-            ReaderState::Backpressure => "backpressure",
-            ReaderState::CatchingUp => "catching_up",
-            ReaderState::Polling => "polling",
-            ReaderState::Drained => "drained",
-            ReaderState::Unreadable => "unreadable",
-            ReaderState::Excluded => "excluded",
-        }
-    }
-
     /// A reader runs (streaming, reopening, waiting).
     pub fn is_reading(self) -> bool {
         !matches!(self, ReaderState::Drained | ReaderState::Unreadable | ReaderState::Excluded)

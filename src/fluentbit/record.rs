@@ -12,7 +12,7 @@
 
 use crate::frame::Stream;
 use crate::record::flags;
-use crate::queue::Record;
+use crate::record::Record;
 
 /// What the body holds besides the fixed keys.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
