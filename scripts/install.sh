@@ -15,7 +15,8 @@
 # LIBDIR ($PREFIX/lib), INCLUDEDIR ($PREFIX/include), PKGCONFIGDIR
 # ($LIBDIR/pkgconfig), DEBUGDIR ($LIBDIR/.debug), LDCONFIG (ldconfig).
 # The version comes from Cargo.toml, the SONAME from the built library
-# (build.rs); the two must agree. Builds the release library first.
+# (build.rs); the two must agree. Builds the release library first (when
+# cargo is on PATH; else installs the existing build).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -40,8 +41,10 @@ for dir in "$PREFIX" "$LIBDIR" "$INCLUDEDIR" "$PKGCONFIGDIR" "$DEBUGDIR"; do
     [ "${dir#/}" != "$dir" ] || die "$dir: PREFIX and the directories must be absolute paths"
 done
 
-VERSION=$(cargo pkgid --offline 2>/dev/null || cargo pkgid)
-VERSION=${VERSION##*[#@]}
+# Cargo.toml's [package] version (no cargo needed: `sudo make install`
+# after `make build` often runs without root having cargo on its PATH).
+VERSION=$(awk '/^\[/ { package = ($0 == "[package]") } package && /^version *=/ { gsub(/[" ]/, ""); sub(/^version=/, ""); print; exit }' Cargo.toml)
+[ -n "$VERSION" ] || die "no version in Cargo.toml's [package]"
 MAJOR=${VERSION%%.*}
 REAL=liblog_capturer.so.$VERSION
 SONAME=liblog_capturer.so.$MAJOR
@@ -56,8 +59,12 @@ if [ "${1:-}" = --uninstall ]; then
     exit 0
 fi
 
-cargo build --release --quiet
 BUILT=target/release/liblog_capturer.so
+if command -v cargo >/dev/null; then
+    cargo build --release --quiet
+elif [ ! -f "$BUILT" ] || [ ! -f target/release/liblog_capturer.a ]; then
+    die "no cargo on PATH and no build in target/release: run \`make build\` first"
+fi
 built_soname=$(objdump -p "$BUILT" | awk '$1 == "SONAME" { print $2 }')
 [ "$built_soname" = "$SONAME" ] || die "$BUILT has SONAME '$built_soname', want $SONAME (Cargo.toml's version $VERSION)"
 

@@ -33,8 +33,8 @@ unset LOG_CAPTURER_LIB PYTHONPATH
 PIP=(--disable-pip-version-check -q)
 
 # 1. The wheel.
-python3 -m venv "$SCRATCH/build-venv"
-"$SCRATCH/build-venv/bin/pip" wheel "${PIP[@]}" --no-deps -w "$SCRATCH/wheels" ./bindings/python
+# (pip of the tools venv, target/venv, made by scripts/deps.sh)
+"$ROOT/target/venv/bin/pip" wheel "${PIP[@]}" --no-deps -w "$SCRATCH/wheels" ./bindings/python
 wheels=("$SCRATCH"/wheels/log_capturer-*.whl)
 [ ${#wheels[@]} = 1 ] || fail "pip wheel made ${#wheels[@]} wheels"
 WHEEL=${wheels[0]}

@@ -31,7 +31,7 @@ trap cleanup EXIT
 "$ROOT/scripts/bench.sh"
 "$ROOT/scripts/deps.sh"
 
-VERSION=$(cd "$ROOT" && cargo pkgid --offline 2>/dev/null || cargo pkgid)
+VERSION=$(cd "$ROOT" && cargo pkgid)
 VERSION=${VERSION##*[#@]}
 MAJOR=${VERSION%%.*}
 
