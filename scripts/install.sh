@@ -110,7 +110,9 @@ say "installed liblog_capturer $VERSION ($SONAME) into $DESTDIR$PREFIX"
 # The loader's cache knows a new library only after ldconfig; refresh it
 # when the library went where the loader looks (not into a staging DESTDIR
 # or a private prefix, which need LD_LIBRARY_PATH or an rpath).
-if [ -z "$DESTDIR" ] && command -v "$LDCONFIG" >/dev/null &&
-    "$LDCONFIG" -v -N -X 2>/dev/null | grep -q "^$LIBDIR:"; then
-    "$LDCONFIG" || say "$LDCONFIG failed: run it as root to load $SONAME from $LIBDIR"
+if [ -z "$DESTDIR" ] && command -v "$LDCONFIG" >/dev/null; then
+    searched=$("$LDCONFIG" -v -N -X 2>/dev/null || true)
+    if grep -q "^$LIBDIR:" <<<"$searched"; then
+        "$LDCONFIG" || say "$LDCONFIG failed: run it as root to load $SONAME from $LIBDIR"
+    fi
 fi

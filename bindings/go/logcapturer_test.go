@@ -189,8 +189,8 @@ func TestNilAndMisuse(t *testing.T) {
 			t.Fatalf("Poll(max=%d): %v, want an *Error matching ErrInvalidArgument", max, err)
 		}
 	}
-	//lint:ignore SA1012 a nil context is the misuse under test
-	if _, err := c.Poll(nil, 10); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "nil context") { //nolint:staticcheck
+	// A nil context is the misuse under test.
+	if _, err := c.Poll(nil, 10); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "nil context") {
 		t.Fatalf("Poll(nil ctx): %v, want an error naming the nil context", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)

@@ -39,7 +39,8 @@ wheels=("$SCRATCH"/wheels/log_capturer-*.whl)
 [ ${#wheels[@]} = 1 ] || fail "pip wheel made ${#wheels[@]} wheels"
 WHEEL=${wheels[0]}
 case "$(basename "$WHEEL")" in *-py3-none-linux_*.whl) ;; *) fail "wheel tag: $(basename "$WHEEL")" ;; esac
-python3 -m zipfile -l "$WHEEL" | grep -q 'log_capturer/liblog_capturer.abi3.so' || fail "the wheel holds no library"
+python3 -c 'import sys, zipfile; sys.exit("log_capturer/liblog_capturer.abi3.so" not in zipfile.ZipFile(sys.argv[1]).namelist())' \
+    "$WHEEL" || fail "the wheel holds no library"
 say "ok: $(basename "$WHEEL") ($(du -k "$WHEEL" | cut -f1) KiB) holds the library"
 
 # 2. pip install ./bindings/python into a fresh venv; the suite runs from outside.

@@ -114,10 +114,27 @@ LD_LIBRARY_PATH="$STAGE/opt/log-capturer/lib" ./staged-tail '{"read_timeout": "-
 grep -q read_timeout staged.err || fail "staged tail: $(cat staged.err)"
 say "ok: DESTDIR staging (prefix kept, builds with PKG_CONFIG_SYSROOT_DIR)"
 
+# ldconfig refreshes the loader's cache only when the library went where the
+# loader looks: a stand-in ldconfig that "searches" $SCRATCH/system/lib.
+cat >"$SCRATCH/ldconfig" <<EOF
+#!/bin/sh
+if [ "\$*" = "-v -N -X" ]; then echo "$SCRATCH/system/lib: (from a test)"; exit 0; fi
+echo "\$*" >>"$SCRATCH/ldconfig.calls"
+EOF
+chmod +x "$SCRATCH/ldconfig"
+make -s -C "$ROOT" install PREFIX="$SCRATCH/private" LDCONFIG="$SCRATCH/ldconfig"
+[ ! -e "$SCRATCH/ldconfig.calls" ] || fail "ldconfig ran for a prefix the loader does not search"
+make -s -C "$ROOT" install PREFIX="$SCRATCH/system" LDCONFIG="$SCRATCH/ldconfig"
+[ -e "$SCRATCH/ldconfig.calls" ] && [ -z "$(cat "$SCRATCH/ldconfig.calls")" ] ||
+    fail "ldconfig did not run (without arguments) for a directory the loader searches"
+make -s -C "$ROOT" uninstall PREFIX="$SCRATCH/private"
+make -s -C "$ROOT" uninstall PREFIX="$SCRATCH/system"
+say "ok: ldconfig runs only when the library went where the loader looks"
+
 # 4. Uninstall.
 make -s -C "$ROOT" uninstall PREFIX="$PREFIX"
 make -s -C "$ROOT" uninstall DESTDIR="$STAGE" PREFIX=/opt/log-capturer
-left=$(find "$PREFIX" "$STAGE" -type f -o -type l)
+left=$(find "$PREFIX" "$STAGE" "$SCRATCH/private" "$SCRATCH/system" -type f -o -type l)
 [ -z "$left" ] || fail "left after uninstall: $left"
 say "ok: make uninstall removes every installed file"
 say "all install checks passed"
