@@ -3,7 +3,7 @@
 # runs this; `make uninstall` runs it with --uninstall):
 #
 #   $LIBDIR/liblog_capturer.so.X.Y.Z        stripped, SONAME liblog_capturer.so.X, a .gnu_debuglink to:
-#   $DEBUGDIR/liblog_capturer.so.X.Y.Z.debug   its debug info (gdb, addr2line and eu-stack find it there)
+#   $DEBUGDIR/liblog_capturer.so.X.Y.Z.debug   its debug info (gdb and addr2line find it there)
 #   $LIBDIR/liblog_capturer.so.X   -> .so.X.Y.Z   what programs load
 #   $LIBDIR/liblog_capturer.so     -> .so.X       what `-llog_capturer` links
 #   $LIBDIR/liblog_capturer.a                 debug info stripped
