@@ -68,13 +68,18 @@ impl std::fmt::Display for FrameError {
 }
 
 /// How a logs response frames its entries: decided from the container's
-/// `Config.Tty`, never guessed from the bytes.
+/// `Config.Tty` (a TTY's raw output may well start with byte 1 or 2), or,
+/// when the container could not be inspected (removed already), from the
+/// first byte: with `timestamps=1` a raw stream starts with a digit of its
+/// timestamp, a multiplexed one with a stream type (0 to 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
     /// 8-byte headers naming stdout, stderr or an in-band error.
     Multiplexed,
     /// A TTY's raw stream: one `console` stream, no headers.
     Raw,
+    /// Not known yet: decided by the first byte.
+    Detect,
 }
 
 impl Framing {
@@ -86,13 +91,23 @@ impl Framing {
         }
     }
 
+    /// What `Detect` becomes once `buf` holds a byte (itself otherwise).
+    pub fn resolved(self, buf: &[u8]) -> Framing {
+        match (self, buf.first()) {
+            (Framing::Detect, Some(b)) if b.is_ascii_digit() => Framing::Raw,
+            (Framing::Detect, Some(_)) => Framing::Multiplexed,
+            (framing, _) => framing,
+        }
+    }
+
     /// Takes the next entry off the front of `buf`; `Ok(None)` means more
     /// bytes are needed. At `eof`, a raw stream's rest is its last entry.
     #[inline]
     pub fn next(self, buf: &mut BytesMut, eof: bool) -> Result<Option<Decoded>, FrameError> {
-        match self {
+        match self.resolved(buf) {
             Framing::Multiplexed => decode_multiplexed(buf),
             Framing::Raw => decode_raw(buf, eof),
+            Framing::Detect => Ok(None),
         }
     }
 }
@@ -221,6 +236,17 @@ mod tests {
         );
         assert!(matches!(&out[1], Decoded::Entry(e) if e.stream == Stream::Stderr && &e.payload[..] == b"oops\n"));
         assert_eq!(out[2], Decoded::DaemonError("Error grabbing logs: boom".into()));
+    }
+
+    #[test]
+    fn framing_is_detected_from_the_first_byte_with_timestamps() {
+        let raw = b"2024-01-02T03:04:05.000000001Z \x01\x00 tty text\n";
+        assert_eq!(Framing::Detect.resolved(raw), Framing::Raw);
+        assert_eq!(Framing::Detect.resolved(&frame(2, b"2024-01-02T03:04:05.000000001Z x\n")), Framing::Multiplexed);
+        assert_eq!(Framing::Detect.resolved(b""), Framing::Detect);
+        assert_eq!(Framing::Raw.resolved(&frame(1, b"x")), Framing::Raw, "a known framing stays");
+        let mut buf = BytesMut::from(&raw[..]);
+        assert!(matches!(Framing::Detect.next(&mut buf, false), Ok(Some(Decoded::Entry(e))) if e.stream == Stream::Console));
     }
 
     #[test]

@@ -18,9 +18,9 @@ use std::time::Duration;
 use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
 
 use super::backoff::Backoff;
-use super::events::{ContainerGone, DaemonUnavailable};
+use super::events::{ContainerGone, ContainerRemovedUnread, DaemonUnavailable};
 use super::progress::ReaderState;
-use super::reader::{ContainerState, Reader, ReaderExit};
+use super::reader::{ContainerState, Origin, Reader, ReaderExit};
 use super::shared::Shared;
 use super::shutdown::{Cancelled, Shutdown};
 use super::stats::TaskGuard;
@@ -166,11 +166,11 @@ impl Discovery {
         self.events_lost_ns = self.subscribed_ns.or(Some(unix_now_ns()));
     }
 
-    fn spawn(&mut self, id: String, state: Option<ContainerState>, found_at_start: bool) {
-        self.spawn_with(id, state, found_at_start, Episode::default());
+    fn spawn(&mut self, id: String, state: Option<ContainerState>, origin: Origin) {
+        self.spawn_with(id, state, origin, Episode::default());
     }
 
-    fn spawn_with(&mut self, id: String, state: Option<ContainerState>, found_at_start: bool, episode: Episode) {
+    fn spawn_with(&mut self, id: String, state: Option<ContainerState>, origin: Origin, episode: Episode) {
         if let Some(state) = &state {
             state.tracked.progress.set_state(ReaderState::Starting);
         }
@@ -178,7 +178,7 @@ impl Discovery {
         let guard = TaskGuard::new(&self.shared.stats);
         let abort = self.readers.spawn(async move {
             let _guard = guard;
-            reader.run(state, found_at_start).await
+            reader.run(state, origin).await
         });
         self.task_ids.insert(abort.id(), id.clone());
         let running = Running { abort, restart_pending: false, destroyed: false, torn_down: false, episode };
@@ -214,11 +214,11 @@ impl Discovery {
             return;
         }
         let Some(actor) = event.actor else { return };
-        let id = actor.id;
+        let id = actor.id.clone();
         match event.action.as_str() {
             "start" => {
                 if let Some(state) = self.take_idle(&id) {
-                    return self.spawn(id, Some(state), false);
+                    return self.spawn(id, Some(state), Origin::Listed { at_start: false });
                 }
                 match self.slots.get_mut(&id) {
                     Some(Slot::Reading(r)) => r.restart_pending = true,
@@ -228,7 +228,8 @@ impl Discovery {
                         // the name is filtered on here, the rest after inspect.
                         let name = actor.attributes.get("name").map(String::as_str).unwrap_or("");
                         if self.shared.config.filters.wants(&Candidate { id: &id, name, image: None, labels: None }) {
-                            self.spawn(id, None, false);
+                            let time_ns = event.time_nano;
+                            self.spawn(id, None, Origin::Started { actor, time_ns });
                         } else {
                             let name = name.to_string();
                             self.exclude(id, &name);
@@ -270,21 +271,26 @@ impl Discovery {
             Some(Slot::Reading(r)) => (r.restart_pending, r.destroyed),
             _ => (false, false),
         };
-        if destroyed {
+        if destroyed && !matches!(exit, ReaderExit::Gone { .. }) {
             self.shared.registry.forget(&id);
             return;
         }
         match exit {
             ReaderExit::Drained => match state {
-                Some(state) if restart_pending => self.spawn(id, Some(state), false),
+                Some(state) if restart_pending => self.spawn(id, Some(state), Origin::Listed { at_start: false }),
                 Some(state) => {
                     self.slots.insert(id, Slot::Idle(state));
                 }
                 None => {}
             },
-            ReaderExit::Gone => {
-                // Removed while followed: counted once, then forgotten.
-                ContainerGone { id: &id }.emit(&self.shared.log, &self.shared.stats);
+            ReaderExit::Gone { read } => {
+                // Removed: counted once (as lost if nothing could be read of
+                // it), then forgotten.
+                if read {
+                    ContainerGone { id: &id }.emit(&self.shared.log, &self.shared.stats);
+                } else {
+                    ContainerRemovedUnread { id: &id }.emit(&self.shared.log, &self.shared.stats);
+                }
                 self.shared.registry.forget(&id);
             }
             ReaderExit::Unreadable(_) => {

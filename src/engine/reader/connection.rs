@@ -11,6 +11,7 @@ use super::verify::Verdict;
 use super::Reader;
 use crate::chain::ChainOptions;
 use crate::docker::{Body, BodyRead, DockerError, LogsQuery};
+use crate::engine::shared::Shared;
 use crate::engine::shutdown::Cancelled;
 use crate::frame::Framing;
 
@@ -38,6 +39,34 @@ pub enum Intake {
     Error(ReadError),
 }
 
+/// Sends a logs request for container `id`.
+pub(super) async fn open_request(
+    shared: &Shared,
+    id: &str,
+    query: LogsQuery,
+    framing: Framing,
+) -> Result<Connection, DockerError> {
+    let response = shared.docker.logs(id, &query).await?;
+    Ok(Connection {
+        body: response.body,
+        buf: BytesMut::with_capacity(BUFFER_BYTES),
+        session: Session::new(framing, chain_options(shared)),
+        query,
+        verified: false,
+        delivered: 0,
+    })
+}
+
+/// What shapes a connection's chain: the configuration and the daemon.
+fn chain_options(shared: &Shared) -> ChainOptions {
+    ChainOptions {
+        merge: shared.config.auto_partial_merge,
+        max_line_bytes: shared.config.max_line_bytes,
+        pieces: shared.profile.pieces,
+        resends_last_line: shared.profile.resends_last_line,
+    }
+}
+
 impl Reader {
     /// Sends a logs request; `Ok(Err)` when the daemon refused or failed it.
     pub(super) async fn open(
@@ -47,27 +76,10 @@ impl Reader {
     ) -> Result<Result<Connection, ReadError>, Cancelled> {
         state.tracked.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let shared = self.shared.clone();
-        let response = self.shutdown.run(shared.docker.logs(&self.id, &query)).await?;
-        Ok(response.map_err(ReadError::Docker).map(|r| Connection {
-            body: r.body,
-            buf: BytesMut::with_capacity(BUFFER_BYTES),
-            session: Session::new(Framing::of(state.meta.tty), self.chain_options()),
-            query,
-            verified: false,
-            delivered: 0,
-        }))
-    }
-
-    /// What shapes a connection's chain: the configuration and the daemon.
-    pub(super) fn chain_options(&self) -> ChainOptions {
-        let config = &self.shared.config;
-        let profile = &self.shared.profile;
-        ChainOptions {
-            merge: config.auto_partial_merge,
-            max_line_bytes: config.max_line_bytes,
-            pieces: profile.pieces,
-            resends_last_line: profile.resends_last_line,
-        }
+        let framing = Framing::of(state.meta.tty);
+        let opened = self.shutdown.run(open_request(&shared, &self.id, query, framing)).await?;
+        self.opened |= opened.is_ok();
+        Ok(opened.map_err(ReadError::Docker))
     }
 
     /// Takes in what the connection's buffer holds after a read: checks

@@ -81,12 +81,16 @@ impl Reader {
     }
 
     /// Reads a stopped container's log to its end: a window from the
-    /// position, widened until it reaches back far enough.
-    pub(super) async fn drain(&mut self, state: &mut ContainerState) -> ReaderExit {
+    /// position (the first may be open already), widened until it reaches
+    /// back far enough.
+    pub(super) async fn drain(&mut self, state: &mut ContainerState, mut early: Option<Connection>) -> ReaderExit {
         loop {
-            let end = match self.read_window(state, true).await {
-                Ok((end, _)) => end,
-                Err(Cancelled) => return ReaderExit::Cancelled,
+            let read = match early.take() {
+                Some(mut conn) => self.read_to_end(state, &mut conn, true).await,
+                None => self.read_window(state, true).await.map(|(end, _)| end),
+            };
+            let Ok(end) = read else {
+                return ReaderExit::Cancelled;
             };
             match end {
                 WindowEnd::Complete => {

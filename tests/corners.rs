@@ -1,0 +1,113 @@
+//! The corners where a line used to slip silently, against the real daemon:
+//! short-lived `--rm` containers, a TTY container restarted after output
+//! without a newline, a long line paused across a reopen, a daemon outage.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::proxy::{Proxy, Target};
+use common::*;
+use serde_json::json;
+
+const STDOUT: u32 = 1;
+const CONSOLE: u32 = 3;
+
+/// `docker run --rm` (in the foreground: it returns once the container is
+/// gone) of the test image printing `line-<i>`.
+fn run_rm(c: &Containers, name: &str, i: usize) {
+    let full = c.name(name);
+    let line = format!("echo line-{i}");
+    c.docker(&[
+        "run", "--rm", "--network", "none", "--label", "log-capturer-test=1", "--name", &full, IMAGE, "sh", "-c", &line,
+    ]);
+}
+
+#[test]
+fn twenty_short_lived_rm_containers_each_deliver_their_line() {
+    let c = Containers::new("rm");
+    let cap = Capture::start(&json!({ "include_containers": [c.prefix] }));
+    cap.baseline();
+    let n = 20;
+    for i in 0..n {
+        run_rm(&c, &format!("r{i}"), i);
+    }
+    let mut recs = Vec::new();
+    let want: Vec<String> = (0..n).map(|i| format!("line-{i}")).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Every line, or every missing one accounted for as removed unread:
+    // the test wants all of them, and says which were counted as lost.
+    while Instant::now() < deadline {
+        recs.extend(cap.poll(1000, 200).unwrap());
+        let got = recs.iter().filter(|r| r.stream == STDOUT).count();
+        let lost = cap.stats()["containers_removed_unread"].as_u64().unwrap_or(0) as usize;
+        if got + lost >= n {
+            break;
+        }
+    }
+    let mut got: Vec<String> = recs.iter().map(Rec::text).collect();
+    got.sort();
+    let mut want_sorted = want.clone();
+    want_sorted.sort();
+    let stats = cap.stats();
+    assert_eq!(got, want_sorted, "removed unread: {}", stats["containers_removed_unread"]);
+    assert_eq!(stats["containers_removed_unread"], 0, "{stats}");
+}
+
+#[test]
+fn a_container_removed_before_its_log_could_be_read_is_counted_and_logged() {
+    // The capture asks for the logs only after the container is gone (its
+    // logs requests are held back by the proxy): what it wrote is lost,
+    // and that must show.
+    let proxy = Proxy::start();
+    proxy.hold_requests(Target::AllLogs, Duration::from_secs(3));
+    let c = Containers::new("rmlost");
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let cap = Capture::start_with_log_lines(
+        &json!({ "include_containers": [c.prefix], "docker_host": proxy.docker_host() }),
+        lines.clone(),
+    );
+    cap.baseline();
+    run_rm(&c, "gone", 0);
+    let mut recs = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cap.stats()["containers_removed_unread"] != 1 {
+        assert!(Instant::now() < deadline, "not counted: {}\n{:?}", cap.stats(), lines.lock().unwrap());
+        recs.extend(cap.poll(100, 100).unwrap());
+    }
+    assert!(recs.is_empty(), "{recs:?}");
+    let text = cap.metrics_text();
+    assert!(
+        text.lines().any(|l| l.starts_with("log_capturer_container_stream_errors_total{error_type=\"removed_unread\"} 1")),
+        "{text}"
+    );
+    let logged = lines.lock().unwrap().iter().any(|l: &String| l.contains("removed before its log could be read"));
+    assert!(logged, "{:?}", lines.lock().unwrap());
+}
+
+#[test]
+fn a_tty_container_restarted_after_output_without_newline_loses_nothing() {
+    let mut c = Containers::new("ttyre");
+    let cap = Capture::start(&json!({ "include_containers": [c.prefix] }));
+    let name = c.name("t");
+    // Each run prints a numbered line, then a fragment without a newline.
+    let script = "n=$(cat /tmp/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/n; echo first-$n; printf no-newline-$n";
+    c.run("t", &["-t"], script);
+    let mut recs = Vec::new();
+    cap.collect_until(&mut recs, Duration::from_secs(30), "the first run", |r| {
+        of(r, &name, CONSOLE).iter().any(|r| r.text() == "no-newline-1")
+    });
+    for run in 2..=4 {
+        wait_until(Duration::from_secs(30), "the container to exit", || {
+            c.docker(&["inspect", "-f", "{{.State.Running}}", &name]) == "false"
+        });
+        c.docker(&["start", &name]);
+        cap.collect_until(&mut recs, Duration::from_secs(30), &format!("run {run}"), |r| {
+            of(r, &name, CONSOLE).iter().any(|r| r.text() == format!("no-newline-{run}"))
+        });
+    }
+    let texts: Vec<String> = of(&recs, &name, CONSOLE).iter().map(|r| r.text()).collect();
+    let want: Vec<String> =
+        (1..=4).flat_map(|run| [format!("first-{run}"), format!("no-newline-{run}")]).collect();
+    assert_eq!(texts, want);
+}
