@@ -111,3 +111,39 @@ fn a_tty_container_restarted_after_output_without_newline_loses_nothing() {
         (1..=4).flat_map(|run| [format!("first-{run}"), format!("no-newline-{run}")]).collect();
     assert_eq!(texts, want);
 }
+
+#[test]
+fn sixteen_failing_containers_do_not_keep_a_new_one_from_starting() {
+    // Every logs request gets no answer (request_timeout 1 s): sixteen
+    // readers keep failing and retrying. A seventeenth container must still
+    // be inspected and read once its requests are answered: the start
+    // permit covers a first attempt, not the retries.
+    let proxy = Proxy::start();
+    let mut c = Containers::new("permits");
+    let cap = Capture::start(&json!({
+        "include_containers": [c.prefix],
+        "docker_host": proxy.docker_host(),
+        "request_timeout": "1s",
+        "retry_backoff_secs": 1,
+        "retry_backoff_max_secs": 2,
+    }));
+    cap.baseline();
+    proxy.delay_headers(Target::AllLogs, Duration::from_secs(600));
+    let (ids, _) = c.run_each("stuck", 16, "sleep 600");
+    wait_until(Duration::from_secs(60), "sixteen failed first attempts", || {
+        let requests = proxy.requests();
+        ids.iter().all(|id| requests.iter().filter(|r| r.is_logs() && r.container() == Some(id.as_str())).count() >= 2)
+    });
+    let late = c.run("late", &[], "echo late-line; sleep 600");
+    let mut recs = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let late_logs = |proxy: &Proxy| proxy.requests().iter().any(|r| r.is_logs() && r.container() == Some(late.as_str()));
+    while !late_logs(&proxy) {
+        assert!(Instant::now() < deadline, "the late container's logs were never asked for: {}", cap.stats());
+        recs.extend(cap.poll(100, 100).unwrap());
+    }
+    proxy.clear_delay();
+    cap.collect_until(&mut recs, Duration::from_secs(30), "the late container's line", |r| {
+        r.iter().any(|r| r.text() == "late-line")
+    });
+}

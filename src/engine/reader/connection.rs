@@ -79,6 +79,8 @@ impl Reader {
         let framing = Framing::of(state.meta.tty);
         let opened = self.shutdown.run(open_request(&shared, &self.id, query, framing)).await?;
         self.opened |= opened.is_ok();
+        // The first attempt is over: retries do not hold the start permit.
+        self.starting = None;
         Ok(opened.map_err(ReadError::Docker))
     }
 

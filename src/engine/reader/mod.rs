@@ -28,6 +28,7 @@ mod window;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 pub use error::ReadError;
@@ -97,13 +98,17 @@ pub struct Reader {
     backoff: Backoff,
     /// A logs stream of this container was opened (its log was readable).
     opened: bool,
+    /// A start permit, held until the first attempt to open a stream (at
+    /// most `MAX_STARTING` readers inspect and open at once: start-up with
+    /// thousands of containers must not open thousands of connections).
+    starting: Option<OwnedSemaphorePermit>,
 }
 
 impl Reader {
     pub(in crate::engine) fn new(shared: Arc<Shared>, id: String) -> Reader {
         let shutdown = shared.shutdown.clone();
         let backoff = Backoff::new(shared.config.retry_backoff, shared.config.retry_backoff_max, &id);
-        Reader { shared, shutdown, id, backoff, opened: false }
+        Reader { shared, shutdown, id, backoff, opened: false, starting: None }
     }
 
     /// Runs until the container is drained, gone, unreadable or the capture

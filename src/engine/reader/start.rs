@@ -34,18 +34,19 @@ type Failed = (Option<ContainerState>, ReaderExit);
 
 impl Reader {
     /// Waits for a start permit, then inspects the container (and, for one
-    /// a start event announced, opens its stream at once). The permit is
-    /// held for this first attempt only: retries do not keep new
-    /// containers waiting.
+    /// a start event announced, opens its stream at once). The permit
+    /// covers the first attempt at each (inspect, first open) only: a
+    /// failing container retries without it, so it never keeps new ones
+    /// waiting.
     pub(super) async fn start(&mut self, state: Option<ContainerState>, origin: Origin) -> Result<Started, Failed> {
         let permits = self.shared.starting.clone();
-        let permit = match self.shutdown.run(permits.acquire_owned()).await {
-            Ok(permit) => permit,
+        match self.shutdown.run(permits.acquire_owned()).await {
+            Ok(permit) => self.starting = permit.ok(),
             Err(Cancelled) => return Err((state, ReaderExit::Cancelled)),
         };
         let started = match (state, origin) {
-            (None, Origin::Started { actor, time_ns }) => self.start_early(&actor, time_ns, permit).await,
-            (state, origin) => self.start_inspected(state, origin.at_start(), permit).await,
+            (None, Origin::Started { actor, time_ns }) => self.start_early(&actor, time_ns).await,
+            (state, origin) => self.start_inspected(state, origin.at_start()).await,
         };
         let mut started = started?;
         if !std::mem::take(&mut started.state.resumed) {
@@ -56,17 +57,14 @@ impl Reader {
     }
 
     /// Inspect first, then the state (new, or from an earlier run).
-    async fn start_inspected<T>(
-        &mut self,
-        state: Option<ContainerState>,
-        at_start: bool,
-        permit: T,
-    ) -> Result<Started, Failed> {
+    async fn start_inspected(&mut self, state: Option<ContainerState>, at_start: bool) -> Result<Started, Failed> {
         let first = self.inspect_once().await;
-        drop(permit);
         let inspect = match first {
             Ok(Some(inspect)) => inspect,
-            Ok(None) => self.inspect_with_retry().await.map_err(|exit| (None, exit))?,
+            Ok(None) => {
+                self.starting = None;
+                self.inspect_with_retry().await.map_err(|exit| (None, exit))?
+            }
             Err(exit) => return Err((state, exit)),
         };
         let state = match state {
@@ -82,7 +80,7 @@ impl Reader {
 
     /// The logs request and the inspect at once, for a container a start
     /// event announced (read from the capture's start: it began after it).
-    async fn start_early<T>(&mut self, actor: &EventActor, time_ns: i64, permit: T) -> Result<Started, Failed> {
+    async fn start_early(&mut self, actor: &EventActor, time_ns: i64) -> Result<Started, Failed> {
         let provisional = self.saved_position().unwrap_or_else(|| Position::starting_at(self.shared.started_ns));
         let wanted = self.shared.config.streams;
         let query = LogsQuery {
@@ -98,7 +96,7 @@ impl Reader {
             tokio::join!(open, shared.docker.inspect(&self.id))
         };
         let (opened, inspected) = self.shutdown.run(both).await.map_err(|_| (None, ReaderExit::Cancelled))?;
-        drop(permit);
+        self.starting = None;
         let early = match opened {
             Ok(conn) => Some(conn),
             Err(e) => {
