@@ -52,6 +52,43 @@ proptest! {
     }
 
     #[test]
+    fn raw_decoding_survives_any_split_and_glued_entries(
+        entries in prop::collection::vec(("[a-z :.]{1,40}", any::<bool>(), 0i64..5_000_000_000), 1..30),
+        cuts in prop::collection::vec(1usize..60, 0..30),
+    ) {
+        // A TTY stream: entries ending in a newline or not (the last output
+        // of a run), each stamped no earlier than the one before.
+        let mut ts = 1_700_000_000_000_000_000i64;
+        let mut wire = Vec::new();
+        let mut want = Vec::new();
+        for (text, newline, step) in &entries {
+            ts += step;
+            let mut payload = text.clone().into_bytes();
+            if *newline {
+                payload.extend_from_slice(b"\r\n");
+            }
+            wire.extend_from_slice(format_rfc3339(ts).as_bytes());
+            wire.push(b' ');
+            wire.extend_from_slice(&payload);
+            want.push(Decoded::Entry(Entry { stream: Stream::Console, ts_ns: ts, payload: Bytes::from(payload) }));
+        }
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        let mut at: usize = 0;
+        for c in cuts.iter().chain(std::iter::once(&usize::MAX)) {
+            let end = at.saturating_add(*c).min(wire.len());
+            buf.extend_from_slice(&wire[at..end]);
+            at = end;
+            let eof = at == wire.len() && *c == usize::MAX;
+            while let Some(d) = decode_raw(&mut buf, eof).unwrap() {
+                out.push(d);
+            }
+        }
+        prop_assert!(buf.is_empty());
+        prop_assert_eq!(out, want);
+    }
+
+    #[test]
     fn decoders_never_panic_or_spin_on_garbage(bytes in prop::collection::vec(any::<u8>(), 0..2000), eof in any::<bool>()) {
         for raw in [false, true] {
             let mut buf = BytesMut::from(&bytes[..]);
