@@ -147,3 +147,34 @@ fn sixteen_failing_containers_do_not_keep_a_new_one_from_starting() {
         r.iter().any(|r| r.text() == "late-line")
     });
 }
+
+#[test]
+fn a_long_line_paused_across_a_reopen_while_the_other_stream_is_busy_arrives_whole() {
+    // stdout writes one 16 KiB piece of a line and pauses; stderr writes
+    // more than `reopen_tail` lines; the stream rotates; then stdout ends
+    // the line.
+    let mut c = Containers::new("paused");
+    let cap = Capture::start(&json!({
+        "include_containers": [c.prefix],
+        "rotation_interval": "1s",
+        "rotation_jitter": 0,
+        "reopen_tail": 100,
+    }));
+    let name = c.name("p");
+    let script = "head -c 16384 /dev/zero | tr '\\0' a; \
+        i=0; while [ $i -lt 600 ]; do i=$((i+1)); echo err-$i >&2; done; \
+        sleep 4; echo tail; echo after";
+    c.run("p", &[], script);
+    let mut recs = Vec::new();
+    cap.collect_until(&mut recs, Duration::from_secs(60), "the line after the long one", |r| {
+        of(r, &name, STDOUT).iter().any(|r| r.text() == "after")
+    });
+    let rotations = cap.stat(&name, &["rotations"]);
+    assert!(rotations >= 2, "the stream did not rotate while the line was paused: {rotations}");
+    let out: Vec<(usize, u32)> = of(&recs, &name, STDOUT).iter().map(|r| (r.message.len(), r.flags)).collect();
+    assert_eq!(out, vec![(16_388, 0), (5, 0)], "the long line must arrive whole, once");
+    let long = &of(&recs, &name, STDOUT)[0].message;
+    assert!(long[..16_384].iter().all(|b| *b == b'a') && &long[16_384..] == b"tail");
+    assert_eq!(of(&recs, &name, 2).len(), 600);
+    assert_eq!(cap.stat(&name, &["gaps", "count"]), 0);
+}
