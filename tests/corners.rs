@@ -178,3 +178,34 @@ fn a_long_line_paused_across_a_reopen_while_the_other_stream_is_busy_arrives_who
     assert_eq!(of(&recs, &name, 2).len(), 600);
     assert_eq!(cap.stat(&name, &["gaps", "count"]), 0);
 }
+
+#[test]
+fn polling_a_busy_rotating_log_never_splits_a_line_still_being_written() {
+    // A busy json-file log with max-size is polled with bounded windows; a
+    // window that ends inside a long line must leave it for the next one.
+    let mut c = Containers::new("pollsplit");
+    let cap = Capture::start(&json!({ "include_containers": [c.prefix] }));
+    let name = c.name("p");
+    let rounds = 300;
+    let script = format!(
+        "i=0; while [ $i -lt {rounds} ]; do seq 1 200; head -c 17000 /dev/zero | tr '\\0' a; sleep 0.05; echo; i=$((i+1)); done"
+    );
+    c.run("p", &["--log-driver", "json-file", "--log-opt", "max-size=1m", "--log-opt", "max-file=100"], &script);
+    let (mut long, mut short, mut bad) = (0usize, 0usize, Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while long < rounds || short < rounds * 200 {
+        assert!(Instant::now() < deadline, "{long} long, {short} short lines; {}", cap.stats());
+        for r in cap.poll(4096, 200).unwrap() {
+            match (r.message.len(), r.flags) {
+                (17_000, 0) => long += 1,
+                (n, 0) if n <= 3 => short += 1,
+                (n, flags) => bad.push((n, flags)),
+            }
+        }
+        assert!(bad.is_empty(), "split or flagged records: {bad:?}");
+    }
+    let polls = cap.stat(&name, &["reopens", "poll"]);
+    assert!(polls > 0, "the log was never polled; the test did not test polling");
+    assert_eq!((long, short), (rounds, rounds * 200));
+    assert_eq!(cap.stat(&name, &["gaps", "count"]), 0);
+}

@@ -122,7 +122,9 @@ impl Reader {
             state.tracked.stats.reopened(ReopenReason::Poll);
             // Each read is a new stream: the rotation schedule holds.
             self.rotate_if_due(state, Instant::now());
-            match self.read_window(state, true).await? {
+            // The container runs: a line whose end is not written yet waits
+            // for the next window (the position keeps its first piece).
+            match self.read_window(state, false).await? {
                 (WindowEnd::Widen, _) => {
                     state.widen(&self.shared.log);
                     continue;
