@@ -49,6 +49,7 @@ impl Discovery {
         for id in gone {
             self.slots.remove(&id);
             self.shared.registry.forget(&id);
+            self.forget_position(&id);
         }
     }
 

@@ -197,6 +197,13 @@ impl Discovery {
         }
     }
 
+    /// A container destroyed, or found gone, loses its saved position.
+    fn forget_position(&self, id: &str) {
+        if let Some(c) = &self.shared.checkpoint {
+            c.forget(id);
+        }
+    }
+
     fn exclude(&mut self, id: String, name: &str) {
         self.shared.registry.exclude(&id, name);
         self.slots.insert(id, Slot::Excluded);
@@ -246,9 +253,7 @@ impl Discovery {
     /// A destroyed container is forgotten (once its reader ends), and its
     /// saved position goes with it.
     fn on_destroyed(&mut self, id: &str) {
-        if let Some(c) = &self.shared.checkpoint {
-            c.forget(id);
-        }
+        self.forget_position(id);
         match self.slots.get_mut(id) {
             Some(Slot::Reading(r)) => r.destroyed = true,
             Some(_) => {
@@ -292,6 +297,7 @@ impl Discovery {
                     ContainerRemovedUnread { id: &id }.emit(&self.shared.log, &self.shared.stats);
                 }
                 self.shared.registry.forget(&id);
+                self.forget_position(&id);
             }
             ReaderExit::Unreadable(_) => {
                 self.slots.insert(id, Slot::Unreadable);
