@@ -209,3 +209,29 @@ fn polling_a_busy_rotating_log_never_splits_a_line_still_being_written() {
     assert_eq!((long, short), (rounds, rounds * 200));
     assert_eq!(cap.stat(&name, &["gaps", "count"]), 0);
 }
+
+#[test]
+fn a_logs_request_whose_headers_never_come_is_given_up_after_read_timeout() {
+    // A hung logs request (its headers withheld) is a silent stream: it
+    // ends after read_timeout (1 s), not request_timeout (30 s).
+    let proxy = Proxy::start();
+    let mut c = Containers::new("hung");
+    let cap = Capture::start(&json!({
+        "include_containers": [c.prefix],
+        "docker_host": proxy.docker_host(),
+        "read_timeout": "1s",
+        "request_timeout": "30s",
+        "retry_backoff_secs": 0.5,
+        "retry_backoff_max_secs": 1,
+    }));
+    cap.baseline();
+    proxy.delay_headers(Target::AllLogs, Duration::from_secs(600));
+    let id = c.run("h", &[], "sleep 600");
+    let mut recs = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let asked = |proxy: &Proxy| proxy.requests().iter().filter(|r| r.is_logs() && r.container() == Some(id.as_str())).count();
+    while asked(&proxy) < 3 {
+        assert!(Instant::now() < deadline, "a hung logs request was waited on: {} requests", asked(&proxy));
+        recs.extend(cap.poll(100, 100).unwrap());
+    }
+}

@@ -231,9 +231,11 @@ impl Docker {
         self.endpoint.get(&format!("/events?filters={filters}"), self.request_timeout).await
     }
 
-    /// Opens a logs stream; headers within the request deadline.
-    pub async fn logs(&self, id: &str, query: &LogsQuery) -> Result<Response, DockerError> {
-        self.endpoint.get(&query.path(id), self.request_timeout).await
+    /// Opens a logs stream; its headers within `header_deadline` (a logs
+    /// response is a stream: its first sign of life counts as its first
+    /// read, bounded like every other).
+    pub async fn logs(&self, id: &str, query: &LogsQuery, header_deadline: Duration) -> Result<Response, DockerError> {
+        self.endpoint.get(&query.path(id), header_deadline).await
     }
 }
 

@@ -19,6 +19,7 @@ impl Discovery {
         if self.daemon_down {
             let endpoint = self.shared.docker.endpoint.describe();
             self.shared.log.warn("Docker daemon reachable again.", &[("docker_host", &endpoint)]);
+            self.shared.daemon_back.notify_waiters();
         }
         self.daemon_down = false;
         self.backoff.reset();

@@ -33,6 +33,9 @@ use watchdog::{watchdog_period, Episode};
 
 /// The shortest time between event-stream renewals (each renewal re-lists).
 const MIN_EVENTS_ROTATION: Duration = Duration::from_secs(10);
+/// The longest wait between discovery's tries while the daemon is away: one
+/// request, and readers backing off longer are woken when it succeeds.
+const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What discovery knows of a container.
 enum Slot {
@@ -84,7 +87,11 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
     let mut shutdown = shared.shutdown.clone();
     let config = shared.config.clone();
     let mut d = Discovery {
-        backoff: Backoff::new(config.retry_backoff, config.retry_backoff_max, "discovery"),
+        backoff: Backoff::new(
+            config.retry_backoff.min(MAX_PROBE_INTERVAL),
+            config.retry_backoff_max.min(MAX_PROBE_INTERVAL),
+            "discovery",
+        ),
         slots: HashMap::new(),
         readers: JoinSet::new(),
         task_ids: HashMap::new(),

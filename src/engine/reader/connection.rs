@@ -46,7 +46,7 @@ pub(super) async fn open_request(
     query: LogsQuery,
     framing: Framing,
 ) -> Result<Connection, DockerError> {
-    let response = shared.docker.logs(id, &query).await?;
+    let response = shared.docker.logs(id, &query, shared.config.read_timeout).await?;
     Ok(Connection {
         body: response.body,
         buf: BytesMut::with_capacity(BUFFER_BYTES),

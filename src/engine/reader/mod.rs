@@ -229,15 +229,13 @@ impl Reader {
                 // An at-once end of a running container's stream must not
                 // become a request loop.
                 if opened.elapsed() < Duration::from_secs(1) {
-                    let wait = self.backoff.next_delay();
-                    self.shutdown.sleep(wait).await?;
+                    self.sleep_backoff().await?;
                 }
                 Ok(Some(ReopenReason::StreamEnd))
             }
             Err(e) => {
                 self.note_error(state, &ReadError::Docker(e));
-                let wait = self.backoff.next_delay();
-                self.shutdown.sleep(wait).await?;
+                self.sleep_backoff().await?;
                 Ok(Some(ReopenReason::Error))
             }
         }
@@ -271,8 +269,22 @@ impl Reader {
         }
         self.note_error(state, e);
         state.tracked.progress.set_state(ReaderState::Backoff);
+        Ok(self.sleep_backoff().await?)
+    }
+
+    /// Waits the next backoff step, or until discovery finds the daemon
+    /// answering again after a failure.
+    pub(super) async fn sleep_backoff(&mut self) -> Result<(), Cancelled> {
         let wait = self.backoff.next_delay();
-        Ok(self.shutdown.sleep(wait).await?)
+        let shared = self.shared.clone();
+        let back = shared.daemon_back.notified();
+        self.shutdown.run(async {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = back => {}
+            }
+        })
+        .await
     }
 
     fn note_error(&self, state: &ContainerState, e: &ReadError) {

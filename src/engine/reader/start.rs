@@ -205,8 +205,7 @@ impl Reader {
             if let Some(inspect) = self.inspect_once().await? {
                 return Ok(inspect);
             }
-            let wait = self.backoff.next_delay();
-            self.shutdown.sleep(wait).await?;
+            self.sleep_backoff().await?;
         }
     }
 }
