@@ -95,7 +95,7 @@ struct RawConfig {
     /// included) is closed (its socket freed) and reopened. Default 30 s.
     read_timeout: Option<Positive>,
     /// The deadline for one request to the daemon's control endpoints
-    /// (ping, list, inspect, events). Default 10 s.
+    /// (ping, list, inspect, events) and for response headers. Default 10 s.
     request_timeout: Option<Positive>,
     /// Containers whose name or id starts with one of these are read
     /// (default: all).

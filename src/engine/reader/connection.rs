@@ -46,7 +46,10 @@ pub(super) async fn open_request(
     query: LogsQuery,
     framing: Framing,
 ) -> Result<Connection, DockerError> {
-    let response = shared.docker.logs(id, &query, shared.config.read_timeout).await?;
+    // A logs response's headers are its first sign of life: bounded by the
+    // read deadline as much as by the request deadline.
+    let headers = shared.config.read_timeout.min(shared.config.request_timeout);
+    let response = shared.docker.logs(id, &query, headers).await?;
     Ok(Connection {
         body: response.body,
         buf: BytesMut::with_capacity(BUFFER_BYTES),
@@ -78,7 +81,6 @@ impl Reader {
         let shared = self.shared.clone();
         let framing = Framing::of(state.meta.tty);
         let opened = self.shutdown.run(open_request(&shared, &self.id, query, framing)).await?;
-        self.opened |= opened.is_ok();
         // The first attempt is over: retries do not hold the start permit.
         self.starting = None;
         Ok(opened.map_err(ReadError::Docker))
@@ -110,8 +112,12 @@ impl Reader {
         }
         // What came before an error is delivered, then the error counts.
         let decoded = conn.session.decode(&mut state.position, &mut conn.buf, eof);
-        if finish && eof && decoded.is_ok() {
-            conn.session.finish(&mut state.position);
+        if eof && decoded.is_ok() {
+            // Read to its end: whatever the log held was had.
+            self.read_log = true;
+            if finish {
+                conn.session.finish(&mut state.position);
+            }
         }
         conn.delivered += self.deliver(state, &mut conn.session.lines).await?;
         Ok(match decoded {

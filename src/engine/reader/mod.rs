@@ -54,8 +54,8 @@ pub const MAX_STARTING: usize = 16;
 pub enum ReaderExit {
     /// The container stopped and its log was read to the end.
     Drained,
-    /// The container no longer exists; `read` says whether any of its log
-    /// could be read first (a stream was opened).
+    /// The container no longer exists; `read` says whether its log could be
+    /// read first (lines delivered, or a stream read to its end).
     Gone { read: bool },
     /// The container's log driver cannot be read; reported once.
     Unreadable(String),
@@ -96,8 +96,9 @@ pub struct Reader {
     shutdown: Shutdown,
     id: String,
     backoff: Backoff,
-    /// A logs stream of this container was opened (its log was readable).
-    opened: bool,
+    /// Some of this container's log was read: lines delivered, or a stream
+    /// read to its end (an empty log is read too).
+    read_log: bool,
     /// A start permit, held until the first attempt to open a stream (at
     /// most `MAX_STARTING` readers inspect and open at once: start-up with
     /// thousands of containers must not open thousands of connections).
@@ -108,7 +109,7 @@ impl Reader {
     pub(in crate::engine) fn new(shared: Arc<Shared>, id: String) -> Reader {
         let shutdown = shared.shutdown.clone();
         let backoff = Backoff::new(shared.config.retry_backoff, shared.config.retry_backoff_max, &id);
-        Reader { shared, shutdown, id, backoff, opened: false, starting: None }
+        Reader { shared, shutdown, id, backoff, read_log: false, starting: None }
     }
 
     /// Runs until the container is drained, gone, unreadable or the capture
@@ -223,7 +224,7 @@ impl Reader {
     async fn after_stream_end(&mut self, state: &mut ContainerState, opened: Instant) -> Next {
         let shared = self.shared.clone();
         match self.shutdown.run(shared.docker.inspect(&self.id)).await? {
-            Err(e) if is_gone(&e) => Err(ReaderExit::Gone { read: self.opened }),
+            Err(e) if is_gone(&e) => Err(ReaderExit::Gone { read: self.read_log }),
             Ok(i) if !i.state.running => Err(self.drain(state, None).await),
             Ok(_) => {
                 // An at-once end of a running container's stream must not
@@ -260,7 +261,7 @@ impl Reader {
             return Err(ReaderExit::Cancelled);
         }
         match e {
-            ReadError::Docker(e) if is_gone(e) => return Err(ReaderExit::Gone { read: self.opened }),
+            ReadError::Docker(e) if is_gone(e) => return Err(ReaderExit::Gone { read: self.read_log }),
             ReadError::Docker(DockerError::Status { code: 501, message }) => {
                 DriverUnreadable { meta: &state.meta, message }.emit(&self.shared.log, &state.tracked.stats);
                 return Err(ReaderExit::Unreadable(message.clone()));

@@ -123,7 +123,6 @@ impl Reader {
         let early = early.filter(|_| serves);
         if early.is_some() {
             state.tracked.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.opened = true;
         }
         Ok(Started { state, running, started_at: inspect.state.started_at, early })
     }
@@ -142,7 +141,6 @@ impl Reader {
         };
         let state = self.new_state(Arc::new(actor.meta(time_ns)), position, None).map_err(|exit| (None, exit))?;
         state.tracked.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.opened = true;
         Ok(Started { state, running: true, started_at: String::new(), early: Some(conn) })
     }
 
@@ -191,7 +189,7 @@ impl Reader {
         let shared = self.shared.clone();
         match self.shutdown.run(shared.docker.inspect(&self.id)).await? {
             Ok(i) => Ok(Some(i)),
-            Err(e) if is_gone(&e) => Err(ReaderExit::Gone { read: self.opened }),
+            Err(e) if is_gone(&e) => Err(ReaderExit::Gone { read: self.read_log }),
             Err(e) => {
                 let id = crate::record::short_id(&self.id);
                 self.shared.log.debug("Inspect failed; retrying.", &[("container_id", &id), ("error", &e)]);
