@@ -111,13 +111,10 @@ impl Grouper {
 mod tests {
     use std::time::Duration;
 
-    use bytes::Bytes;
-
     use super::*;
+    use crate::multiline::testing::{group, line, MAX};
     use crate::multiline::{Mode, Parser, Rules};
     use crate::position::{flags, Watermark};
-
-    const MAX: usize = 1 << 20;
 
     fn patterns(start: &str, condition: &str, mode: Mode, timeout_ms: u64) -> MultilineConfig {
         MultilineConfig {
@@ -128,23 +125,6 @@ mod tests {
             },
             timeout: Duration::from_millis(timeout_ms),
         }
-    }
-
-    fn line(stream: Stream, ts_ns: i64, count: u32, text: &str) -> Line {
-        Line { stream, ts_ns, count, message: Bytes::copy_from_slice(text.as_bytes()), flags: 0 }
-    }
-
-    /// Feeds `texts` as stdout lines one ns apart, all at one instant, then
-    /// finishes; returns the events' messages.
-    fn group(config: MultilineConfig, texts: &[&str]) -> Vec<String> {
-        let mut grouper = Grouper::new(Some(config), MAX);
-        let now = Instant::now();
-        let mut out = Vec::new();
-        for (i, text) in texts.iter().enumerate() {
-            grouper.push(line(Stream::Stdout, i as i64 + 1, 1, text), now, &mut out);
-        }
-        grouper.finish(&mut out);
-        out.iter().map(|e| String::from_utf8(e.message.to_vec()).unwrap()).collect()
     }
 
     // Vector's four modes, each with the sentence of Vector's documentation

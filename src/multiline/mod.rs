@@ -21,6 +21,8 @@ pub mod event;
 pub mod grouper;
 pub mod parsers;
 pub mod rules;
+#[cfg(test)]
+mod testing;
 
 pub use config::{MultilineConfig, MultilineError, LABEL};
 pub use event::Event;

@@ -63,9 +63,10 @@ impl Parser {
 // Java (and the JVM's and .NET's relatives). States:
 const J_EXCEPTION: u8 = 1; // after an exception line: frames, causes, blank lines
 const J_FRAMES: u8 = 2; // after a frame
-const J_NESTED: u8 = 3; // after `nested exception is:` (RMI): an exception line follows
+const J_NESTED: u8 = 3; // after a line ending `nested exception is:` (RMI): its exception follows
 
 const JAVA_RULES: &[Rule] = &[
+    Rule { from: &[0, J_EXCEPTION, J_FRAMES], pattern: r"nested exception is:[\t ]*$", to: J_NESTED },
     // `java.lang.IllegalStateException: message`, `Exception in thread "main" …`,
     // and an exception without a message at the end of its line.
     Rule {
@@ -73,7 +74,7 @@ const JAVA_RULES: &[Rule] = &[
         pattern: r".(?:Exception|Error|Throwable|V8 errors stack trace)(?::|$)",
         to: J_EXCEPTION,
     },
-    Rule { from: &[J_EXCEPTION], pattern: r"^[\t ]*nested exception is:[\t ]*", to: J_NESTED },
+    Rule { from: &[J_EXCEPTION], pattern: r"^[\t ]*nested exception is:", to: J_EXCEPTION },
     Rule { from: &[J_EXCEPTION], pattern: r"^\r?$", to: J_EXCEPTION },
     Rule { from: &[J_EXCEPTION, J_FRAMES], pattern: r"^[\t ]+(?:eval )?at ", to: J_FRAMES },
     // .NET: an inner exception's end, and async frames.
@@ -146,6 +147,40 @@ const GO_RULES: &[Rule] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::Stream;
+    use crate::multiline::testing::{group, group_events};
+    use crate::multiline::MultilineConfig;
+
+    /// Real stderr of the programs in `tests/fixtures/multiline/gen/`.
+    const JAVA: &str = include_str!("../../tests/fixtures/multiline/java.txt");
+    const PYTHON: &str = include_str!("../../tests/fixtures/multiline/python.txt");
+    const GO_ALL: &str = include_str!("../../tests/fixtures/multiline/go_all.txt");
+    const GO_NESTED: &str = include_str!("../../tests/fixtures/multiline/go_nested.txt");
+    const GO_NIL: &str = include_str!("../../tests/fixtures/multiline/go_nil.txt");
+
+    /// Groups a fixture's lines (stderr) and returns each event's first and
+    /// last line numbers (from 1), checking that the events hold every line
+    /// in order. Twice: ending with the container's stop, and with an
+    /// ordinary line after the fixture (the last trace then ends there).
+    fn spans(parser: Parser, fixture: &str) -> Vec<(usize, usize)> {
+        let lines: Vec<&str> = fixture.lines().collect();
+        let config = MultilineConfig::parser(parser);
+        let events = group_events(config.clone(), Stream::Stderr, &lines);
+        let joined: Vec<&str> = events.iter().map(|e| std::str::from_utf8(&e.message).unwrap()).collect();
+        assert_eq!(joined.join("\n"), lines.join("\n"));
+        let mut spans = Vec::new();
+        let mut first = 1;
+        for e in &events {
+            spans.push((first, first + e.lines as usize - 1));
+            first += e.lines as usize;
+        }
+        let mut followed = lines.clone();
+        followed.push("2024-05-06 07:08:10 INFO after the trace");
+        let events = group_events(config, Stream::Stderr, &followed);
+        assert_eq!(events.len(), spans.len() + 1, "a line after the last trace is its own event");
+        assert_eq!(events.last().unwrap().message, "2024-05-06 07:08:10 INFO after the trace");
+        spans
+    }
 
     #[test]
     fn every_parser_compiles_and_is_named() {
@@ -155,5 +190,149 @@ mod tests {
             let _ = parser.machine();
         }
         assert_eq!(Parser::from_name("ruby"), None);
+    }
+
+    #[test]
+    fn java_traces_of_a_real_jvm() {
+        // A cause chain with `... 8 more`; suppressed exceptions; an
+        // exception without a message; three traces back to back; an
+        // uncaught exception (`Exception in thread "main"`).
+        assert_eq!(
+            spans(Parser::Java, JAVA),
+            [(1, 1), (2, 18), (19, 19), (20, 33), (34, 42), (43, 51), (52, 52), (53, 54)]
+        );
+    }
+
+    #[test]
+    fn python_tracebacks_of_a_real_python_3_11() {
+        // Caret lines; an implicit and an explicit chain (one event each,
+        // chain and all); a bare `StopIteration`; an exception group; an
+        // uncaught exception.
+        assert_eq!(
+            spans(Parser::Python, PYTHON),
+            [(1, 1), (2, 8), (9, 9), (10, 23), (24, 40), (41, 44), (45, 53), (54, 54), (55, 61)]
+        );
+    }
+
+    #[test]
+    fn go_panics_of_a_real_go_runtime() {
+        // All goroutines (GOTRACEBACK=all), blank lines between blocks.
+        assert_eq!(spans(Parser::Go, GO_ALL), [(1, 1), (2, 20)]);
+        // A panic while recovering from another: `[recovered]`, `\tpanic:`.
+        assert_eq!(spans(Parser::Go, GO_NESTED), [(1, 1), (2, 13)]);
+        // A nil dereference: its `[signal SIGSEGV …]` line.
+        assert_eq!(spans(Parser::Go, GO_NIL), [(1, 1), (2, 11)]);
+    }
+
+    #[test]
+    fn java_shapes_of_loggers_rmi_and_dotnet() {
+        let java = || MultilineConfig::parser(Parser::Java);
+        // Logback: the message line stands alone, the trace follows.
+        let events = group(
+            java(),
+            &[
+                "2024-05-06 07:08:09.001 ERROR [main] c.e.App - request failed",
+                "java.lang.IllegalStateException: boom",
+                "\tat c.e.App.handle(App.java:10)",
+                "Caused by: java.io.IOException: reset",
+                "\tat c.e.Net.read(Net.java:20)",
+                "\t... 12 common frames omitted",
+                "2024-05-06 07:08:09.002 INFO  [main] c.e.App - next request",
+            ],
+        );
+        assert_eq!(events.len(), 3);
+        assert!(events[1].starts_with("java.lang.IllegalStateException") && events[1].ends_with("omitted"));
+        // RMI: the nested exception belongs to the trace, on its own line
+        // or on the line that announces it.
+        let events = group(
+            java(),
+            &[
+                "java.rmi.ServerException: RemoteException occurred in server thread; nested exception is:",
+                "\tjava.rmi.RemoteException: backend down",
+                "\tat sun.rmi.server.UnicastServerRef.dispatch(UnicastServerRef.java:389)",
+            ],
+        );
+        assert_eq!(events.len(), 1, "{events:?}");
+        for nested in [
+            &["\tnested exception is:", "java.net.ConnectException: Connection refused"][..],
+            &["\tnested exception is: java.net.ConnectException: Connection refused"],
+        ] {
+            let mut lines = vec!["org.springframework.remoting.RemoteAccessException: failed"];
+            lines.extend_from_slice(nested);
+            lines.extend(["\tat java.net.PlainSocketImpl.connect(PlainSocketImpl.java:100)", "next"]);
+            assert_eq!(group(java(), &lines).len(), 2, "{lines:?}");
+        }
+        // .NET: inner exceptions and async frames.
+        let events = group(
+            java(),
+            &[
+                "System.InvalidOperationException: outer ---> System.IO.IOException: inner",
+                "   at App.Read() in /src/App.cs:line 10",
+                "   --- End of inner exception stack trace ---",
+                "   at App.Main() in /src/App.cs:line 3",
+                "--- End of stack trace from previous location ---",
+                "   at App.Run() in /src/App.cs:line 30",
+                "done",
+            ],
+        );
+        assert_eq!(events.len(), 2, "{events:?}");
+        // A line that looks like an exception and has no trace is alone.
+        assert_eq!(group(java(), &["Got Error: timeout", "next line"]), ["Got Error: timeout", "next line"]);
+    }
+
+    #[test]
+    fn python_shapes_of_logging_and_recursion() {
+        let events = group(
+            MultilineConfig::parser(Parser::Python),
+            &[
+                "ERROR:root:request failed",
+                "Traceback (most recent call last):",
+                "  File \"/app/x.py\", line 3, in f",
+                "    return f()",
+                "           ^^^",
+                "  [Previous line repeated 996 more times]",
+                "RecursionError: maximum recursion depth exceeded",
+                "",
+                "INFO:root:next",
+            ],
+        );
+        // A blank line after the exception is held in case a chained
+        // traceback follows; a plain line after it ends the event.
+        assert_eq!(events.len(), 3, "{events:?}");
+        assert_eq!(events[0], "ERROR:root:request failed");
+        assert!(events[1].ends_with("exceeded\n"));
+    }
+
+    #[test]
+    fn go_shapes_of_net_http_and_fatal_errors() {
+        let go = || MultilineConfig::parser(Parser::Go);
+        let events = group(
+            go(),
+            &[
+                "2024/05/06 07:08:09 http: panic serving 10.0.0.1:40000: boom",
+                "goroutine 7 [running]:",
+                "net/http.(*conn).serve.func1()",
+                "\t/usr/lib/go/src/net/http/server.go:1850 +0xbf",
+                "...additional frames elided...",
+                "created by net/http.(*Server).Serve in goroutine 1",
+                "\t/usr/lib/go/src/net/http/server.go:3086 +0x5cb",
+                "2024/05/06 07:08:10 next request",
+            ],
+        );
+        assert_eq!(events.len(), 2, "{events:?}");
+        let events = group(
+            go(),
+            &[
+                "fatal error: all goroutines are asleep - deadlock!",
+                "",
+                "goroutine 1 [chan receive]:",
+                "main.main()",
+                "\t/app/main.go:5 +0x25",
+                "exit status 2",
+            ],
+        );
+        assert_eq!(events.len(), 2, "{events:?}");
+        // `goroutine N [running]:` alone (debug.PrintStack) opens nothing.
+        assert_eq!(group(go(), &["goroutine 1 [running]:", "main.main()"]).len(), 2);
     }
 }
