@@ -323,6 +323,32 @@ mod tests {
     }
 
     #[test]
+    fn embeds_as_a_field_of_the_capture_configuration() {
+        // How `Config` takes it: `#[serde(default)] multiline:
+        // Option<MultilineConfig>`, its errors located by serde_path_to_error.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Capture {
+            #[serde(default)]
+            multiline: Option<MultilineConfig>,
+            #[serde(default)]
+            since: Option<String>,
+        }
+        let read =
+            |text: &str| serde_path_to_error::deserialize::<_, Capture>(&mut serde_json::Deserializer::from_str(text));
+        let capture = read(r#"{"since": "all", "multiline": {"parser": "go", "timeout_ms": 50}}"#).unwrap();
+        assert_eq!(capture.since.as_deref(), Some("all"));
+        assert!(matches!(capture.multiline.unwrap().rules, Rules::Parser(Parser::Go)));
+        assert!(read("{}").unwrap().multiline.is_none());
+        let e = read(r#"{"multiline": {"parser": "ruby"}}"#).err().unwrap();
+        assert_eq!(e.path().to_string(), "multiline.parser");
+        assert!(e.inner().to_string().starts_with(r#"unknown parser "ruby" (expected java, python or go)"#), "{e}");
+        let e = read(r#"{"multiline": {"parser": "java", "mode": "halt_with"}}"#).err().unwrap();
+        assert_eq!(e.path().to_string(), "multiline");
+        assert!(e.inner().to_string().starts_with("`parser` cannot be combined with `mode`"), "{e}");
+    }
+
+    #[test]
     fn fluent_bit_properties_are_the_dotted_keys() {
         assert!(MultilineConfig::from_properties([("since", "all")]).unwrap().is_none());
         let c = MultilineConfig::from_properties([
