@@ -11,8 +11,10 @@
 //!   `nested exception is:` is followed by its exception in the same event.
 //! - Shapes Fluent Bit's rules miss: Python 3.11's `~~~^^^` marker lines and
 //!   exception groups, an exception with no message (`java.lang.Foo` alone,
-//!   `StopIteration`), Go's nested panics (`\tpanic: … [recovered]`), `fatal
-//!   error:` blocks and elided frames.
+//!   `StopIteration`), Node's `Error: …` at the start of a line (Fluent Bit
+//!   wants a character before `Error`), Go's nested panics (`\tpanic: …
+//!   [recovered]`), `fatal error:` blocks and elided frames.
+//! - The patterns are ASCII-only (see `rules::Machine`).
 
 use std::sync::LazyLock;
 
@@ -66,17 +68,22 @@ const J_FRAMES: u8 = 2; // after a frame
 const J_NESTED: u8 = 3; // after a line ending `nested exception is:` (RMI): its exception follows
 
 const JAVA_RULES: &[Rule] = &[
+    // The frequent continuations first: each line takes the first rule of
+    // its state that matches.
+    Rule { from: &[J_EXCEPTION, J_FRAMES], pattern: r"^[\t ]+(?:eval )?at ", to: J_FRAMES },
+    Rule { from: &[J_EXCEPTION, J_FRAMES], pattern: r"^[\t ]*\.\.\. \d+ (?:more|common frames omitted)", to: J_FRAMES },
     Rule { from: &[0, J_EXCEPTION, J_FRAMES], pattern: r"nested exception is:[\t ]*$", to: J_NESTED },
     // `java.lang.IllegalStateException: message`, `Exception in thread "main" …`,
-    // and an exception without a message at the end of its line.
+    // an exception without a message at the end of its line, and Node's
+    // `Error: message`.
     Rule {
         from: &[0, J_NESTED],
-        pattern: r".(?:Exception|Error|Throwable|V8 errors stack trace)(?::|$)",
+        pattern: r"(?:Exception|Error|Throwable|V8 errors stack trace)(?::|$)",
         to: J_EXCEPTION,
     },
     Rule { from: &[J_EXCEPTION], pattern: r"^[\t ]*nested exception is:", to: J_EXCEPTION },
     Rule { from: &[J_EXCEPTION], pattern: r"^\r?$", to: J_EXCEPTION },
-    Rule { from: &[J_EXCEPTION, J_FRAMES], pattern: r"^[\t ]+(?:eval )?at ", to: J_FRAMES },
+    Rule { from: &[J_EXCEPTION, J_FRAMES], pattern: r"^[\t ]*(?:Caused by|Suppressed):", to: J_EXCEPTION },
     // .NET: an inner exception's end, and async frames.
     Rule {
         from: &[J_EXCEPTION, J_FRAMES],
@@ -88,8 +95,6 @@ const JAVA_RULES: &[Rule] = &[
         pattern: r"^--- End of stack trace from previous location(?: where exception was thrown)? ---$",
         to: J_FRAMES,
     },
-    Rule { from: &[J_EXCEPTION, J_FRAMES], pattern: r"^[\t ]*(?:Caused by|Suppressed):", to: J_EXCEPTION },
-    Rule { from: &[J_EXCEPTION, J_FRAMES], pattern: r"^[\t ]*\.\.\. \d+ (?:more|common frames omitted)", to: J_FRAMES },
 ];
 
 // Python. States:
@@ -276,6 +281,9 @@ mod tests {
             ],
         );
         assert_eq!(events.len(), 2, "{events:?}");
+        // Node (V8): `Error:` opens at the start of a line too.
+        let events = group(java(), &["Error: boom", "    at f (/app/x.js:1:2)", "    at g (/app/x.js:5:3)", "next"]);
+        assert_eq!(events, ["Error: boom\n    at f (/app/x.js:1:2)\n    at g (/app/x.js:5:3)", "next"]);
         // A line that looks like an exception and has no trace is alone.
         assert_eq!(group(java(), &["Got Error: timeout", "next line"]), ["Got Error: timeout", "next line"]);
     }

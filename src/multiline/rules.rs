@@ -3,7 +3,7 @@
 //! state machine. Both answer the same two questions, so the grouper does
 //! not care which one it holds.
 
-use regex::bytes::Regex;
+use regex::bytes::{Regex, RegexBuilder};
 
 use super::parsers::Parser;
 
@@ -101,10 +101,17 @@ pub const END: State = State::MAX;
 /// moves the event to state `to` (the first such rule wins); a line no
 /// rule of the current state takes ends the event before it. The rules
 /// from state 0 are the ones that open an event.
+///
+/// The patterns are ASCII-only (`(?-u)`: `\s`, `\d`, `.` and classes
+/// match bytes, not Unicode characters), which keeps the regex crate on
+/// its fastest paths; a trace's syntax is ASCII.
 #[derive(Debug)]
 pub struct Machine {
     /// Per state, its rules in order: (pattern, next state).
     states: Vec<Vec<(Regex, State)>>,
+    /// The rules from state 0 as one alternation: most lines open nothing,
+    /// and this tells so in one search.
+    opens_any: Regex,
 }
 
 /// One rule of a machine, as written in `parsers.rs`.
@@ -118,15 +125,20 @@ impl Machine {
     /// Compiles the rules. The patterns are the library's own, so a bad one
     /// is a bug caught by the tests, not an input error.
     pub fn new(rules: &[Rule]) -> Machine {
+        let ascii = |pattern: &str| {
+            RegexBuilder::new(pattern).unicode(false).build().expect("a built-in multiline pattern compiles")
+        };
         let count = rules.iter().flat_map(|r| r.from.iter().copied()).max().map_or(1, |s| s as usize + 1);
         let mut states = vec![Vec::new(); count];
         for rule in rules {
-            let pattern = Regex::new(rule.pattern).expect("a built-in multiline pattern compiles");
+            let pattern = ascii(rule.pattern);
             for &from in rule.from {
                 states[from as usize].push((pattern.clone(), rule.to));
             }
         }
-        Machine { states }
+        let openers: Vec<String> =
+            rules.iter().filter(|r| r.from.contains(&0)).map(|r| format!("(?:{})", r.pattern)).collect();
+        Machine { states, opens_any: ascii(&openers.join("|")) }
     }
 
     #[inline]
@@ -137,6 +149,9 @@ impl Machine {
 
     #[inline]
     fn begin(&self, line: &[u8]) -> Option<State> {
+        if !self.opens_any.is_match(line) {
+            return None;
+        }
         // A rule from the start straight to the end is a one-line event.
         self.step(0, line).filter(|&to| to != END)
     }
