@@ -197,6 +197,13 @@ mod tests {
     }
 
     #[test]
+    fn a_grouper_can_move_into_a_reader_task() {
+        fn send<T: Send + 'static>() {}
+        send::<Grouper>();
+        send::<Event>();
+    }
+
+    #[test]
     fn without_rules_every_line_is_an_event_and_is_not_copied() {
         let mut grouper = Grouper::new(None, MAX);
         let mut out = Vec::new();
