@@ -50,21 +50,21 @@ impl Grouper {
             return;
         };
         let i = line.stream.index();
-        if let Some(open) = &mut self.open[i] {
+        if let Some(mut open) = self.open[i].take() {
             match config.rules.next(open.state, &line.message) {
                 Next::Continue(state) => {
                     open.event.append(&line, self.max_bytes);
                     open.state = state;
                     open.deadline = now + config.timeout;
+                    self.open[i] = Some(open);
                     return;
                 }
                 Next::EndWith => {
-                    let mut open = self.open[i].take().unwrap();
                     open.event.append(&line, self.max_bytes);
                     out.push(open.event.finish());
                     return;
                 }
-                Next::EndBefore => out.push(self.open[i].take().unwrap().event.finish()),
+                Next::EndBefore => out.push(open.event.finish()),
             }
         }
         match config.rules.begin(&line.message) {
@@ -85,8 +85,8 @@ impl Grouper {
     /// Emits every open event whose deadline is at or before `now`.
     pub fn flush_due(&mut self, now: Instant, out: &mut Vec<Event>) {
         for slot in &mut self.open {
-            if slot.as_ref().is_some_and(|open| open.deadline <= now) {
-                out.push(slot.take().unwrap().event.finish());
+            if let Some(open) = slot.take_if(|open| open.deadline <= now) {
+                out.push(open.event.finish());
             }
         }
     }
