@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use log_capturer::frame::Stream;
 use log_capturer::multiline::{Event, Grouper, Mode, MultilineConfig, Parser, Rules};
-use log_capturer::position::{flags, Line, Watermark};
+use log_capturer::chain::Line;
+use log_capturer::position::Watermark;
+use log_capturer::record::flags;
 use proptest::prelude::*;
 use regex::bytes::Regex;
 

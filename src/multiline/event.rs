@@ -3,7 +3,9 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::frame::Stream;
-use crate::position::{flags, Line, Watermark};
+use crate::chain::Line;
+use crate::position::Watermark;
+use crate::record::flags;
 
 /// What the grouper hands on: one record for the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]

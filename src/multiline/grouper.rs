@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use crate::frame::Stream;
-use crate::position::Line;
+use crate::chain::Line;
 
 use super::config::MultilineConfig;
 use super::event::{Building, Event};
@@ -114,7 +114,8 @@ mod tests {
     use super::*;
     use crate::multiline::testing::{group, line, MAX};
     use crate::multiline::{Mode, Parser, Rules};
-    use crate::position::{flags, Watermark};
+    use crate::position::Watermark;
+    use crate::record::flags;
 
     fn patterns(start: &str, condition: &str, mode: Mode, timeout_ms: u64) -> MultilineConfig {
         MultilineConfig {

@@ -2,7 +2,7 @@
 //! line becomes one event, per container and per stream.
 //!
 //! A stage of a container's reading, after the partial merge: `Line`s in
-//! (`crate::position`), `Event`s out. One `Grouper` per container; stdout,
+//! (`crate::chain`), `Event`s out. One `Grouper` per container; stdout,
 //! stderr and console are grouped apart. The stage is pure and synchronous,
 //! time is passed in by the caller, and its patterns run on the `regex`
 //! crate (time linear in the line: no pattern can stall a reader).

@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::{Event, Grouper, MultilineConfig};
 use crate::frame::Stream;
-use crate::position::Line;
+use crate::chain::Line;
 
 pub const MAX: usize = 1 << 20;
 
