@@ -23,7 +23,7 @@ use log_capturer::ffi::capture_record;
 use log_capturer::chain::{Assembler, ChainOptions, Dedup, Line, LineChain};
 use log_capturer::frame::{decode_multiplexed, Decoded, Entry, Stream, PIECE_BYTES};
 use log_capturer::multiline::{Event, Grouper, MultilineConfig, Parser};
-use log_capturer::position::Position;
+use log_capturer::position::{Position, Watermark};
 use log_capturer::queue::Queue;
 use log_capturer::record::Record;
 
@@ -198,6 +198,7 @@ fn multiline_input(n: usize) -> Vec<Line> {
             stream: Stream::Stdout,
             ts_ns: T0 + i as i64 * 1000,
             count: 1,
+            first_count: 1,
             message: text.slice(at..at + len),
             flags: 0,
         })
@@ -247,7 +248,7 @@ fn records(meta: &Arc<ContainerMeta>, lines: &[Line]) -> VecDeque<Record> {
             container: meta.clone(),
             stream: line.stream,
             ts_ns: line.ts_ns,
-            count: line.count,
+            mark: Watermark { ts_ns: line.ts_ns, count: line.count },
             flags: line.flags,
             message: line.message.clone(),
         })

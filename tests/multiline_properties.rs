@@ -123,7 +123,7 @@ proptest! {
                 *ts += 1 + wait_ms as i64;
                 *count = 1;
             }
-            let line = Line { stream: STREAMS[s], ts_ns: *ts, count: *count, message: Bytes::from(text), flags: 0 };
+            let line = Line { stream: STREAMS[s], ts_ns: *ts, count: *count, first_count: *count, message: Bytes::from(text), flags: 0 };
             lines[s].push(line.clone());
             grouper.push(line, now, &mut out);
 

@@ -202,7 +202,7 @@ impl Checkpoint {
         for r in records {
             let (_, marks) = newest.entry(r.container.id_str()).or_insert((r.container.name_str(), [None; 3]));
             let slot = &mut marks[r.stream.index()];
-            let m = Mark { ts: r.ts_ns, count: r.count };
+            let m = Mark { ts: r.mark.ts_ns, count: r.mark.count };
             if slot.map_or(true, |old| later(m, old)) {
                 *slot = Some(m);
             }

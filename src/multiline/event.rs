@@ -32,6 +32,9 @@ pub struct Event {
 pub(super) struct Building {
     pub stream: Stream,
     pub ts_ns: i64,
+    /// The stream's watermark just before its first line: as far as a
+    /// position may go while this event is held.
+    pub before: Watermark,
     pub mark: Watermark,
     first: Bytes,
     /// The joined text once a second line came; empty before.
@@ -55,6 +58,7 @@ impl Building {
         Building {
             stream: line.stream,
             ts_ns: line.ts_ns,
+            before: Watermark { ts_ns: line.ts_ns, count: line.first_count.saturating_sub(1) },
             mark: Watermark { ts_ns: line.ts_ns, count: line.count },
             first,
             joined: BytesMut::new(),

@@ -4,10 +4,11 @@
 //! call and asks `next_deadline` when to call `flush_due`, so the stage has
 //! no timer and no task of its own, and tests drive time by hand.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::frame::Stream;
 use crate::chain::Line;
+use crate::frame::Stream;
+use crate::position::Position;
 
 use super::config::MultilineConfig;
 use super::event::{Building, Event};
@@ -105,12 +106,39 @@ impl Grouper {
     pub fn pending_since(&self, stream: Stream) -> Option<i64> {
         self.open[stream.index()].as_ref().map(|open| open.event.ts_ns)
     }
+
+    /// Moves `position` back to just before the first line held on each
+    /// stream: what may be published for others (a checkpoint, a restart
+    /// from scratch) while those lines exist only here. The reader's own
+    /// position, which this grouper goes with, stays past them.
+    pub fn hold_back(&self, position: &mut Position) {
+        for (i, open) in self.open.iter().enumerate() {
+            if let Some(open) = open {
+                let mark = &mut position.marks[i];
+                if (open.event.before.ts_ns, open.event.before.count) < (mark.ts_ns, mark.count) {
+                    *mark = open.event.before;
+                }
+            }
+        }
+    }
+
+    /// How many lines the open events hold.
+    pub fn held_lines(&self) -> u32 {
+        self.open.iter().flatten().map(|open| open.event.lines).sum()
+    }
+
+    /// The reader was kept from reading for `stalled` (waiting for room in
+    /// the queue): that time does not count against the open events'
+    /// timeouts, since their next lines may be waiting unread.
+    pub fn postpone(&mut self, stalled: Duration) {
+        for open in self.open.iter_mut().flatten() {
+            open.deadline += stalled;
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::multiline::testing::{group, line, MAX};
     use crate::multiline::{Mode, Parser, Rules};
@@ -324,6 +352,48 @@ mod tests {
         let got: Vec<(i64, Watermark, u32)> = out.iter().map(|e| (e.ts_ns, e.mark, e.lines)).collect();
         let mark = |ts_ns, count| Watermark { ts_ns, count };
         assert_eq!(got, [(10, mark(10, 1), 1), (10, mark(11, 1), 3), (11, mark(11, 2), 1)]);
+    }
+
+    #[test]
+    fn a_published_position_is_held_back_before_the_held_lines() {
+        // The reader's position passed every line pushed; what it publishes
+        // stops just before the first line of each open event, its count
+        // that of the line's first piece (a merged line of pieces 3..=4).
+        let mut grouper = Grouper::new(Some(MultilineConfig::parser(Parser::Java)), MAX);
+        let mut out = Vec::new();
+        let now = Instant::now();
+        grouper.push(line(Stream::Stdout, 10, 2, "plain"), now, &mut out);
+        let mut opening = line(Stream::Stdout, 10, 4, "java.lang.Error: x");
+        opening.first_count = 3;
+        grouper.push(opening, now, &mut out);
+        grouper.push(line(Stream::Stdout, 11, 1, "\tat a"), now, &mut out);
+        grouper.push(line(Stream::Stderr, 12, 1, "java.io.IOException: y"), now, &mut out);
+        assert_eq!(grouper.held_lines(), 3);
+        let mut position = Position::starting_at(0);
+        position.advance(0, 11, 1);
+        position.advance(1, 12, 1);
+        position.advance(2, 7, 1);
+        grouper.hold_back(&mut position);
+        let marks: Vec<(i64, u32)> = position.marks.iter().map(|m| (m.ts_ns, m.count)).collect();
+        assert_eq!(marks, [(10, 2), (12, 0), (7, 1)]);
+        // Never forward: a position already before the held lines stays.
+        let mut behind = Position::starting_at(5);
+        grouper.hold_back(&mut behind);
+        assert_eq!(behind, Position::starting_at(5));
+        grouper.finish(&mut out);
+        assert_eq!(grouper.held_lines(), 0);
+    }
+
+    #[test]
+    fn time_stalled_on_the_queue_does_not_count_against_the_timeout() {
+        let mut grouper = Grouper::new(Some(patterns(r"^\S", r"^\s", Mode::ContinueThrough, 100)), MAX);
+        let mut out = Vec::new();
+        let t0 = Instant::now();
+        grouper.push(line(Stream::Stdout, 1, 1, "head"), t0, &mut out);
+        grouper.postpone(Duration::from_millis(5000));
+        assert_eq!(grouper.next_deadline(), Some(t0 + Duration::from_millis(5100)));
+        grouper.flush_due(t0 + Duration::from_millis(5099), &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::chain::Line;
 pub const MAX: usize = 1 << 20;
 
 pub fn line(stream: Stream, ts_ns: i64, count: u32, text: &str) -> Line {
-    Line { stream, ts_ns, count, message: Bytes::copy_from_slice(text.as_bytes()), flags: 0 }
+    Line { stream, ts_ns, count, first_count: count, message: Bytes::copy_from_slice(text.as_bytes()), flags: 0 }
 }
 
 /// Feeds `texts` as lines of `stream` one ns apart, all at one instant,

@@ -25,8 +25,9 @@ pub struct Connection {
     pub query: LogsQuery,
     /// The window was shown to reach back far enough (see `verify`).
     verified: bool,
-    /// Lines delivered from it.
-    pub delivered: u64,
+    /// Lines taken in from it (delivered, or held in an open multiline
+    /// event).
+    pub lines: u64,
 }
 
 /// What one read's bytes did.
@@ -54,7 +55,7 @@ impl Reader {
             session: Session::new(Framing::of(state.meta.tty), self.chain_options()),
             query,
             verified: false,
-            delivered: 0,
+            lines: 0,
         }))
     }
 
@@ -99,7 +100,9 @@ impl Reader {
         if finish && eof && decoded.is_ok() {
             conn.session.finish(&mut state.position);
         }
-        conn.delivered += self.deliver(state, &mut conn.session.lines).await?;
+        conn.lines += conn.session.lines.len() as u64;
+        state.group(&mut conn.session.lines);
+        self.deliver(state).await?;
         Ok(match decoded {
             Ok(()) => Intake::More,
             Err(e) => Intake::Error(e),

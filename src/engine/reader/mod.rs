@@ -32,10 +32,10 @@ use tokio::time::Instant;
 
 pub use error::ReadError;
 use follow::{FollowEnd, Followed};
-pub use state::ContainerState;
+pub use state::{grouping, ContainerState};
 
 use super::backoff::Backoff;
-use super::events::{DriverUnreadable, StreamFailed};
+use super::events::{DriverUnreadable, MultilineLabelInvalid, StreamFailed};
 use super::kinds::ReopenReason;
 use super::progress::ReaderState;
 use super::shared::Shared;
@@ -105,7 +105,16 @@ impl Reader {
             Ok(started) => started,
             Err((state, exit)) => return (self.id, state, exit),
         };
-        let exit = self.read(&mut state, &inspect).await;
+        let mut exit = self.read(&mut state, &inspect).await;
+        if matches!(exit, ReaderExit::Drained | ReaderExit::Gone) {
+            // Nothing more can come: open multiline events go out as they
+            // are. (When the capture stops they are not: with a position
+            // file, the next capture reads their lines again, whole.)
+            state.flush_events(true);
+            if self.deliver(&mut state).await.is_err() {
+                exit = ReaderExit::Cancelled;
+            }
+        }
         state.tracked.stats.stream_closed(unix_now_ns());
         let done = if matches!(exit, ReaderExit::Unreadable(_)) { ReaderState::Unreadable } else { ReaderState::Drained };
         state.tracked.progress.set_state(done);
@@ -135,7 +144,7 @@ impl Reader {
         if !std::mem::take(&mut state.resumed) {
             state.tracked.progress.began(unix_now_ns());
         }
-        state.tracked.progress.publish(&state.position, 0);
+        state.tracked.progress.publish(&state.publishable_position(), 0);
         Ok((state, inspect))
     }
 
@@ -161,7 +170,11 @@ impl Reader {
         self.shared
             .log
             .info("Following container.", &[("container_id", &meta.short_id()), ("container_name", &meta.name_str())]);
-        Ok(ContainerState::new(tracked, position, config, &mut self.backoff, false))
+        let (grouper, problem) = state::grouping(&meta, config);
+        if let Some(error) = &problem {
+            MultilineLabelInvalid { meta: &meta, error }.emit(&self.shared.log);
+        }
+        Ok(ContainerState::new(tracked, position, grouper, config, &mut self.backoff, false))
     }
 
     async fn inspect_with_retry(&mut self) -> Result<ContainerInspect, ReaderExit> {
@@ -245,7 +258,7 @@ impl Reader {
                 self.backoff.reset();
                 // A window widened for a dense stretch of log is needed again
                 // until new lines move the resume point past it.
-                if followed.delivered > 0 {
+                if followed.lines > 0 {
                     state.narrow(reopen_tail);
                 }
                 let rotation = matches!(followed.end, FollowEnd::Rotation);
