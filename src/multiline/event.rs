@@ -2,8 +2,8 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::frame::Stream;
 use crate::chain::Line;
+use crate::frame::Stream;
 use crate::position::Watermark;
 use crate::record::flags;
 

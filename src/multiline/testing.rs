@@ -5,8 +5,8 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::{Event, Grouper, MultilineConfig};
-use crate::frame::Stream;
 use crate::chain::Line;
+use crate::frame::Stream;
 
 pub const MAX: usize = 1 << 20;
 
