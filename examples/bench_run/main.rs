@@ -98,7 +98,7 @@ impl Plan {
     fn new(smoke: bool) -> Plan {
         let env = |key: &str| std::env::var(key).ok().and_then(|v| v.parse::<f64>().ok());
         let phases = std::env::var("BENCH_PHASES")
-            .unwrap_or_else(|_| "drain,reopen,latency,idle".into())
+            .unwrap_or_else(|_| "drain,multiline,reopen,latency,idle".into())
             .split(',')
             .map(|p| p.trim().to_string())
             .collect();
@@ -231,8 +231,9 @@ fn run(args: Vec<String>) -> i32 {
             return 2;
         }
     }
-    let phases: [(&str, &str, Phase); 4] = [
+    let phases: [(&str, &str, Phase); 5] = [
         ("drain", "drain throughput", Bench::drains),
+        ("multiline", "multiline drain", Bench::drain_multiline),
         ("reopen", "reopen cost", Bench::reopens),
         ("latency", "write → poll latency", Bench::latency),
         ("idle", "idle memory", Bench::idle_memory),
@@ -439,7 +440,7 @@ impl Bench {
             self.containers.remove(&names);
             result?;
         }
-        self.drain_multiline()
+        Ok(())
     }
 
     /// One container whose log holds a Java trace every `TRACE_BLOCK_LINES`
