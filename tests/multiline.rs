@@ -1,9 +1,10 @@
 //! Multiline grouping against the real daemon: containers print recorded
 //! Java, Python and Go traces (tests/fixtures/multiline, from real runtimes)
 //! and every trace arrives as one record, per container and per stream,
-//! stamped with its first line's time; across stream rotations and a
-//! restart of the capture with a position file; flushed after its timeout
-//! while the container runs on; chosen per container by label.
+//! stamped with its first line's time; across stream rotations, a
+//! watchdog restart of the reader and a restart of the capture with a
+//! position file; flushed after its timeout while the container runs on;
+//! chosen per container by label.
 
 mod common;
 
@@ -287,4 +288,42 @@ fn a_trace_spanning_a_capture_restart_arrives_once_and_whole() {
     second.extend(cap.poll(1000, 300).unwrap());
     assert_eq!(texts(&of(&second, &name, STDOUT)), &want[1..want.len() - 1], "once, whole, nothing repeated");
     assert!(of(&second, &name, STDERR).is_empty(), "the marker came again");
+}
+
+#[test]
+fn a_trace_held_when_the_watchdog_restarts_its_reader_arrives_whole() {
+    // The reader's stream is frozen behind a proxy until the watchdog
+    // restarts it: the new reader starts from the published position,
+    // which must not pass the lines the old one held.
+    let proxy = common::proxy::Proxy::start();
+    let mut c = Containers::new("ml-watchdog");
+    let mut cfg = config(&c, json!({"parser": "java", "timeout_ms": 60_000}));
+    for (key, value) in [
+        ("docker_host", json!(proxy.docker_host())),
+        ("rotation_interval", json!("1s")),
+        ("rotation_jitter", json!(0)),
+        ("request_timeout", json!("1s")),
+        ("read_timeout", json!("5s")),
+        ("retry_backoff_secs", json!(0.2)),
+        ("retry_backoff_max_secs", json!(1)),
+    ] {
+        cfg[key] = value;
+    }
+    let cap = Capture::start(&cfg);
+    let name = c.name("split");
+    let id = c.run("split", &[], &split_trace_script(10, ""));
+    let mut recs = Vec::new();
+    wait_held(&cap, &mut recs, &name, 9);
+    proxy.delay_headers(common::proxy::Target::AllLogs, Duration::from_secs(3600));
+    proxy.freeze(common::proxy::Target::Logs(id));
+    cap.wait_for(&mut recs, Duration::from_secs(30), "a watchdog restart", |cap| {
+        cap.stat(&name, &["watchdog_restarts"]) >= 1
+    });
+    proxy.clear_delay();
+    proxy.unfreeze();
+    c.docker(&["exec", &name, "sh", "-c", ": > /tmp/go"]);
+    let want = events(JAVA, JAVA_SPANS);
+    cap.collect_until(&mut recs, Duration::from_secs(60), "the rest", |r| of(r, &name, STDOUT).len() >= want.len() - 1);
+    recs.extend(cap.poll(1000, 300).unwrap());
+    assert_eq!(texts(&of(&recs, &name, STDOUT)), &want[..want.len() - 1]);
 }
