@@ -70,7 +70,14 @@ impl Assembler {
                 // The common case: a whole line in one entry, no copy.
                 position.advance(i, entry.ts_ns, k);
                 let message = strip_newline(entry.stream, entry.payload);
-                out.push(Line { stream: entry.stream, ts_ns: entry.ts_ns, count: k, first_count: k, message, flags: 0 });
+                out.push(Line {
+                    stream: entry.stream,
+                    ts_ns: entry.ts_ns,
+                    count: k,
+                    first_count: k,
+                    message,
+                    flags: 0,
+                });
             }
             None => {
                 let buf = BytesMut::new();
@@ -307,8 +314,13 @@ mod tests {
         // a line of one, all stamped 5. Re-reading from just before the
         // second line, `(5, first_count − 1)`, gives that line whole.
         let piece = vec![b'x'; PIECE_BYTES];
-        let entries =
-            || vec![entry(Stream::Stdout, 5, b"one\n"), entry(Stream::Stdout, 5, &piece), entry(Stream::Stdout, 5, b"end\n")];
+        let entries = || {
+            vec![
+                entry(Stream::Stdout, 5, b"one\n"),
+                entry(Stream::Stdout, 5, &piece),
+                entry(Stream::Stdout, 5, b"end\n"),
+            ]
+        };
         let mut pos = Position::starting_at(0);
         let out = feed(&mut Assembler::new(true, 1 << 20), &mut pos, &mut Dedup::default(), entries());
         let counts: Vec<(u32, u32)> = out.iter().map(|l| (l.first_count, l.count)).collect();

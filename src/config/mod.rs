@@ -312,11 +312,12 @@ impl Config {
             doc.insert(key.to_string(), value);
         }
         // serde_json's "at line 1 column 47" means nothing to a property.
-        let mut config =
-            Config::from_json(&serde_json::Value::Object(doc).to_string()).map_err(|e| match e.0.find(" at line ") {
+        let mut config = Config::from_json(&serde_json::Value::Object(doc).to_string()).map_err(|e| {
+            match e.0.find(" at line ") {
                 Some(at) => ConfigError(e.0[..at].to_string()),
                 None => e,
-            })?;
+            }
+        })?;
         if let Some(option) = MultilineConfig::from_properties(multiline).map_err(|e| ConfigError(e.0))? {
             config.multiline = Some(option);
         }

@@ -144,7 +144,11 @@ impl MultilineLabelInvalid<'_> {
     pub fn emit(&self, log: &Logger) {
         log.warn(
             "Container's multiline label is not understood; the capture's multiline setting applies.",
-            &[("container_id", &self.meta.short_id()), ("container_name", &self.meta.name_str()), ("error", self.error)],
+            &[
+                ("container_id", &self.meta.short_id()),
+                ("container_name", &self.meta.name_str()),
+                ("error", self.error),
+            ],
         );
     }
 }
