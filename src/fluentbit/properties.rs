@@ -318,18 +318,21 @@ mod tests {
 
     #[test]
     fn multiline_is_read_from_its_dotted_properties() {
-        use crate::multiline::{Parser, Rules};
-        let (config, _) = read_props(&[("Multiline.Parser", "java"), ("multiline.timeout_ms", "2500")]).unwrap();
-        let multiline = config.multiline.unwrap();
-        assert!(matches!(multiline.rules, Rules::Parser(Parser::Java)));
-        assert_eq!(multiline.timeout, Duration::from_millis(2500));
-        let (config, _) = read_props(&[
-            ("multiline.start_pattern", r"^\S"),
-            ("multiline.condition_pattern", r"^\s"),
-            ("multiline.mode", "continue_through"),
-        ])
-        .unwrap();
-        assert!(matches!(config.multiline.unwrap().rules, Rules::Patterns { .. }));
+        // The same option as the JSON object.
+        let same = |props: &[(&str, &str)], json: &str| {
+            let (config, _) = read_props(props).unwrap();
+            let want = Config::from_json(&format!(r#"{{"multiline": {json}}}"#)).unwrap();
+            assert_eq!(format!("{:?}", config.multiline.unwrap()), format!("{:?}", want.multiline.unwrap()));
+        };
+        same(&[("Multiline.Parser", "java"), ("multiline.timeout_ms", "2500")], r#"{"parser": "java", "timeout_ms": 2500}"#);
+        same(
+            &[
+                ("multiline.start_pattern", r"^\S"),
+                ("multiline.condition_pattern", r"^\s"),
+                ("multiline.mode", "continue_through"),
+            ],
+            r#"{"start_pattern": "^\\S", "condition_pattern": "^\\s", "mode": "continue_through"}"#,
+        );
         assert!(read_props(&[]).unwrap().0.multiline.is_none());
         let e = read_props(&[("multiline.parser", "ruby")]).unwrap_err();
         assert!(e.0.starts_with(r#"Invalid property multiline.parser: unknown parser "ruby""#), "{}", e.0);
