@@ -14,6 +14,8 @@
 //! - [`docker`]: the few read-only Docker API calls, over a small HTTP
 //!   client, and the daemon's profile.
 //! - [`queue`]: the bounded queue between readers and the host.
+//! - [`multiline`]: a container's lines grouped into events (stack traces),
+//!   per stream, across its connections.
 //! - [`chain`]: how a connection's entries become lines (de-duplication,
 //!   partial merge).
 //! - [`position`]: per-stream watermarks and their proofs.
@@ -29,6 +31,7 @@ pub mod ffi;
 pub mod fluentbit;
 pub mod frame;
 pub mod log;
+pub mod multiline;
 mod named;
 pub mod position;
 pub mod queue;

@@ -227,7 +227,7 @@ mod tests {
             container: meta.clone(),
             stream: Stream::Stdout,
             ts_ns: 1,
-            count: 1,
+            mark: Default::default(),
             flags: 0,
             message: Bytes::from(vec![b'x'; len]),
         }

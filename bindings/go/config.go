@@ -77,6 +77,9 @@ type Config struct {
 	// What a corrupt position file does: "fail" (default: Start fails
 	// naming the file) or "reset" (moved aside, start afresh).
 	CheckpointOnCorrupt string `json:"checkpoint_on_corrupt,omitempty"`
+	// Stack traces as one record each, per container and stream (see
+	// Multiline). Default nil: off.
+	Multiline *Multiline `json:"multiline,omitempty"`
 
 	// Extra keys added to the document as they are (they win over the
 	// fields above): for keys this struct does not know yet.

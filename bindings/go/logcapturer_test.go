@@ -51,6 +51,16 @@ func TestConfigDocument(t *testing.T) {
 	if doc, _ := json.Marshal(Config{}); string(doc) != "{}" {
 		t.Fatalf("zero Config gives %s, want {}", doc)
 	}
+	doc, err = json.Marshal(Config{Multiline: &Multiline{
+		StartPattern: `^\S`, ConditionPattern: `^\s`, Mode: "continue_through", Timeout: 250 * time.Millisecond,
+	}})
+	want = `{"multiline":{"condition_pattern":"^\\s","mode":"continue_through","start_pattern":"^\\S","timeout_ms":250}}`
+	if err != nil || string(doc) != want {
+		t.Fatalf("multiline document\n got %s (%v)\nwant %s", doc, err, want)
+	}
+	if _, err := json.Marshal(Multiline{Timeout: 1500 * time.Microsecond}); err == nil {
+		t.Fatal("a Timeout of 1.5ms was accepted")
+	}
 }
 
 // Every field's tag must be a key the library knows, with a value it takes.
@@ -83,6 +93,7 @@ func TestEveryConfigFieldIsAccepted(t *testing.T) {
 		CheckpointPath:      filepath.Join(t.TempDir(), "positions.json"),
 		CheckpointInterval:  2 * time.Second,
 		CheckpointOnCorrupt: "reset",
+		Multiline:           &Multiline{Parser: "java", Timeout: 2 * time.Second},
 	})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -107,6 +118,8 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"bad docker_host", Config{DockerHost: "ssh://somewhere"}, "docker_host"},
 		{"bad since", Config{Since: "yesterday"}, "since"},
 		{"wrong type", Config{Extra: map[string]interface{}{"max_line_bytes": "lots"}}, "max_line_bytes"},
+		{"unknown parser", Config{Multiline: &Multiline{Parser: "ruby"}}, "multiline.parser"},
+		{"bad pattern", Config{Multiline: &Multiline{StartPattern: "(", ConditionPattern: "x", Mode: "halt_with"}}, "multiline.start_pattern"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Start(tc.cfg)

@@ -59,6 +59,8 @@ type ContainerStats struct {
 	LagSeconds    float64           `json:"lag_seconds"`
 	// The resume position per stream (nil until the first record).
 	Position *Position `json:"position"`
+	// Lines read and held in open multiline events (not delivered yet).
+	HeldLines uint64 `json:"held_lines"`
 	// Places where the daemon had deleted lines before they were read.
 	Gaps Gaps `json:"gaps"`
 }

@@ -127,11 +127,14 @@ pub fn drain(args: &Args) -> Result<Value, String> {
     let expect: usize = args.number("expect");
     let timeout = Duration::from_secs(args.number("timeout"));
     let pause = Duration::from_millis(args.optional("poll-pause-ms").unwrap_or(0));
-    let config = json!({
+    let mut config = json!({
         "include_containers": [args.text("prefix")],
         "include_stopped": true,
         "since": "all",
     });
+    if let Some(multiline) = args.optional::<String>("multiline") {
+        config["multiline"] = serde_json::from_str(&multiline).map_err(|e| format!("--multiline: {e}"))?;
+    }
     let (cpu0, dockerd0, busy0) = (self_cpu(), dockerd_cpu(args), probe::machine_busy_seconds());
     let started = Instant::now();
     let capture = Capture::start(config)?;

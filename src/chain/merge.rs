@@ -18,6 +18,10 @@ pub struct Line {
     /// The stream's watermark count once this line is passed: how many
     /// entries stamped `ts_ns` it and the lines before it took.
     pub count: u32,
+    /// The count of its first entry (its pieces are counted from here to
+    /// `count`): the stream's watermark just before this line is
+    /// `(ts_ns, first_count − 1)`.
+    pub first_count: u32,
     pub message: Bytes,
     pub flags: u32,
 }
@@ -26,6 +30,7 @@ pub struct Line {
 struct Pending {
     ts_ns: i64,
     buf: BytesMut,
+    first_k: u32,
     last_k: u32,
     truncated: bool,
 }
@@ -71,11 +76,18 @@ impl Assembler {
                 // The common case: a whole line in one entry, no copy.
                 position.advance(i, entry.ts_ns, k);
                 let message = strip_newline(entry.stream, entry.payload);
-                out.push(Line { stream: entry.stream, ts_ns: entry.ts_ns, count: k, message, flags: 0 });
+                out.push(Line {
+                    stream: entry.stream,
+                    ts_ns: entry.ts_ns,
+                    count: k,
+                    first_count: k,
+                    message,
+                    flags: 0,
+                });
             }
             None => {
                 let buf = BytesMut::new();
-                self.pending[i] = Some(Pending { ts_ns: entry.ts_ns, buf, last_k: k, truncated: false });
+                self.pending[i] = Some(Pending { ts_ns: entry.ts_ns, buf, first_k: k, last_k: k, truncated: false });
                 self.append(position, entry, complete, out);
             }
             Some(p) => {
@@ -130,7 +142,7 @@ impl Assembler {
         }
         position.advance(entry.stream.index(), entry.ts_ns, k);
         let message = strip_newline(entry.stream, message);
-        out.push(Line { stream: entry.stream, ts_ns: entry.ts_ns, count: k, message, flags: flag });
+        out.push(Line { stream: entry.stream, ts_ns: entry.ts_ns, count: k, first_count: k, message, flags: flag });
     }
 
     /// Adds a piece to its stream's pending line; delivers the line when it
@@ -200,7 +212,7 @@ impl Assembler {
         position.advance(stream.index(), p.ts_ns, p.last_k);
         let flag = if p.truncated { flags::TRUNCATED } else { flag };
         let message = strip_newline(stream, p.buf.freeze());
-        out.push(Line { stream, ts_ns: p.ts_ns, count: p.last_k, message, flags: flag });
+        out.push(Line { stream, ts_ns: p.ts_ns, count: p.last_k, first_count: p.first_k, message, flags: flag });
     }
 }
 
@@ -304,6 +316,30 @@ mod tests {
         assert!(out[0].message.len() <= 20_000);
         assert!(std::str::from_utf8(&out[0].message[PIECE_BYTES..]).is_ok(), "cut inside a character");
         assert_eq!(&out[1].message[..], b"next");
+    }
+
+    #[test]
+    fn a_merged_line_knows_the_count_of_its_first_piece() {
+        // Lines on a coarse clock share a stamp: a line of two pieces after
+        // a line of one, all stamped 5. Re-reading from just before the
+        // second line, `(5, first_count − 1)`, gives that line whole.
+        let piece = vec![b'x'; PIECE_BYTES];
+        let entries = || {
+            vec![
+                entry(Stream::Stdout, 5, b"one\n"),
+                entry(Stream::Stdout, 5, &piece),
+                entry(Stream::Stdout, 5, b"end\n"),
+            ]
+        };
+        let mut pos = Position::starting_at(0);
+        let out = feed(&mut Assembler::new(true, 1 << 20), &mut pos, &mut Dedup::default(), entries());
+        let counts: Vec<(u32, u32)> = out.iter().map(|l| (l.first_count, l.count)).collect();
+        assert_eq!(counts, [(1, 1), (2, 3)]);
+        let mut before = Position::starting_at(0);
+        before.marks[0] = Watermark { ts_ns: 5, count: out[1].first_count - 1 };
+        let again = feed(&mut Assembler::new(true, 1 << 20), &mut before, &mut Dedup::default(), entries());
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].message, out[1].message);
     }
 
     #[test]

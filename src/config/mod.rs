@@ -21,6 +21,7 @@ use values::{Address, FilePath, Flag, Host, Jitter, Labels, Positive, Prefixes, 
 
 use crate::docker::DockerHost;
 use crate::log::LogLevel;
+use crate::multiline::MultilineConfig;
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -47,6 +48,7 @@ pub struct Config {
     pub checkpoint_path: Option<PathBuf>,
     pub checkpoint_interval: Duration,
     pub checkpoint_on_corrupt: OnCorrupt,
+    pub multiline: Option<MultilineConfig>,
 }
 
 impl Default for Config {
@@ -74,6 +76,7 @@ impl Default for Config {
             checkpoint_path: None,
             checkpoint_interval: Duration::from_secs(1),
             checkpoint_on_corrupt: OnCorrupt::Fail,
+            multiline: None,
         }
     }
 }
@@ -151,6 +154,15 @@ struct RawConfig {
     /// start fails, naming the file and the problem) or `reset` (it is moved
     /// aside to `<path>.corrupt`, logged, and reading starts afresh).
     checkpoint_on_corrupt: Option<OnCorrupt>,
+    /// Group the lines of a stack trace into one record, per container and
+    /// per stream: `{"parser": "java"}` (or `python`, `go`), or Vector's
+    /// `{"start_pattern": …, "condition_pattern": …, "mode": …}` (modes
+    /// `continue_through`, `continue_past`, `halt_before`, `halt_with`);
+    /// either with `"timeout_ms"` (default 1000), after which an event no
+    /// line has ended goes out as it is. A container's label
+    /// `log_capturer.multiline` (`java`, `python`, `go` or `off`) overrides
+    /// this for that container. Default: off.
+    multiline: Option<MultilineConfig>,
     /// Export per-container metric series (labels `container_id`,
     /// `container_name`). Turn off on hosts with thousands of containers:
     /// the aggregate series remain. Default on.
@@ -177,7 +189,8 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Every key of the configuration document, in the order of its fields.
-/// A Fluent Bit input takes each one as a property of the same name.
+/// A Fluent Bit input takes each one as a property of the same name, but
+/// `multiline`, which it takes as its dotted keys (`multiline.parser`, …).
 pub const KEYS: &[&str] = &[
     "docker_host",
     "rotation_interval",
@@ -203,10 +216,17 @@ pub const KEYS: &[&str] = &[
     "checkpoint_path",
     "checkpoint_interval",
     "checkpoint_on_corrupt",
+    "multiline",
     "metrics_per_container",
     "metrics_addr",
     "log_level",
 ];
+
+/// The keys as properties (Fluent Bit's, `Config::from_properties`):
+/// `KEYS`, with `multiline` as its dotted keys (`multiline.parser`, …).
+pub fn property_keys() -> impl Iterator<Item = &'static str> {
+    KEYS.iter().copied().filter(|&k| k != "multiline").chain(crate::multiline::config::PROPERTY_KEYS.iter().copied())
+}
 
 impl RawConfig {
     /// The document's values over the defaults.
@@ -237,6 +257,7 @@ impl RawConfig {
         c.reopen_tail = self.reopen_tail.map_or(c.reopen_tail, |v| v.0);
         c.checkpoint_path = self.checkpoint_path.map(|p| p.0);
         c.checkpoint_on_corrupt = self.checkpoint_on_corrupt.unwrap_or(c.checkpoint_on_corrupt);
+        c.multiline = self.multiline;
         c.metrics_per_container = self.metrics_per_container.map_or(c.metrics_per_container, |v| v.0);
         c.metrics_addr = self.metrics_addr.and_then(|a| a.0);
         c.log_level = self.log_level.unwrap_or(c.log_level);
@@ -279,18 +300,30 @@ impl Config {
     /// all text, as Fluent Bit properties are: lists comma-separated,
     /// durations like `"5m"`, sizes like `"1MiB"`. Validation and error
     /// messages are those of `from_json`; an unknown key is an error that
-    /// names it.
+    /// names it. The `multiline` option comes as its dotted keys
+    /// (`property_keys`).
     pub fn from_properties<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Config, ConfigError> {
         let mut doc = serde_json::Map::new();
+        let mut multiline = Vec::new();
         for (key, value) in pairs {
+            if key.starts_with("multiline.") {
+                multiline.push((key, value));
+                continue;
+            }
             let value = serde_json::Value::String(value.to_string());
             doc.insert(key.to_string(), value);
         }
         // serde_json's "at line 1 column 47" means nothing to a property.
-        Config::from_json(&serde_json::Value::Object(doc).to_string()).map_err(|e| match e.0.find(" at line ") {
-            Some(at) => ConfigError(e.0[..at].to_string()),
-            None => e,
-        })
+        let mut config = Config::from_json(&serde_json::Value::Object(doc).to_string()).map_err(|e| {
+            match e.0.find(" at line ") {
+                Some(at) => ConfigError(e.0[..at].to_string()),
+                None => e,
+            }
+        })?;
+        if let Some(option) = MultilineConfig::from_properties(multiline).map_err(|e| ConfigError(e.0))? {
+            config.multiline = Some(option);
+        }
+        Ok(config)
     }
 
     /// What no single value can say: the checks across keys.
@@ -467,6 +500,31 @@ mod tests {
         assert!(e.0.contains("rotation_jitter"), "{e}");
         let e = Config::from_properties([("rotation_intreval", "5m")]).unwrap_err();
         assert!(e.0.contains("rotation_intreval"), "{e}");
+    }
+
+    #[test]
+    fn multiline_is_an_object_or_its_dotted_properties() {
+        use crate::multiline::{Parser, Rules};
+        assert!(Config::from_json("{}").unwrap().multiline.is_none());
+        let c = Config::from_json(r#"{"multiline": {"parser": "python", "timeout_ms": 250}}"#).unwrap();
+        let m = c.multiline.unwrap();
+        assert!(matches!(m.rules, Rules::Parser(Parser::Python)));
+        assert_eq!(m.timeout, Duration::from_millis(250));
+        let e = Config::from_json(r#"{"multiline": {"parser": "ruby"}}"#).unwrap_err();
+        assert!(e.0.starts_with(r#"multiline.parser: unknown parser "ruby" (expected java, python or go)"#), "{e}");
+        let e = Config::from_json(r#"{"multiline": {"parser": "java", "mode": "halt_with"}}"#).unwrap_err();
+        assert!(e.0.starts_with("multiline: `parser` cannot be combined with `mode`"), "{e}");
+        let e = Config::from_json(r#"{"multiline": "java"}"#).unwrap_err();
+        assert!(e.0.starts_with("multiline: invalid type"), "{e}");
+
+        let c = Config::from_properties([("since", "all"), ("multiline.parser", "go"), ("multiline.timeout_ms", "40")])
+            .unwrap();
+        assert_eq!(c.since, SincePolicy::All);
+        assert!(matches!(c.multiline.unwrap().rules, Rules::Parser(Parser::Go)));
+        let e = Config::from_properties([("multiline.start_pattern", "(")]).unwrap_err();
+        assert!(e.0.starts_with("multiline.start_pattern: invalid regular expression"), "{e}");
+        let e = Config::from_properties([("multiline.parsr", "go")]).unwrap_err();
+        assert!(e.0.starts_with("multiline.parsr: unknown property"), "{e}");
     }
 
     #[test]

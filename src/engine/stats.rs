@@ -154,6 +154,7 @@ impl ContainerStats {
             "last_timestamp": time(newest),
             "lag_seconds": seconds_since(newest),
             "position": {"stdout": mark(0), "stderr": mark(1), "console": mark(2)},
+            "held_lines": progress.held_lines(),
             "gaps": {
                 "count": d.errors.get(&ErrorKind::LogGap).copied().unwrap_or(0),
                 "seconds": d.gap_seconds,

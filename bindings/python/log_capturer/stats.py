@@ -162,6 +162,8 @@ class ContainerStats:
     lag_seconds: float | None = None
     #: The resume position per stream (None until the first record).
     position: Position | None = None
+    #: Lines read and held in open multiline events (not delivered yet).
+    held_lines: int = 0
     gaps: Gaps = field(default_factory=Gaps)
 
 

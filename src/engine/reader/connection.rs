@@ -26,8 +26,9 @@ pub struct Connection {
     pub query: LogsQuery,
     /// The window was shown to reach back far enough (see `verify`).
     verified: bool,
-    /// Lines delivered from it.
-    pub delivered: u64,
+    /// Lines taken in from it (delivered, or held in an open multiline
+    /// event).
+    pub lines: u64,
 }
 
 /// What one read's bytes did.
@@ -56,7 +57,7 @@ pub(super) async fn open_request(
         session: Session::new(framing, chain_options(shared)),
         query,
         verified: false,
-        delivered: 0,
+        lines: 0,
     })
 }
 
@@ -119,7 +120,13 @@ impl Reader {
                 conn.session.finish(&mut state.position);
             }
         }
-        conn.delivered += self.deliver(state, &mut conn.session.lines).await?;
+        if !conn.session.lines.is_empty() {
+            // Lines in hand count as read, even held in an open event.
+            self.read_log = true;
+        }
+        conn.lines += conn.session.lines.len() as u64;
+        state.group(&mut conn.session.lines);
+        self.deliver(state).await?;
         Ok(match decoded {
             Ok(()) => Intake::More,
             Err(e) => Intake::Error(e),

@@ -43,7 +43,7 @@ impl Reader {
             Err(e) => return Ok((WindowEnd::Error(e), 0)),
         };
         let end = self.read_to_end(state, &mut conn, finish).await?;
-        Ok((end, conn.delivered))
+        Ok((end, conn.lines))
     }
 
     async fn read_to_end(
@@ -141,6 +141,10 @@ impl Reader {
                     state.tail = (new * 4).clamp(reopen_tail, MAX_BOUNDED_TAIL);
                 }
             }
+            // Between windows, the reader waits for input: open multiline
+            // events whose timeout passed go out.
+            state.flush_events(false);
+            self.deliver(state).await?;
             self.shutdown.sleep(POLL_INTERVAL).await?;
         }
         Ok(())
