@@ -13,7 +13,11 @@ use crate::record::Record;
 
 impl Reader {
     /// Delivers `lines` (emptying it); returns how many were delivered.
-    pub(super) async fn deliver(&mut self, state: &mut ContainerState, lines: &mut Vec<Line>) -> Result<u64, Cancelled> {
+    pub(super) async fn deliver(
+        &mut self,
+        state: &mut ContainerState,
+        lines: &mut Vec<Line>,
+    ) -> Result<u64, Cancelled> {
         if lines.is_empty() {
             return Ok(0);
         }
