@@ -179,25 +179,25 @@ pub fn fair(args: &Args) -> Result<Value, String> {
         }
         cap.poll_records(PACED_POLL_RECORDS, 100, |_| {}).ok_or("capture stopped")?;
     }
-    let script = flood_script(bursts);
-    docker(&[
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "--label",
-        "log-capturer-test=1",
-        "--name",
-        &flood,
-        IMAGE,
-        "sh",
-        "-c",
-        &script,
-    ])?;
+    // Started while the host polls on: `docker run` takes a while.
+    let mut starting = std::process::Command::new("docker")
+        .args(["run", "-d", "--network", "none", "--label", "log-capturer-test=1", "--name", &flood, IMAGE])
+        .args(["sh", "-c", &flood_script(bursts)])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run docker: {e}"))?;
+    let mut flood_started = false;
     let (mut q, mut f) = (Seen::default(), Seen::default());
     let (cpu0, started) = (capture::self_cpu(), Instant::now());
     let mut taken = 0usize;
     while f.records < flood_lines && started.elapsed() < timeout {
+        if !flood_started {
+            flood_started = match starting.try_wait().map_err(|e| e.to_string())? {
+                Some(status) if status.success() => true,
+                Some(status) => return Err(format!("docker run {flood}: {status}")),
+                None => false,
+            };
+        }
         // Paced: the host takes `drain_rate` records a second at most.
         let due = started + Duration::from_secs_f64(taken as f64 / drain_rate);
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
