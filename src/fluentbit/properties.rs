@@ -67,6 +67,10 @@ const OTHER_NAMES: &[(&str, &str)] = &[
     ("rotation", "rotation_interval"),
     ("buffer_max_size", "batch_max_bytes"),
     ("partial_event_marker_field", "auto_partial_merge"),
+    // The name first proposed for it, and OpenShift logging's `maxRecordsPerSecond`.
+    ("container_max_lines_per_second", "container_max_records_per_second"),
+    ("max_records_per_second", "container_max_records_per_second"),
+    ("maxrecordspersecond", "container_max_records_per_second"),
 ];
 
 /// The default of `batch_max_bytes`.

@@ -27,6 +27,9 @@ pub struct Connection {
     verified: bool,
     /// Lines delivered from it.
     pub delivered: u64,
+    /// A delivery had to wait (for room or the rate limit): the reader is
+    /// behind the daemon.
+    pub paused: bool,
 }
 
 /// What one read's bytes did.
@@ -55,6 +58,7 @@ impl Reader {
             query,
             verified: false,
             delivered: 0,
+            paused: false,
         }))
     }
 
@@ -99,7 +103,9 @@ impl Reader {
         if finish && eof && decoded.is_ok() {
             conn.session.finish(&mut state.position);
         }
-        conn.delivered += self.deliver(state, &mut conn.session.lines).await?;
+        let delivery = self.deliver(state, &mut conn.session.lines).await?;
+        conn.delivered += delivery.records;
+        conn.paused |= delivery.paused;
         Ok(match decoded {
             Ok(()) => Intake::More,
             Err(e) => Intake::Error(e),

@@ -97,7 +97,8 @@ impl Reader {
             // `due` looks at the time of the last data.
             let now = Instant::now();
             deadlines.on_data(now);
-            if watch_busy && busy.observe(now, before, conn.delivered) {
+            // A reader that had to pause is behind the daemon, like a busy one.
+            if watch_busy && (busy.observe(now, before, conn.delivered) || conn.paused) {
                 return Ok(FollowEnd::Busy);
             }
         }

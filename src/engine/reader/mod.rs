@@ -10,7 +10,8 @@
 //!   a new window (`verify.rs`), decodes (`session.rs`) and delivers
 //!   (`deliver.rs`).
 //! - `deadlines.rs`, `busy.rs`, `coalesce.rs`: a stream's timers, the busy
-//!   rotating log detector, fewer wake-ups under load.
+//!   rotating log detector, fewer wake-ups under load; `rate_limit.rs`:
+//!   `container_max_records_per_second`.
 
 mod busy;
 mod coalesce;
@@ -19,6 +20,7 @@ mod deadlines;
 mod deliver;
 mod error;
 mod follow;
+mod rate_limit;
 mod session;
 mod state;
 mod verify;

@@ -35,15 +35,20 @@ pub enum WindowEnd {
 impl Reader {
     /// Opens a non-follow window from the position and reads it to its end.
     /// With `finish`, a line still waiting for its end at the end of the
-    /// window goes out as it is. Returns how it ended and the lines read.
-    async fn read_window(&mut self, state: &mut ContainerState, finish: bool) -> Result<(WindowEnd, u64), Cancelled> {
+    /// window goes out as it is. Returns how it ended, the lines read, and
+    /// whether delivering them had to pause.
+    async fn read_window(
+        &mut self,
+        state: &mut ContainerState,
+        finish: bool,
+    ) -> Result<(WindowEnd, u64, bool), Cancelled> {
         let query = state.query(self.shared.config.streams, false);
         let mut conn = match self.open(state, query).await? {
             Ok(conn) => conn,
-            Err(e) => return Ok((WindowEnd::Error(e), 0)),
+            Err(e) => return Ok((WindowEnd::Error(e), 0, false)),
         };
         let end = self.read_to_end(state, &mut conn, finish).await?;
-        Ok((end, conn.delivered))
+        Ok((end, conn.delivered, conn.paused))
     }
 
     async fn read_to_end(
@@ -85,7 +90,7 @@ impl Reader {
     pub(super) async fn drain(&mut self, state: &mut ContainerState) -> ReaderExit {
         loop {
             let end = match self.read_window(state, true).await {
-                Ok((end, _)) => end,
+                Ok((end, _, _)) => end,
                 Err(Cancelled) => return ReaderExit::Cancelled,
             };
             match end {
@@ -109,7 +114,8 @@ impl Reader {
     /// Polls a busy rotating log (see `busy`): windows from the position,
     /// `POLL_INTERVAL` apart, each sized from the last one's lines (widened
     /// when it does not reach back), until lines come at less than half the
-    /// busy rate. `Err` when the reader should end.
+    /// busy rate and without a pause (for room or the rate limit: a reader
+    /// that pauses is behind). `Err` when the reader should end.
     pub(super) async fn poll_busy(&mut self, state: &mut ContainerState) -> Result<(), ReaderExit> {
         let reopen_tail = self.shared.config.reopen_tail;
         let mut last_read = Instant::now();
@@ -119,13 +125,13 @@ impl Reader {
             // Each read is a new stream: the rotation schedule holds.
             self.rotate_if_due(state, Instant::now());
             match self.read_window(state, true).await? {
-                (WindowEnd::Widen, _) => {
+                (WindowEnd::Widen, _, _) => {
                     state.widen(&self.shared.log);
                     continue;
                 }
-                (WindowEnd::Error(e), _) => return self.back_off_after(state, &e).await,
-                (WindowEnd::Complete, new) => {
-                    let slow = (new as f64) < last_read.elapsed().as_secs_f64() * busy_rate() / 2.0;
+                (WindowEnd::Error(e), _, _) => return self.back_off_after(state, &e).await,
+                (WindowEnd::Complete, new, paused) => {
+                    let slow = !paused && (new as f64) < last_read.elapsed().as_secs_f64() * busy_rate() / 2.0;
                     last_read = Instant::now();
                     if slow {
                         state.narrow(reopen_tail);
