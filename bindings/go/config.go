@@ -45,19 +45,41 @@ type Config struct {
 	// The longest message delivered; longer lines are cut and flagged
 	// Truncated. Default 1 MiB.
 	MaxLineBytes uint64 `json:"max_line_bytes,omitempty"`
-	// How many records may wait for Poll. Default 65536.
+	// How many records may wait for Poll, shared by the containers (each
+	// holds at most its share; Poll takes them in turn). Default 65536.
 	QueueMaxRecords uint64 `json:"queue_max_records,omitempty"`
-	// How many message bytes may wait for Poll. Default 64 MiB.
+	// How many message bytes may wait for Poll (shared likewise). Default
+	// 64 MiB.
 	QueueMaxBytes uint64 `json:"queue_max_bytes,omitempty"`
+	// The most records a second one container delivers; past it, its
+	// reading pauses (the daemon keeps the log; a log the daemon rotates
+	// and deletes can lose what it deletes meanwhile, reported as a gap).
+	// 0: no limit (the default).
+	ContainerMaxRecordsPerSecond float64 `json:"container_max_records_per_second,omitempty"`
 	// Where reading starts for containers already running: "now" (default),
 	// "all", or a time (RFC 3339, e.g. t.Format(time.RFC3339Nano)).
 	Since string `json:"since,omitempty"`
+	// Also read containers already stopped at start-up. Default false.
+	IncludeStopped bool `json:"include_stopped,omitempty"`
 	// The first wait before retrying after a daemon failure. Default 2s.
 	RetryBackoff time.Duration `json:"retry_backoff_secs,omitempty"`
 	// The longest wait between retries. Default 30s.
 	RetryBackoffMax time.Duration `json:"retry_backoff_max_secs,omitempty"`
 	// How many entries a reopen asks for at first. Default 256.
 	ReopenTail uint64 `json:"reopen_tail,omitempty"`
+	// A position file: a capture started again resumes where Poll's
+	// batches stopped being freed. Default: none.
+	CheckpointPath string `json:"checkpoint_path,omitempty"`
+	// How often a changed position file is written. Default 1s.
+	CheckpointInterval time.Duration `json:"checkpoint_interval,omitempty"`
+	// A position file that cannot be read: "fail" (default) or "reset".
+	CheckpointOnCorrupt string `json:"checkpoint_on_corrupt,omitempty"`
+	// Serve Prometheus metrics at http://<addr>/metrics, e.g.
+	// "127.0.0.1:9323". Default off.
+	MetricsAddr string `json:"metrics_addr,omitempty"`
+	// Per-container metric series. Default on; nil keeps it, Bool(false)
+	// keeps aggregates only.
+	MetricsPerContainer *bool `json:"metrics_per_container,omitempty"`
 	// The library's own log level: off, error, warn (default), info, debug.
 	LogLevel string `json:"log_level,omitempty"`
 
@@ -69,7 +91,8 @@ type Config struct {
 	LogFunc LogFunc `json:"-"`
 }
 
-// Bool returns a pointer to b, for Config.AutoPartialMerge.
+// Bool returns a pointer to b, for Config.AutoPartialMerge and
+// Config.MetricsPerContainer.
 func Bool(b bool) *bool { return &b }
 
 // Float returns a pointer to f, for Config.RotationJitter.

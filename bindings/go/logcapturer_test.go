@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -54,27 +55,34 @@ func TestConfigDocument(t *testing.T) {
 // Every field's tag must be a key the library knows, with a value it takes.
 func TestEveryConfigFieldIsAccepted(t *testing.T) {
 	c, err := Start(Config{
-		DockerHost:        "unix:///var/run/docker.sock",
-		RotationInterval:  90 * time.Second,
-		RotationJitter:    Float(0.2),
-		ReadTimeout:       20 * time.Second,
-		RequestTimeout:    5 * time.Second,
-		IncludeContainers: []string{"lct-no-such-container-"},
-		ExcludeContainers: []string{"lct-no-such-container-x"},
-		IncludeLabels:     []string{"log-capturer-test=1"},
-		ExcludeLabels:     []string{"skip"},
-		IncludeImages:     []string{"log-capturer-test/"},
-		ExcludeImages:     []string{"other/"},
-		Streams:           []string{"stdout", "stderr"},
-		AutoPartialMerge:  Bool(true),
-		MaxLineBytes:      64 << 10,
-		QueueMaxRecords:   1000,
-		QueueMaxBytes:     1 << 20,
-		Since:             time.Now().Add(-time.Hour).Format(time.RFC3339Nano),
-		RetryBackoff:      500 * time.Millisecond,
-		RetryBackoffMax:   5 * time.Second,
-		ReopenTail:        100,
-		LogLevel:          "error",
+		DockerHost:                   "unix:///var/run/docker.sock",
+		RotationInterval:             90 * time.Second,
+		RotationJitter:               Float(0.2),
+		ReadTimeout:                  20 * time.Second,
+		RequestTimeout:               5 * time.Second,
+		IncludeContainers:            []string{"lct-no-such-container-"},
+		ExcludeContainers:            []string{"lct-no-such-container-x"},
+		IncludeLabels:                []string{"log-capturer-test=1"},
+		ExcludeLabels:                []string{"skip"},
+		IncludeImages:                []string{"log-capturer-test/"},
+		ExcludeImages:                []string{"other/"},
+		Streams:                      []string{"stdout", "stderr"},
+		AutoPartialMerge:             Bool(true),
+		MaxLineBytes:                 64 << 10,
+		QueueMaxRecords:              1000,
+		QueueMaxBytes:                1 << 20,
+		Since:                        time.Now().Add(-time.Hour).Format(time.RFC3339Nano),
+		RetryBackoff:                 500 * time.Millisecond,
+		RetryBackoffMax:              5 * time.Second,
+		ReopenTail:                   100,
+		LogLevel:                     "error",
+		ContainerMaxRecordsPerSecond: 2.5,
+		IncludeStopped:               true,
+		CheckpointPath:               filepath.Join(t.TempDir(), "positions.json"),
+		CheckpointInterval:           2 * time.Second,
+		CheckpointOnCorrupt:          "reset",
+		MetricsAddr:                  "127.0.0.1:0",
+		MetricsPerContainer:          Bool(false),
 	})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
