@@ -16,14 +16,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use log_capturer::chain::{Assembler, ChainOptions, Dedup, Line, LineChain};
 use log_capturer::docker::DockerHost;
 use log_capturer::docker::{BodyRead, Endpoint};
+use log_capturer::record::ContainerMeta;
 use log_capturer::ffi::capture_record;
 use log_capturer::frame::{decode_multiplexed, Decoded, Entry, Stream, PIECE_BYTES};
+use log_capturer::chain::{Assembler, ChainOptions, Dedup, Line, LineChain};
 use log_capturer::position::Position;
 use log_capturer::queue::Queue;
-use log_capturer::record::ContainerMeta;
 use log_capturer::record::Record;
 
 /// Docker's fixed timestamp form, as every frame starts.

@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::named::named_enum;
 
+
 /// Where log lines go: a function of (level, formatted line).
 pub type Sink = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
 

@@ -20,7 +20,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("queue", &["record", "frame"]),
     ("docker", &["record", "chain", "frame", "timestamp"]),
     ("config", &["docker", "log", "timestamp"]),
-    ("engine", &["config", "docker", "queue", "chain", "position", "record", "frame", "log", "timestamp", "named"]),
+    (
+        "engine",
+        &["config", "docker", "queue", "chain", "position", "record", "frame", "log", "timestamp", "named"],
+    ),
     ("ffi", &["engine", "config", "record", "log"]),
     ("fluentbit", &["ffi", "engine", "config", "record", "frame", "log", "timestamp"]),
 ];

@@ -3,10 +3,10 @@
 //! replayed across arbitrary reopen points.
 
 use bytes::{Bytes, BytesMut};
-use log_capturer::chain::{ChainOptions, Line, LineChain};
 use log_capturer::frame::{decode_multiplexed, decode_raw, Decoded, Entry, Stream, PIECE_BYTES};
-use log_capturer::position::{Position, INVERSION_BOUND_NS, RESUME_MARGIN_NS};
 use log_capturer::timestamp::{format_rfc3339, parse_rfc3339};
+use log_capturer::chain::{ChainOptions, Line, LineChain};
+use log_capturer::position::{Position, INVERSION_BOUND_NS, RESUME_MARGIN_NS};
 use proptest::prelude::*;
 
 fn encode(entries: &[(u8, i64, Vec<u8>)]) -> Vec<u8> {

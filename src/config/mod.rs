@@ -395,8 +395,7 @@ mod tests {
     #[test]
     fn huge_durations_are_refused_not_a_panic() {
         // Were accepted (1e19) or panicked in Duration::from_secs_f64 (1e20).
-        for doc in [r#"{"read_timeout": 1e20}"#, r#"{"read_timeout": 1e19}"#, r#"{"rotation_interval": "400000000s"}"#]
-        {
+        for doc in [r#"{"read_timeout": 1e20}"#, r#"{"read_timeout": 1e19}"#, r#"{"rotation_interval": "400000000s"}"#] {
             let e = Config::from_json(doc).unwrap_err();
             assert!(e.0.contains("maximum") || e.0.contains("duration"), "{doc}: {e}");
         }

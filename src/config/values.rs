@@ -75,11 +75,12 @@ pub struct Size<const MIN: u64>(pub u64);
 impl<'de, const MIN: u64> Deserialize<'de> for Size<MIN> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Size<MIN>, D::Error> {
         let n = match StringOrNumber::deserialize(d)? {
-            StringOrNumber::Number(n) => {
-                n.as_u64().ok_or_else(|| de::Error::custom(format!("{n} is not a non-negative whole number")))?
-            }
-            StringOrNumber::String(s) => parse_size(&s)
-                .ok_or_else(|| de::Error::custom(format!("{s:?} is not a size (e.g. 65536, \"64KiB\", \"1MiB\")")))?,
+            StringOrNumber::Number(n) => n
+                .as_u64()
+                .ok_or_else(|| de::Error::custom(format!("{n} is not a non-negative whole number")))?,
+            StringOrNumber::String(s) => parse_size(&s).ok_or_else(|| {
+                de::Error::custom(format!("{s:?} is not a size (e.g. 65536, \"64KiB\", \"1MiB\")"))
+            })?,
         };
         if n < MIN {
             return Err(de::Error::custom(format!("{n} is below the minimum of {MIN}")));
@@ -202,10 +203,7 @@ pub struct Labels(pub Vec<LabelFilter>);
 impl<'de> Deserialize<'de> for Labels {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Labels, D::Error> {
         let list = string_list(d)?;
-        list.iter()
-            .map(|entry| LabelFilter::parse(entry).map_err(de::Error::custom))
-            .collect::<Result<_, _>>()
-            .map(Labels)
+        list.iter().map(|entry| LabelFilter::parse(entry).map_err(de::Error::custom)).collect::<Result<_, _>>().map(Labels)
     }
 }
 

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use crate::record::{c_string, ContainerMeta};
 
 pub use host::DockerHost;
-pub use http::{Body, BodyRead, DockerError, Endpoint, Response};
 pub use profile::Profile;
+pub use http::{Body, BodyRead, DockerError, Endpoint, Response};
 
 /// The largest JSON answer read from a control endpoint.
 const MAX_JSON_BYTES: usize = 64 << 20;

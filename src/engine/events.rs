@@ -128,9 +128,6 @@ pub struct ContainerGone<'a> {
 impl ContainerGone<'_> {
     pub fn emit(&self, log: &Logger, stats: &EngineStats) {
         stats.gone();
-        log.info(
-            "Container removed; it is no longer followed.",
-            &[("container_id", &crate::record::short_id(self.id))],
-        );
+        log.info("Container removed; it is no longer followed.", &[("container_id", &crate::record::short_id(self.id))]);
     }
 }

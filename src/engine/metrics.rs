@@ -287,11 +287,7 @@ fn engine_families(snap: &Snapshot<'_>) -> Vec<MetricFamily> {
         ),
     ];
     if let Some(fds) = snap.fds {
-        families.push(single(
-            "log_capturer_file_descriptors_open",
-            "File descriptors open in this process.",
-            fds as f64,
-        ));
+        families.push(single("log_capturer_file_descriptors_open", "File descriptors open in this process.", fds as f64));
     }
     families
 }
@@ -321,9 +317,12 @@ fn per_container_families(alive: &[&ContainerSample<'_>], now_ns: i64) -> Vec<Me
             MetricType::GAUGE,
             &|c| Some(c.last_renewal_ns as f64 / 1e9),
         ),
-        series("log_capturer_container_records_total", "Records read from a container.", MetricType::COUNTER, &|c| {
-            Some(c.records as f64)
-        }),
+        series(
+            "log_capturer_container_records_total",
+            "Records read from a container.",
+            MetricType::COUNTER,
+            &|c| Some(c.records as f64),
+        ),
         series(
             "log_capturer_container_bytes_total",
             "Message bytes read from a container.",

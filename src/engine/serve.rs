@@ -9,8 +9,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use super::shared::Shared;
 use super::stats::TaskGuard;
+use super::shared::Shared;
 
 const MAX_CONNECTIONS: usize = 16;
 const CONNECTION_DEADLINE: Duration = Duration::from_secs(5);
@@ -61,9 +61,7 @@ async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = path.split('?').next().unwrap_or("");
     let (status, content_type, body) = match (method, path) {
-        ("GET", "/metrics") => {
-            ("200 OK", "text/plain; version=0.0.4; charset=utf-8", super::report::metrics_text(shared))
-        }
+        ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", super::report::metrics_text(shared)),
         ("GET", _) => ("404 Not Found", "text/plain; charset=utf-8", "Not found: try /metrics.\n".to_string()),
         _ => ("405 Method Not Allowed", "text/plain; charset=utf-8", "Only GET is served.\n".to_string()),
     };

@@ -104,7 +104,8 @@ pub const CAPTURE_FLAG_PARTIAL: u32 = 1;
 pub const CAPTURE_FLAG_TRUNCATED: u32 = 2;
 
 const _: () = assert!(
-    CAPTURE_FLAG_PARTIAL == crate::record::flags::PARTIAL && CAPTURE_FLAG_TRUNCATED == crate::record::flags::TRUNCATED
+    CAPTURE_FLAG_PARTIAL == crate::record::flags::PARTIAL
+        && CAPTURE_FLAG_TRUNCATED == crate::record::flags::TRUNCATED
 );
 
 /// One log record. Every pointer stays valid until its batch is freed.

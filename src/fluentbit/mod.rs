@@ -267,8 +267,7 @@ pub unsafe extern "C" fn FLBPluginInit(plugin: *mut c_void) -> c_int {
 unsafe fn init(plugin: *mut flbgo_input_plugin) -> c_int {
     // SAFETY: NULL or Fluent Bit's plugin record, whose API table lives as
     // long as the instance (checked for NULL before use).
-    let Some((api, instance)) =
-        (unsafe { plugin.as_ref() }).and_then(|p| unsafe { p.api.as_ref() }.map(|a| (a, p.i_ins)))
+    let Some((api, instance)) = (unsafe { plugin.as_ref() }).and_then(|p| unsafe { p.api.as_ref() }.map(|a| (a, p.i_ins)))
     else {
         eprintln!("[log_capturer] ERROR FLBPluginInit: no plugin or API table was given.");
         return FLB_ERROR;

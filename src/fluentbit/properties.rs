@@ -120,9 +120,10 @@ pub fn read(
             pairs.push((key, value));
         }
     }
-    let config =
-        Config::from_properties(pairs.iter().map(|(k, v)| (*k, v.as_str())).chain([("log_level", log_level.name())]))
-            .map_err(|e| PropertyError(format!("Invalid property {e}.")))?;
+    let config = Config::from_properties(
+        pairs.iter().map(|(k, v)| (*k, v.as_str())).chain([("log_level", log_level.name())]),
+    )
+        .map_err(|e| PropertyError(format!("Invalid property {e}.")))?;
 
     let flag = |key: &str| -> Result<bool, PropertyError> {
         match get(key).map_err(PropertyError)? {

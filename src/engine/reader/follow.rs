@@ -38,20 +38,12 @@ pub struct Followed {
 
 impl Reader {
     /// Reads a follow stream opened as `conn` until it ends.
-    pub(super) async fn follow(
-        &mut self,
-        state: &mut ContainerState,
-        mut conn: Connection,
-    ) -> Result<Followed, Cancelled> {
+    pub(super) async fn follow(&mut self, state: &mut ContainerState, mut conn: Connection) -> Result<Followed, Cancelled> {
         let end = self.follow_until_end(state, &mut conn).await?;
         Ok(Followed { end, delivered: conn.delivered })
     }
 
-    async fn follow_until_end(
-        &mut self,
-        state: &mut ContainerState,
-        conn: &mut Connection,
-    ) -> Result<FollowEnd, Cancelled> {
+    async fn follow_until_end(&mut self, state: &mut ContainerState, conn: &mut Connection) -> Result<FollowEnd, Cancelled> {
         let shared = self.shared.clone();
         let now = Instant::now();
         let mut deadlines = Deadlines::new(state.next_rotation, shared.config.read_timeout, now);

@@ -109,8 +109,7 @@ impl Reader {
         };
         let exit = self.read(&mut state, &inspect).await;
         state.tracked.stats.stream_closed(unix_now_ns());
-        let done =
-            if matches!(exit, ReaderExit::Unreadable(_)) { ReaderState::Unreadable } else { ReaderState::Drained };
+        let done = if matches!(exit, ReaderExit::Unreadable(_)) { ReaderState::Unreadable } else { ReaderState::Drained };
         state.tracked.progress.set_state(done);
         (self.id, Some(state), exit)
     }
@@ -146,12 +145,8 @@ impl Reader {
     /// then read from its saved position, or where the `since` policy says.
     fn new_state(&mut self, inspect: &ContainerInspect, found_at_start: bool) -> Result<ContainerState, ReaderExit> {
         let meta = Arc::new(inspect.meta());
-        let candidate = Candidate {
-            id: meta.id_str(),
-            name: meta.name_str(),
-            image: Some(meta.image_str()),
-            labels: Some(&meta.labels),
-        };
+        let candidate =
+            Candidate { id: meta.id_str(), name: meta.name_str(), image: Some(meta.image_str()), labels: Some(&meta.labels) };
         let config = &self.shared.config;
         if !config.filters.wants(&candidate) {
             return Err(ReaderExit::Excluded(meta.name_str().to_string()));

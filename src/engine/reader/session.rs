@@ -43,10 +43,7 @@ impl Session {
             }
         }
         if eof && !buf.is_empty() {
-            return Err(ReadError::Frame(FrameError(format!(
-                "stream ended inside a frame ({} bytes left)",
-                buf.len()
-            ))));
+            return Err(ReadError::Frame(FrameError(format!("stream ended inside a frame ({} bytes left)", buf.len()))));
         }
         Ok(())
     }

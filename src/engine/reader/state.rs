@@ -95,10 +95,7 @@ impl ContainerState {
     pub fn widen(&mut self, log: &Logger) {
         self.tail = self.tail.saturating_mul(TAIL_WIDEN_FACTOR);
         self.tracked.stats.reopened(crate::engine::kinds::ReopenReason::Widen);
-        log.debug(
-            "Reopened window too short; widening it.",
-            &[("container_id", &self.meta.short_id()), ("tail", &self.tail)],
-        );
+        log.debug("Reopened window too short; widening it.", &[("container_id", &self.meta.short_id()), ("tail", &self.tail)]);
     }
 
     /// After a healthy stream, a widened reopen window goes back to
