@@ -41,9 +41,15 @@ fn cost(record: &Record) -> usize {
 #[derive(Clone)]
 struct Container(Arc<ContainerMeta>);
 
+impl Container {
+    fn is(&self, meta: &Arc<ContainerMeta>) -> bool {
+        Arc::ptr_eq(&self.0, meta) || self.0.id == meta.id
+    }
+}
+
 impl PartialEq for Container {
     fn eq(&self, other: &Container) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0.id == other.0.id
+        self.is(&other.0)
     }
 }
 
@@ -77,26 +83,29 @@ enum TurnEnd {
 
 impl Sub {
     /// Moves records into `out` (up to `max` in all) while the deficit
-    /// pays for them; `alone`, there is no one to take turns with.
-    fn serve(&mut self, out: &mut Vec<Record>, max: usize, alone: bool) -> TurnEnd {
-        loop {
+    /// pays for them; `alone`, there is no one to take turns with. Returns
+    /// how the turn ended and the message bytes moved.
+    fn serve(&mut self, out: &mut Vec<Record>, max: usize, alone: bool) -> (TurnEnd, usize) {
+        let before = self.bytes;
+        let end = loop {
             let Some(next) = self.records.front() else {
-                return TurnEnd::Emptied;
+                break TurnEnd::Emptied;
             };
             if out.len() >= max {
-                return TurnEnd::BatchFull;
+                break TurnEnd::BatchFull;
             }
             let cost = cost(next);
             if !alone {
                 if cost > self.deficit {
-                    return TurnEnd::Spent;
+                    break TurnEnd::Spent;
                 }
                 self.deficit -= cost;
             }
             let record = self.records.pop_front().expect("a first record");
             self.bytes -= record.message.len();
             out.push(record);
-        }
+        };
+        (end, before - self.bytes)
     }
 }
 
@@ -173,7 +182,7 @@ impl FairQueue {
         let share = Share { records: self.max_records / holders, bytes: self.max_bytes / holders };
         let mut moved = 0;
         while let Some(record) = pending.front() {
-            if Container(record.container.clone()) != container || !self.admits(&sub, record.message.len(), share) {
+            if !container.is(&record.container) || !self.admits(&sub, record.message.len(), share) {
                 break;
             }
             let record = pending.pop_front().expect("a first record");
@@ -220,9 +229,9 @@ impl FairQueue {
                 self.turn_begun = true;
             }
             let before = out.len();
-            let end = sub.serve(&mut out, max, alone);
+            let (end, bytes) = sub.serve(&mut out, max, alone);
             self.records -= out.len() - before;
-            self.bytes -= out[before..].iter().map(|r| r.message.len()).sum::<usize>();
+            self.bytes -= bytes;
             match end {
                 TurnEnd::Emptied => {
                     let container = self.turns.pop_front().expect("a first container");

@@ -74,8 +74,8 @@ impl Queue {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock leaves consistent data (every
-        // mutation is a single push/pop); keep going.
+        // Nothing here panics on any input; should a panic happen anyway
+        // while the lock is held, later calls go on rather than fail.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
