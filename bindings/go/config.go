@@ -59,35 +59,37 @@ type Config struct {
 	// Where reading starts for containers already running: "now" (default),
 	// "all", or a time (RFC 3339, e.g. t.Format(time.RFC3339Nano)).
 	Since string `json:"since,omitempty"`
-	// Also read containers already stopped at start-up. Default false.
-	IncludeStopped bool `json:"include_stopped,omitempty"`
 	// The first wait before retrying after a daemon failure. Default 2s.
 	RetryBackoff time.Duration `json:"retry_backoff_secs,omitempty"`
 	// The longest wait between retries. Default 30s.
 	RetryBackoffMax time.Duration `json:"retry_backoff_max_secs,omitempty"`
 	// How many entries a reopen asks for at first. Default 256.
 	ReopenTail uint64 `json:"reopen_tail,omitempty"`
-	// A position file: a capture started again resumes where Poll's
-	// batches stopped being freed. Default: none.
-	CheckpointPath string `json:"checkpoint_path,omitempty"`
-	// How often a changed position file is written. Default 1s.
-	CheckpointInterval time.Duration `json:"checkpoint_interval,omitempty"`
-	// A position file that cannot be read: "fail" (default) or "reset".
-	CheckpointOnCorrupt string `json:"checkpoint_on_corrupt,omitempty"`
+	// The library's own log level: off, error, warn (default), info, debug.
+	LogLevel string `json:"log_level,omitempty"`
+	// Also read containers already stopped at start-up (a one-shot read of
+	// a host). Default off.
+	IncludeStopped bool `json:"include_stopped,omitempty"`
 	// Serve Prometheus metrics at http://<addr>/metrics, e.g.
 	// "127.0.0.1:9323". Default off.
 	MetricsAddr string `json:"metrics_addr,omitempty"`
-	// Per-container metric series. Default on; nil keeps it, Bool(false)
-	// keeps aggregates only.
+	// Per-container series (container_id, container_name labels). Default
+	// on; Bool(false) keeps aggregates only.
 	MetricsPerContainer *bool `json:"metrics_per_container,omitempty"`
-	// The library's own log level: off, error, warn (default), info, debug.
-	LogLevel string `json:"log_level,omitempty"`
+	// The position file: a restarted capture resumes after the last record
+	// Poll returned. Default none.
+	CheckpointPath string `json:"checkpoint_path,omitempty"`
+	// How often a changed position file is written. Default 1s.
+	CheckpointInterval time.Duration `json:"checkpoint_interval,omitempty"`
+	// What a corrupt position file does: "fail" (default: Start fails
+	// naming the file) or "reset" (moved aside, start afresh).
+	CheckpointOnCorrupt string `json:"checkpoint_on_corrupt,omitempty"`
 
 	// Extra keys added to the document as they are (they win over the
 	// fields above): for keys this struct does not know yet.
 	Extra map[string]interface{} `json:"-"`
-	// Receives the library's log lines instead of stderr (see SetLogFunc).
-	// Lines logged before Start returns still go to stderr.
+	// Receives the library's log lines instead of stderr (see SetLogFunc),
+	// every one: it is in place before the capture starts.
 	LogFunc LogFunc `json:"-"`
 }
 
