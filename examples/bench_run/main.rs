@@ -11,11 +11,13 @@
 //!   bounded request next to the naive `since=`-only one, and the engine's
 //!   own rotations.
 //! - Write → poll latency of live writers at about 10k lines/s.
+//! - A noisy neighbour: a quiet container's write → poll latency while
+//!   another floods and the host drains at half the flood's rate (`fair`).
 //! - Resident memory per followed idle container (500 vs 0).
 //!
 //! Usage: `bench_run run [--smoke] [--prefix lct-<pid>-]` (what
 //! `scripts/bench-run.sh` calls; `BENCH_SMOKE=1` is `--smoke`). The other
-//! modes (`drain`, `latency`, `idle`, `rotate`) are the capturer's side of
+//! modes (`drain`, `latency`, `idle`, `rotate`, `fair`) are the capturer's side of
 //! one measurement, run by `run` as a child process; `rawread` is a
 //! reference reader for `scripts/bench-profile.sh`.
 //!
@@ -24,6 +26,7 @@
 
 mod capture;
 mod containers;
+mod fair;
 mod probe;
 mod rawread;
 mod reopen;
@@ -51,6 +54,8 @@ const TARGET_REOPEN_RATIO: f64 = 2.0;
 const TARGET_P99_MS: f64 = 20.0;
 /// The drain with a multiline parser on, over the same drain with it off.
 const TARGET_MULTILINE_RATIO: f64 = 0.9;
+/// A quiet container's lines behind a flood (issue #16).
+const TARGET_FAIR_P99_MS: f64 = 100.0;
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -89,6 +94,10 @@ struct Plan {
     writer_pause: &'static str,
     latency_warmup: f64,
     latency_seconds: f64,
+    /// The noisy neighbour: how long the flood writes (at its own rate),
+    /// and the bursts of the run that measures that rate.
+    fair_flood_seconds: f64,
+    fair_calibration_bursts: usize,
     idle: usize,
     max_load: f64,
     load_wait: Duration,
@@ -98,7 +107,7 @@ impl Plan {
     fn new(smoke: bool) -> Plan {
         let env = |key: &str| std::env::var(key).ok().and_then(|v| v.parse::<f64>().ok());
         let phases = std::env::var("BENCH_PHASES")
-            .unwrap_or_else(|_| "drain,multiline,reopen,latency,idle".into())
+            .unwrap_or_else(|_| "drain,multiline,reopen,latency,fair,idle".into())
             .split(',')
             .map(|p| p.trim().to_string())
             .collect();
@@ -118,6 +127,8 @@ impl Plan {
                 writer_pause: "0.02",
                 latency_warmup: 1.0,
                 latency_seconds: 3.0,
+                fair_flood_seconds: 3.0,
+                fair_calibration_bursts: 10,
                 idle: 20,
                 max_load: env("BENCH_MAX_LOAD").unwrap_or(f64::INFINITY),
                 load_wait: Duration::from_secs_f64(env("BENCH_LOAD_WAIT").unwrap_or(0.0)),
@@ -138,6 +149,8 @@ impl Plan {
                 writer_pause: "0.02",
                 latency_warmup: 2.0,
                 latency_seconds: 15.0,
+                fair_flood_seconds: 10.0,
+                fair_calibration_bursts: 30,
                 idle: env("BENCH_IDLE").map_or(500, |v| v as usize),
                 max_load: env("BENCH_MAX_LOAD").unwrap_or(1.0),
                 load_wait: Duration::from_secs_f64(env("BENCH_LOAD_WAIT").unwrap_or(900.0)),
@@ -175,10 +188,11 @@ fn main() {
         "latency" => child(capture::latency, args),
         "idle" => child(capture::idle, args),
         "rotate" => child(capture::rotate, args),
+        "fair" => child(fair::fair, args),
         "rawread" => child(rawread::rawread, args),
         "run" => std::process::exit(run(args.collect())),
         other => {
-            eprintln!("bench: unknown mode {other:?} (run, drain, latency, idle, rotate, rawread)");
+            eprintln!("bench: unknown mode {other:?} (run, drain, latency, idle, rotate, fair, rawread)");
             std::process::exit(2);
         }
     }
@@ -231,11 +245,12 @@ fn run(args: Vec<String>) -> i32 {
             return 2;
         }
     }
-    let phases: [(&str, &str, Phase); 5] = [
+    let phases: [(&str, &str, Phase); 6] = [
         ("drain", "drain throughput", Bench::drains),
         ("multiline", "multiline drain", Bench::drain_multiline),
         ("reopen", "reopen cost", Bench::reopens),
         ("latency", "write → poll latency", Bench::latency),
+        ("fair", "noisy neighbour", Bench::fairness),
         ("idle", "idle memory", Bench::idle_memory),
     ];
     let mut failed = false;

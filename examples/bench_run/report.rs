@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::probe::median;
 use crate::{
-    TARGET_CPU_RATIO, TARGET_IDLE_KIB, TARGET_MULTILINE_RATIO, TARGET_P99_MS, TARGET_REOPEN_RATIO,
+    TARGET_CPU_RATIO, TARGET_FAIR_P99_MS, TARGET_IDLE_KIB, TARGET_MULTILINE_RATIO, TARGET_P99_MS, TARGET_REOPEN_RATIO,
     TARGET_THROUGHPUT_RATIO,
 };
 
@@ -395,6 +395,64 @@ impl Report {
             format!("{p99:.2} ms"),
             &format!("≤ {TARGET_P99_MS} ms"),
             p99 <= TARGET_P99_MS,
+        );
+        self.sections.push(s);
+    }
+
+    pub fn fairness(&mut self, runs: Vec<Value>) {
+        let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+        let paused = |v: &Value, who: &str| {
+            let p = &v["paused_seconds"][who];
+            if p.is_null() {
+                "–".to_string()
+            } else {
+                format!(
+                    "{:.1} / {:.1}",
+                    p["backpressure"].as_f64().unwrap_or(0.0),
+                    p["rate_limit"].as_f64().unwrap_or(0.0)
+                )
+            }
+        };
+        let mut s = String::from("\n### Noisy neighbour (one container floods, another writes a numbered line every 100 ms, the host drains at half the flood's rate; latency = time at poll − Docker timestamp)\n\n");
+        s += "| run | flood lines/s (alone / followed) | host records/s | quiet lines | lost / repeated | quiet p50 | quiet p99 | quiet max | flood lag p50 / max | paused s, flood (queue / rate) | capturer CPU s | load |\n";
+        s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
+        for (i, v) in runs.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "| {} | {} / {} | {} | {} | {} / {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.2} / {:.2} s | {} | {:.2} | {:.2} |",
+                i + 1,
+                thousands(f(v, "flood_rate_alone")),
+                thousands(f(v, "flood_write_rate")),
+                thousands(f(v, "drain_rate")),
+                v["quiet_lines"],
+                v["quiet_lost"],
+                v["quiet_repeated"],
+                f(v, "quiet_p50_ms"),
+                f(v, "quiet_p99_ms"),
+                f(v, "quiet_max_ms"),
+                f(v, "flood_p50_ms") / 1e3,
+                f(v, "flood_max_ms") / 1e3,
+                paused(v, "flood"),
+                f(v, "cpu_seconds"),
+                f(v, "load")
+            );
+        }
+        let p99 = median(&runs.iter().map(|v| f(v, "quiet_p99_ms")).collect::<Vec<_>>());
+        self.target(
+            "quiet container's write → poll latency p99 behind a flood".into(),
+            format!("{p99:.1} ms (median of {} runs)", runs.len()),
+            &format!("≤ {TARGET_FAIR_P99_MS} ms"),
+            p99 <= TARGET_FAIR_P99_MS,
+        );
+        let wrong: u64 = runs
+            .iter()
+            .map(|v| v["quiet_lost"].as_u64().unwrap_or(0) + v["quiet_repeated"].as_u64().unwrap_or(0))
+            .sum();
+        self.target(
+            "quiet container's lines lost or repeated behind a flood".into(),
+            wrong.to_string(),
+            "0",
+            wrong == 0,
         );
         self.sections.push(s);
     }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 pub use filter::{Filters, LabelFilter};
 pub use values::{parse_bool, parse_duration, parse_size, OnCorrupt, SincePolicy, Streams};
-use values::{Address, FilePath, Flag, Host, Jitter, Labels, Positive, Prefixes, Size};
+use values::{Address, FilePath, Flag, Host, Jitter, Labels, Positive, Prefixes, Rate, Size};
 
 use crate::docker::DockerHost;
 use crate::log::LogLevel;
@@ -37,6 +37,8 @@ pub struct Config {
     pub max_line_bytes: usize,
     pub queue_max_records: usize,
     pub queue_max_bytes: usize,
+    /// Records a second one container may deliver (None: no limit).
+    pub container_max_records_per_second: Option<f64>,
     pub since: SincePolicy,
     pub include_stopped: bool,
     pub retry_backoff: Duration,
@@ -65,6 +67,7 @@ impl Default for Config {
             max_line_bytes: 1 << 20,
             queue_max_records: 65_536,
             queue_max_bytes: 64 << 20,
+            container_max_records_per_second: None,
             since: SincePolicy::Now,
             include_stopped: false,
             retry_backoff: Duration::from_secs(2),
@@ -123,10 +126,22 @@ struct RawConfig {
     /// truncated. Default 1 MiB. Accepts `"256KiB"`-style sizes.
     max_line_bytes: Option<Size<1024>>,
     /// How many records may wait for the host. When full, readers stop
-    /// reading (the daemon keeps the log on disk). Default 65536.
+    /// reading (the daemon keeps the log on disk). Containers share it: the
+    /// host takes their records in turn, and a container holding more than
+    /// its share stops reading while the others go on. Default 65536.
     queue_max_records: Option<Size<1>>,
-    /// How many message bytes may wait for the host. Default 64 MiB.
+    /// How many message bytes may wait for the host (shared likewise).
+    /// Default 64 MiB.
     queue_max_bytes: Option<Size<1>>,
+    /// The most records a second one container may deliver (e.g. `1000`;
+    /// fractions allowed). A container writing faster is paused (its reader
+    /// stops reading; the daemon keeps the log) and read on at this rate;
+    /// pausing is counted per container (stats `paused_seconds`, metric
+    /// `log_capturer_container_paused_seconds_total{reason="rate_limit"}`).
+    /// A log the daemon rotates and deletes (`json-file` with `max-size`,
+    /// `local`) can lose what it deletes while its reader is paused: that
+    /// is detected and reported as a gap. Default: no limit.
+    container_max_records_per_second: Option<Rate>,
     /// Where reading starts for containers already running at start-up:
     /// `now` (default), `all`, or a time (RFC 3339, or Unix seconds).
     /// Containers that start later are always read from their first line.
@@ -208,6 +223,7 @@ pub const KEYS: &[&str] = &[
     "max_line_bytes",
     "queue_max_records",
     "queue_max_bytes",
+    "container_max_records_per_second",
     "since",
     "include_stopped",
     "retry_backoff_secs",
@@ -252,6 +268,7 @@ impl RawConfig {
         c.max_line_bytes = self.max_line_bytes.map_or(c.max_line_bytes, |v| v.0 as usize);
         c.queue_max_records = self.queue_max_records.map_or(c.queue_max_records, |v| v.0 as usize);
         c.queue_max_bytes = self.queue_max_bytes.map_or(c.queue_max_bytes, |v| v.0 as usize);
+        c.container_max_records_per_second = self.container_max_records_per_second.map(|v| v.0);
         c.since = self.since.unwrap_or(c.since);
         c.include_stopped = self.include_stopped.map_or(c.include_stopped, |v| v.0);
         c.reopen_tail = self.reopen_tail.map_or(c.reopen_tail, |v| v.0);
@@ -375,6 +392,7 @@ mod tests {
         assert_eq!(c.max_line_bytes, 1 << 20);
         assert_eq!(c.streams, Streams { stdout: true, stderr: true });
         assert_eq!(c.since, SincePolicy::Now);
+        assert_eq!(c.container_max_records_per_second, None);
     }
 
     #[test]
@@ -443,6 +461,10 @@ mod tests {
             (r#"{"metrics_addr": "localhost"}"#, "metrics_addr"),
             (r#"{"max_line_bytes": 10}"#, "max_line_bytes"),
             (r#"{"queue_max_bytes": 2048, "max_line_bytes": 4096}"#, "queue_max_bytes"),
+            (r#"{"container_max_records_per_second": 0}"#, "container_max_records_per_second"),
+            (r#"{"container_max_records_per_second": -5}"#, "container_max_records_per_second"),
+            (r#"{"container_max_records_per_second": "fast"}"#, "container_max_records_per_second"),
+            (r#"{"container_max_records_per_second": 1e12}"#, "container_max_records_per_second"),
         ] {
             let e = Config::from_json(doc).unwrap_err();
             assert!(e.0.contains(key), "{doc}: {e}");
@@ -483,6 +505,7 @@ mod tests {
             ("max_line_bytes", "64KiB"),
             ("queue_max_records", "1000"),
             ("queue_max_bytes", "1MiB"),
+            ("container_max_records_per_second", "2.5"),
             ("since", "1704164645"),
             ("retry_backoff_secs", "1"),
             ("retry_backoff_max_secs", "10"),
@@ -495,6 +518,7 @@ mod tests {
         assert_eq!(c.filters.include_containers, vec!["web", "api"]);
         assert!(!c.auto_partial_merge);
         assert_eq!(c.max_line_bytes, 64 << 10);
+        assert_eq!(c.container_max_records_per_second, Some(2.5));
         assert_eq!(c.log_level, LogLevel::Debug);
         let e = Config::from_properties([("rotation_jitter", "lots")]).unwrap_err();
         assert!(e.0.contains("rotation_jitter"), "{e}");

@@ -15,8 +15,12 @@ named_enum! {
         Starting = "starting",
         Following = "following",
         Backoff = "backoff",
-        /// Waiting for room in the queue (the host is not polling fast enough).
+        /// Waiting for room in the queue (the host is not polling fast
+        /// enough, or this container holds its share of the queue).
         Backpressure = "backpressure",
+        /// Paused: the container writes faster than
+        /// `container_max_records_per_second`.
+        RateLimited = "rate_limited",
         /// Reading a backlog; the due rotation waits until it has caught up.
         CatchingUp = "catching_up",
         /// A busy rotating log read by polling (non-follow reads).
@@ -34,9 +38,12 @@ impl ReaderState {
     }
 
     /// Working, though its stream may not be renewed on time: waiting for
-    /// the host, or working through a backlog.
+    /// the host or its rate limit, or working through a backlog.
     pub fn is_busy(self) -> bool {
-        matches!(self, ReaderState::Backpressure | ReaderState::CatchingUp | ReaderState::Polling)
+        matches!(
+            self,
+            ReaderState::Backpressure | ReaderState::RateLimited | ReaderState::CatchingUp | ReaderState::Polling
+        )
     }
 }
 

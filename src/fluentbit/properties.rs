@@ -72,6 +72,10 @@ const OTHER_NAMES: &[(&str, &str)] = &[
     ("multiline.timeout", "multiline.timeout_ms"),
     ("multiline.flush_ms", "multiline.timeout_ms"),
     ("multiline.flush_timeout", "multiline.timeout_ms"),
+    // The name first proposed for it, and OpenShift logging's `maxRecordsPerSecond`.
+    ("container_max_lines_per_second", "container_max_records_per_second"),
+    ("max_records_per_second", "container_max_records_per_second"),
+    ("maxrecordspersecond", "container_max_records_per_second"),
 ];
 
 /// The default of `batch_max_bytes`.

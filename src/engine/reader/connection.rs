@@ -29,6 +29,9 @@ pub struct Connection {
     /// Lines taken in from it (delivered, or held in an open multiline
     /// event).
     pub lines: u64,
+    /// A delivery had to wait (for room or the rate limit): the reader is
+    /// behind the daemon.
+    pub paused: bool,
 }
 
 /// What one read's bytes did.
@@ -58,6 +61,7 @@ pub(super) async fn open_request(
         query,
         verified: false,
         lines: 0,
+        paused: false,
     })
 }
 
@@ -126,7 +130,8 @@ impl Reader {
         }
         conn.lines += conn.session.lines.len() as u64;
         state.group(&mut conn.session.lines);
-        self.deliver(state).await?;
+        let delivery = self.deliver(state).await?;
+        conn.paused |= delivery.paused;
         Ok(match decoded {
             Ok(()) => Intake::More,
             Err(e) => Intake::Error(e),

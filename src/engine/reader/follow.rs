@@ -107,7 +107,8 @@ impl Reader {
             }
             let now = Instant::now();
             deadlines.on_data(now);
-            if watch_busy && busy.observe(now, before, conn.lines) {
+            // A reader that had to pause is behind the daemon, like a busy one.
+            if watch_busy && (busy.observe(now, before, conn.lines) || conn.paused) {
                 return Ok(FollowEnd::Busy);
             }
         }

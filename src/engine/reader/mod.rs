@@ -10,7 +10,8 @@
 //!   a new window (`verify.rs`), decodes (`session.rs`) and delivers
 //!   (`deliver.rs`).
 //! - `deadlines.rs`, `busy.rs`, `coalesce.rs`: a stream's timers, the busy
-//!   rotating log detector, fewer wake-ups under load.
+//!   rotating log detector, fewer wake-ups under load; `rate_limit.rs`:
+//!   `container_max_records_per_second`.
 
 mod busy;
 mod coalesce;
@@ -19,6 +20,7 @@ mod deadlines;
 mod deliver;
 mod error;
 mod follow;
+mod rate_limit;
 mod session;
 mod start;
 mod state;
@@ -128,7 +130,7 @@ impl Reader {
             match self.deliver(&mut state).await {
                 Err(Cancelled) => exit = ReaderExit::Cancelled,
                 // Held lines delivered now were read before the container went.
-                Ok(n) if n > 0 => {
+                Ok(d) if d.records > 0 => {
                     if let ReaderExit::Gone { read } = &mut exit {
                         *read = true;
                     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::chain::Line;
+use super::rate_limit::RateLimit;
 use crate::config::{Config, Streams};
 use crate::docker::LogsQuery;
 use crate::engine::backoff::Backoff;
@@ -43,6 +44,8 @@ pub struct ContainerState {
     /// `State.StartedAt` of the run last read to its end: a stopped
     /// container looked at again is read only if it ran since.
     pub drained_run: Option<String>,
+    /// With `container_max_records_per_second`.
+    pub limit: Option<RateLimit>,
 }
 
 impl ContainerState {
@@ -66,6 +69,7 @@ impl ContainerState {
             next_rotation: Instant::now() + jitter.jittered(config.rotation_interval, config.rotation_jitter),
             resumed,
             drained_run: None,
+            limit: config.container_max_records_per_second.map(|rate| RateLimit::new(rate, Instant::now())),
         }
     }
 
