@@ -18,5 +18,6 @@ pub mod ffi;
 pub mod fluentbit;
 pub mod frame;
 pub mod log;
+pub mod logfile;
 pub mod position;
 pub mod queue;
