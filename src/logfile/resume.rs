@@ -39,6 +39,8 @@ impl Follower {
         let (snapshot, point, files) = loop {
             let snapshot = Snapshot::take(&dir, &mut watch)?;
             if snapshot.member(0).is_none() {
+                // Not a regular file, or not there: say which.
+                dir.open_file(&dir.live)?;
                 let e = io::Error::from(io::ErrorKind::NotFound);
                 return Err(Error::io(format!("cannot open {}", dir.live_path().display()), e));
             }
