@@ -406,6 +406,18 @@ fn waits_end_at_a_change_or_the_deadline() {
     w.write(1);
     assert!(f.wait(Duration::from_secs(10)), "a write wakes the wait");
     assert_eq!(drain(&mut f).0, [1]);
+    // Waiting on the descriptor instead (as an async runtime would): it is
+    // readable after a write, and reading the batch clears it.
+    let readable = |f: &Follower| {
+        let mut pfd = libc::pollfd { fd: f.watch_fd().unwrap(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd, no wait.
+        unsafe { libc::poll(&mut pfd, 1, 0) == 1 }
+    };
+    assert!(!readable(&f));
+    w.write(1);
+    assert!(readable(&f));
+    assert_eq!(drain(&mut f).0, [2]);
+    assert!(!readable(&f), "read_batch read the events");
 }
 
 #[test]

@@ -168,9 +168,15 @@ pub struct Follower {
 }
 
 impl Follower {
-    pub(super) fn new(dir: LogDir, config: &FollowConfig, watch: Watch, since_ns: i64, files: Vec<Segment>) -> Follower {
-        let mut files: VecDeque<Next> = files.into_iter().map(Next::File).collect();
-        let Some(Next::File(current)) = files.pop_front() else { unreachable!("the live file is always held") };
+    /// A follower reading `current`, then `rest` (the live file last).
+    pub(super) fn new(
+        dir: LogDir,
+        config: &FollowConfig,
+        watch: Watch,
+        since_ns: i64,
+        current: Segment,
+        rest: Vec<Segment>,
+    ) -> Follower {
         Follower {
             dir,
             format: config.format,
@@ -179,7 +185,7 @@ impl Follower {
             since_ns,
             watch,
             current,
-            next: files,
+            next: rest.into_iter().map(Next::File).collect(),
             tail_generation: None,
             gone: false,
             last_ts: None,
@@ -195,6 +201,9 @@ impl Follower {
     pub fn read_batch(&mut self, max_bytes: usize) -> Result<Batch, Error> {
         let mut batch =
             Batch { entries: Vec::new(), notices: Vec::new(), cursor: None, state: ReadState::More, bytes: 0 };
+        // Read the pending events, so `watch_fd` is readable again only
+        // after a new change.
+        self.watch.drain();
         self.check_rotation(&mut batch)?;
         while batch.bytes < max_bytes as u64 {
             let limit = (max_bytes as u64 - batch.bytes).clamp(MIN_READ, READ_CHUNK) as usize;
@@ -243,7 +252,9 @@ impl Follower {
     }
 
     /// The inotify descriptor, readable when the files changed (`None`:
-    /// polled; wait the poll interval instead).
+    /// polled; wait the poll interval instead). `read_batch` reads its
+    /// events, so a caller waiting on it (e.g. tokio's `AsyncFd`) clears
+    /// readiness and calls `read_batch`.
     pub fn watch_fd(&self) -> Option<RawFd> {
         self.watch.fd()
     }

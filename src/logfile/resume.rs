@@ -58,23 +58,25 @@ impl Follower {
             Start::Since(ts) | Start::Cursor { since_ns: ts, .. } => ts,
             Start::End => i64::MIN,
         };
-        let mut follower = Follower::new(dir, config, watch, since_ns, files);
+        let (current, rest) = files;
+        let mut follower = Follower::new(dir, config, watch, since_ns, current, rest);
         follower.tail_generation = snapshot.generation;
         Ok((follower, point.opened))
     }
 }
 
-/// Opens the members from the start point on; `None` if one moved.
-fn open_from(dir: &LogDir, members: &[Member], point: &StartPoint) -> Result<Option<Vec<Segment>>, Error> {
-    let mut files = Vec::new();
-    for (i, member) in members.iter().enumerate().skip(point.member) {
-        let offset = if i == point.member { point.offset } else { 0 };
-        match open_member(dir, member, offset)? {
-            Some(segment) => files.push(segment),
+/// Opens the members from the start point on: the first, and the rest.
+/// `None` if one moved.
+fn open_from(dir: &LogDir, members: &[Member], point: &StartPoint) -> Result<Option<(Segment, Vec<Segment>)>, Error> {
+    let Some(current) = open_member(dir, &members[point.member], point.offset)? else { return Ok(None) };
+    let mut rest = Vec::new();
+    for member in &members[point.member + 1..] {
+        match open_member(dir, member, 0)? {
+            Some(segment) => rest.push(segment),
             None => return Ok(None),
         }
     }
-    Ok(Some(files))
+    Ok(Some((current, rest)))
 }
 
 fn start_point(dir: &LogDir, config: &FollowConfig, snapshot: &Snapshot, start: Start) -> Result<StartPoint, Error> {

@@ -118,7 +118,7 @@ impl Watch {
     }
 
     /// Reads every pending event; true if there was any.
-    fn drain(&mut self) -> bool {
+    pub fn drain(&mut self) -> bool {
         let Some(fd) = self.inotify.as_ref().map(AsRawFd::as_raw_fd) else { return false };
         let mut any = false;
         let mut buf = [0u8; 8192];
