@@ -21,8 +21,8 @@ use log_capturer::docker::{BodyRead, Endpoint};
 use log_capturer::engine::container::ContainerMeta;
 use log_capturer::ffi::capture_record;
 use log_capturer::frame::{self, decode_multiplexed, Decoded, Entry, Stream, PIECE_BYTES};
-use log_capturer::logfile::json_file::{self, encode_line};
-use log_capturer::logfile::{k8s_file, FollowConfig, Follower, Format, ReadState, Start};
+use log_capturer::logfile::json_file::encode_line;
+use log_capturer::logfile::{FollowConfig, Follower, Format, LineParser, ReadState, Start};
 use log_capturer::position::{Assembler, Dedup, Line, Position};
 use log_capturer::queue::{Queue, Record};
 
@@ -403,26 +403,20 @@ fn logfile_cases(h: &Harness, line: &[u8]) {
         write_log(&path, format, BATCH, line);
         *lines = std::fs::read(&path).unwrap();
     }
-    let json = Bytes::from(json_lines);
-    let mut arena = BytesMut::new();
-    h.case("logfile: json_file::parse_line, 100-byte lines", BATCH as u64, json.len() as u64, || {
-        let mut n = 0;
-        for l in json.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            black_box(json_file::parse_line(l, &mut arena).unwrap());
-            n += 1;
-        }
-        assert_eq!(n, BATCH);
-    });
-    let k8s = Bytes::from(k8s_lines);
-    h.case("logfile: k8s_file::parse_line, 100-byte lines", BATCH as u64, k8s.len() as u64, || {
-        let (mut start, mut n) = (0, 0);
-        while let Some(len) = memchr::memchr(b'\n', &k8s[start..]) {
-            black_box(k8s_file::parse_line(&k8s.slice(start..start + len + 1)).unwrap());
-            start += len + 1;
-            n += 1;
-        }
-        assert_eq!(n, BATCH);
-    });
+    for (format, lines) in [(Format::JsonFile, json_lines), (Format::K8sFile, k8s_lines)] {
+        let lines = Bytes::from(lines);
+        let mut parser = LineParser::new(format);
+        let name = format!("logfile: LineParser::parse, {}, 100-byte lines", format.name());
+        h.case(&name, BATCH as u64, lines.len() as u64, || {
+            let (mut start, mut n) = (0, 0);
+            while let Some(len) = memchr::memchr(b'\n', &lines[start..]) {
+                black_box(parser.parse(&lines, start, start + len + 1).unwrap());
+                start += len + 1;
+                n += 1;
+            }
+            assert_eq!(n, BATCH);
+        });
+    }
 
     // A whole file: `cat` (the reference), the follower, the follower
     // feeding the engine's per-entry work.

@@ -18,7 +18,7 @@ use bytes::{Bytes, BytesMut};
 use super::files::{Identity, LogDir};
 use super::segment::{Chunk, Segment};
 use super::watch::{Generation, Watch};
-use super::{json_file, k8s_file, Error, Format};
+use super::{Error, Format, LineParser};
 use crate::frame::{Entry, Stream};
 
 /// Reads of one file are at most this long (and at least `MIN_READ`, so a
@@ -154,6 +154,7 @@ pub struct Follower {
     /// Entries stamped before this are not delivered (a start point).
     pub(super) since_ns: i64,
     pub(super) watch: Watch,
+    pub(super) parser: LineParser,
     pub(super) current: Segment,
     pub(super) next: VecDeque<Next>,
     /// The rotation count when the newest file held was the live one.
@@ -164,7 +165,6 @@ pub struct Follower {
     pending_gap: Option<NoticeKind>,
     cursor: Option<Cursor>,
     buf: BytesMut,
-    arena: BytesMut,
 }
 
 impl Follower {
@@ -184,6 +184,7 @@ impl Follower {
             slack_ns: config.order_slack_ns,
             since_ns,
             watch,
+            parser: LineParser::new(config.format),
             current,
             next: rest.into_iter().map(Next::File).collect(),
             tail_generation: None,
@@ -192,7 +193,6 @@ impl Follower {
             pending_gap: None,
             cursor: None,
             buf: BytesMut::new(),
-            arena: BytesMut::new(),
         }
     }
 
@@ -279,18 +279,11 @@ impl Follower {
     /// Parses every line of `lines` (complete lines of the current file).
     fn parse(&mut self, lines: Bytes, batch: &mut Batch) {
         batch.bytes += lines.len() as u64;
-        if self.format == Format::JsonFile && self.arena.capacity() - self.arena.len() < lines.len() {
-            // Payloads are never longer than their lines: one allocation
-            // per chunk.
-            self.arena = BytesMut::with_capacity(lines.len());
-        }
+        self.parser.reserve(lines.len());
         let mut start = 0;
         while let Some(len) = memchr::memchr(b'\n', &lines[start..]) {
             let end = start + len + 1;
-            let parsed = match self.format {
-                Format::JsonFile => json_file::parse_line(&lines[start..end - 1], &mut self.arena),
-                Format::K8sFile => k8s_file::parse_line(&lines.slice(start..end)),
-            };
+            let parsed = self.parser.parse(&lines, start, end);
             let offset = self.current.offset;
             self.current.offset += (end - start) as u64;
             match parsed {
@@ -349,7 +342,7 @@ impl Follower {
         if batch.state != ReadState::More {
             // Idle: hold no buffer (payloads keep what they use).
             self.buf = BytesMut::new();
-            self.arena = BytesMut::new();
+            self.parser.release();
         }
         batch.cursor = self.cursor;
     }

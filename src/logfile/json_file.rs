@@ -31,7 +31,8 @@ use std::borrow::Cow;
 use bytes::{BufMut, BytesMut};
 use serde::Deserialize;
 
-use crate::frame::{parse_rfc3339, Entry, Stream};
+use super::stamp::Stamps;
+use crate::frame::{Entry, Stream};
 
 /// The arena a payload is unescaped into is renewed in blocks of this size,
 /// so entries of one batch share a few allocations.
@@ -39,16 +40,16 @@ const ARENA_BLOCK: usize = 256 * 1024;
 
 /// Parses one line (without its `\n`) into an entry; the payload is
 /// unescaped into `arena` and split off it.
-pub fn parse_line(line: &[u8], arena: &mut BytesMut) -> Result<Entry, String> {
+pub fn parse_line(line: &[u8], arena: &mut BytesMut, stamps: &mut Stamps) -> Result<Entry, String> {
     if arena.capacity() - arena.len() < line.len() {
         *arena = BytesMut::with_capacity(ARENA_BLOCK.max(line.len()));
     }
     arena.clear();
-    let parsed = match scan_docker_layout(line, arena) {
+    let parsed = match scan_docker_layout(line, arena, stamps) {
         Some(result) => result,
         None => {
             arena.clear();
-            parse_general(line, arena)
+            parse_general(line, arena, stamps)
         }
     };
     match parsed {
@@ -62,7 +63,7 @@ pub fn parse_line(line: &[u8], arena: &mut BytesMut) -> Result<Entry, String> {
 
 /// Docker's exact layout. `None`: the line is laid out otherwise (try the
 /// general parser); `Some(Err)`: it has Docker's layout and is broken.
-fn scan_docker_layout(line: &[u8], out: &mut BytesMut) -> Option<Result<(Stream, i64), String>> {
+fn scan_docker_layout(line: &[u8], out: &mut BytesMut, stamps: &mut Stamps) -> Option<Result<(Stream, i64), String>> {
     let mut rest = line.strip_prefix(b"{\"log\":\"")?;
     let end = match unescape_string(rest, out) {
         Ok(end) => end,
@@ -79,7 +80,7 @@ fn scan_docker_layout(line: &[u8], out: &mut BytesMut) -> Option<Result<(Stream,
         rest = &attrs[skip_object(attrs)?..];
     }
     let time = rest.strip_prefix(b",\"time\":\"")?.strip_suffix(b"\"}")?;
-    Some(match parse_rfc3339(time) {
+    Some(match stamps.parse(time) {
         Some(ts_ns) => Ok((stream, ts_ns)),
         None => Err(format!("bad time {:?}", String::from_utf8_lossy(time))),
     })
@@ -186,14 +187,14 @@ struct GeneralEntry<'a> {
     time: Cow<'a, str>,
 }
 
-fn parse_general(line: &[u8], out: &mut BytesMut) -> Result<(Stream, i64), String> {
+fn parse_general(line: &[u8], out: &mut BytesMut, stamps: &mut Stamps) -> Result<(Stream, i64), String> {
     let entry: GeneralEntry = serde_json::from_slice(line).map_err(|e| format!("not a json-file entry: {e}"))?;
     let stream = match entry.stream.as_deref() {
         Some("stdout") => Stream::Stdout,
         Some("stderr") => Stream::Stderr,
         other => return Err(format!("bad stream {other:?}")),
     };
-    let ts_ns = parse_rfc3339(entry.time.as_bytes()).ok_or_else(|| format!("bad time {:?}", entry.time))?;
+    let ts_ns = stamps.parse(entry.time.as_bytes()).ok_or_else(|| format!("bad time {:?}", entry.time))?;
     out.extend_from_slice(entry.log.as_deref().unwrap_or("").as_bytes());
     Ok((stream, ts_ns))
 }
@@ -227,9 +228,10 @@ pub fn encode_line(stream: Stream, ts: &str, payload: &[u8], out: &mut Vec<u8>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::parse_rfc3339;
 
     fn parse(line: &str) -> Result<Entry, String> {
-        parse_line(line.as_bytes(), &mut BytesMut::new())
+        parse_line(line.as_bytes(), &mut BytesMut::new(), &mut Stamps::default())
     }
 
     #[test]
@@ -291,7 +293,7 @@ mod tests {
         let payload = b"a\"b\\c\t\x01<>&\xff\xfe caf\xc3\xa9 \xe2\x80\xa8\r\n";
         let mut line = Vec::new();
         encode_line(Stream::Stdout, "2026-11-30T18:45:41.1Z", payload, &mut line);
-        let e = parse_line(&line[..line.len() - 1], &mut BytesMut::new()).unwrap();
+        let e = parse_line(&line[..line.len() - 1], &mut BytesMut::new(), &mut Stamps::default()).unwrap();
         assert_eq!(&e.payload[..], "a\"b\\c\t\x01<>&\u{fffd}\u{fffd} café \u{2028}\r\n".as_bytes());
     }
 }

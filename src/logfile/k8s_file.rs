@@ -20,17 +20,18 @@
 
 use bytes::Bytes;
 
-use crate::frame::{parse_rfc3339, Entry, Stream};
+use super::stamp::Stamps;
+use crate::frame::{Entry, Stream};
 
 /// The longest stamp accepted (`2026-11-30T18:46:08.195901363+00:00` is 35).
 const STAMP_MAX: usize = 40;
 
 /// Parses one line, its `\n` included; the payload is a slice of `line`.
-pub fn parse_line(line: &Bytes) -> Result<Entry, String> {
+pub fn parse_line(line: &Bytes, stamps: &mut Stamps) -> Result<Entry, String> {
     let body = line.strip_suffix(b"\n").ok_or("line has no newline")?;
     let space = memchr::memchr(b' ', &body[..body.len().min(STAMP_MAX + 1)]).ok_or("no timestamp")?;
     let stamp = &body[..space];
-    let ts_ns = parse_rfc3339(stamp).ok_or_else(|| format!("bad time {:?}", String::from_utf8_lossy(stamp)))?;
+    let ts_ns = stamps.parse(stamp).ok_or_else(|| format!("bad time {:?}", String::from_utf8_lossy(stamp)))?;
     let rest = &body[space + 1..];
     let stream = match rest.get(..7) {
         Some(b"stdout ") => Stream::Stdout,
@@ -53,9 +54,10 @@ pub fn parse_line(line: &Bytes) -> Result<Entry, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::parse_rfc3339;
 
     fn parse(line: &str) -> Result<Entry, String> {
-        parse_line(&Bytes::copy_from_slice(line.as_bytes()))
+        parse_line(&Bytes::copy_from_slice(line.as_bytes()), &mut Stamps::default())
     }
 
     #[test]

@@ -73,10 +73,15 @@ pub mod k8s_file;
 mod resume;
 mod rotation;
 mod segment;
+pub mod stamp;
 pub mod watch;
 
 use std::fmt;
 use std::io;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::frame::Entry;
 
 pub use files::{Identity, LogDir};
 pub use follower::{Batch, Cursor, FollowConfig, Follower, Notice, NoticeKind, Opened, ReadState, Start};
@@ -96,6 +101,50 @@ impl Format {
             Format::JsonFile => "json-file",
             Format::K8sFile => "k8s-file",
         }
+    }
+}
+
+/// Parses the lines of one file format, keeping what consecutive lines
+/// share: the block json-file payloads are unescaped into, and the last
+/// stamp's converted seconds.
+#[derive(Debug)]
+pub struct LineParser {
+    format: Format,
+    arena: BytesMut,
+    stamps: stamp::Stamps,
+}
+
+impl LineParser {
+    pub fn new(format: Format) -> LineParser {
+        LineParser { format, arena: BytesMut::new(), stamps: stamp::Stamps::default() }
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Parses the line `lines[start..end]` (its `\n` included). A
+    /// json-file payload is unescaped into the parser's block; a k8s-file
+    /// one is a slice of `lines`.
+    #[inline]
+    pub fn parse(&mut self, lines: &Bytes, start: usize, end: usize) -> Result<Entry, String> {
+        match self.format {
+            Format::JsonFile => json_file::parse_line(&lines[start..end - 1], &mut self.arena, &mut self.stamps),
+            Format::K8sFile => k8s_file::parse_line(&lines.slice(start..end), &mut self.stamps),
+        }
+    }
+
+    /// Makes room for the payloads of `bytes` of lines in one allocation
+    /// (payloads are never longer than their lines).
+    pub fn reserve(&mut self, bytes: usize) {
+        if self.format == Format::JsonFile && self.arena.capacity() - self.arena.len() < bytes {
+            self.arena = BytesMut::with_capacity(bytes);
+        }
+    }
+
+    /// Holds no memory until the next line (payloads keep what they use).
+    pub fn release(&mut self) {
+        self.arena = BytesMut::new();
     }
 }
 

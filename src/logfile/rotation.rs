@@ -28,7 +28,7 @@ use super::files::{gz_metadata, LogDir, Member};
 use super::follower::{Batch, Follower, Next, Notice, NoticeKind};
 use super::segment::{line_before, Segment};
 use super::watch::{Generation, Watch};
-use super::{Error, Format};
+use super::{Error, Format, LineParser};
 
 /// How often a listing caught mid-rotation is taken again (1 ms apart).
 const SNAPSHOT_TRIES: u32 = 20;
@@ -240,9 +240,5 @@ pub(super) fn stamp(format: Format, line: &bytes::Bytes) -> Option<i64> {
 
 /// A line (with its `\n`) as an entry, if it parses.
 pub(super) fn entry_of(format: Format, line: &bytes::Bytes) -> Option<crate::frame::Entry> {
-    let mut arena = BytesMut::new();
-    match format {
-        Format::JsonFile => super::json_file::parse_line(&line[..line.len().saturating_sub(1)], &mut arena).ok(),
-        Format::K8sFile => super::k8s_file::parse_line(line).ok(),
-    }
+    LineParser::new(format).parse(line, 0, line.len()).ok()
 }

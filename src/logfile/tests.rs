@@ -4,6 +4,7 @@
 
 use bytes::{Bytes, BytesMut};
 
+use super::stamp::Stamps;
 use super::{json_file, k8s_file};
 use crate::frame::{decode_multiplexed, Decoded, Entry, Stream};
 
@@ -14,10 +15,10 @@ macro_rules! fixture {
 }
 
 fn json_entries(file: &[u8]) -> Vec<Entry> {
-    let mut arena = BytesMut::new();
+    let (mut arena, mut stamps) = (BytesMut::new(), Stamps::default());
     file.split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
-        .map(|l| json_file::parse_line(l, &mut arena).unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(l))))
+        .map(|l| json_file::parse_line(l, &mut arena, &mut stamps).unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(l))))
         .collect()
 }
 
@@ -27,7 +28,7 @@ fn k8s_entries(file: &[u8]) -> Vec<Entry> {
     let mut start = 0;
     while let Some(len) = memchr::memchr(b'\n', &file[start..]) {
         let line = file.slice(start..start + len + 1);
-        entries.push(k8s_file::parse_line(&line).unwrap_or_else(|e| panic!("{e}: {line:?}")));
+        entries.push(k8s_file::parse_line(&line, &mut Stamps::default()).unwrap_or_else(|e| panic!("{e}: {line:?}")));
         start += len + 1;
     }
     entries
