@@ -47,7 +47,7 @@ fn go(id: &str) {
 
 /// Reads until line `LINES` came (or the deadline); `pause` first waits,
 /// without reading, for the container to finish writing.
-fn follow(id: &str, pause: bool) -> (Vec<u64>, Vec<Notice>) {
+fn follow(id: &str, pause: bool) -> (Follower, Vec<u64>, Vec<Notice>) {
     let (mut follower, _) = open_when_there(id);
     go(id);
     let (mut seqs, mut notices) = (Vec::new(), Vec::new());
@@ -69,7 +69,7 @@ fn follow(id: &str, pause: bool) -> (Vec<u64>, Vec<Notice>) {
             follower.wait(Duration::from_millis(500));
         }
     }
-    (seqs, notices)
+    (follower, seqs, notices)
 }
 
 fn open_when_there(id: &str) -> (Follower, log_capturer::logfile::Opened) {
@@ -112,10 +112,14 @@ fn follows_a_rotating_log_keeping_up() {
     let mut containers = Containers::new("logfile-live");
     let plain = writer(&mut containers, "plain", &["max-size=100k", "max-file=5"]);
     let compressed = writer(&mut containers, "gz", &["max-size=100k", "max-file=5", "compress=true"]);
-    for id in [plain, compressed] {
-        let (seqs, notices) = follow(&id, false);
+    for (id, name) in [(plain, "plain"), (compressed, "gz")] {
+        let (mut follower, seqs, notices) = follow(&id, false);
         let rotations = check(&seqs, &notices, &on_disk(&id));
         assert!(rotations > 0, "the log rotated");
+        // Removed: the files it held are read to their end, then it is gone.
+        containers.remove(&[containers.name(name)]);
+        let batch = follower.read_batch(1 << 20).unwrap();
+        assert!(batch.entries.is_empty() && batch.state == ReadState::Gone, "{:?}", batch.state);
     }
 }
 
@@ -125,7 +129,7 @@ fn a_follower_that_stopped_reading_reads_everything_still_on_disk() {
     // 60,000 lines are ~4.4 MB of json-file: with 300k files, 14 rotations,
     // all kept (max-file 20), or most deleted (max-file 3).
     let kept = writer(&mut containers, "kept", &["max-size=300k", "max-file=20", "compress=true"]);
-    let (seqs, notices) = follow(&kept, true);
+    let (_, seqs, notices) = follow(&kept, true);
     check(&seqs, &notices, &on_disk(&kept));
     assert_eq!(seqs.len() as u64, LINES, "nothing was deleted, nothing is missing");
     let rotated: Vec<_> = notices.iter().filter_map(|n| match n.kind {
@@ -135,7 +139,7 @@ fn a_follower_that_stopped_reading_reads_everything_still_on_disk() {
     assert!(rotated.iter().sum::<u64>() >= 10, "many rotations at once: {rotated:?}");
 
     let deleting = writer(&mut containers, "deleting", &["max-size=300k", "max-file=3"]);
-    let (seqs, notices) = follow(&deleting, true);
+    let (_, seqs, notices) = follow(&deleting, true);
     check(&seqs, &notices, &on_disk(&deleting));
     assert!(seqs.len() < LINES as usize, "files were deleted before they were read");
 }

@@ -7,6 +7,20 @@
 //! an async runtime runs them where blocking is fine (a blocking-pool task
 //! or a small thread) and may instead wait on [`Follower::watch_fd`] itself.
 //! Opening and rotation handling are in `resume.rs` and `rotation.rs`.
+//!
+//! ```text
+//! let (mut follower, opened) = Follower::open(&config, Start::Cursor { cursor, since_ns })?;
+//! loop {
+//!     let batch = follower.read_batch(1 << 20)?;   // bounded, never waits
+//!     // entries → the same de-duplication and merge as the API stream;
+//!     // notices (at their entry index) → gaps, rotations, corrupt lines
+//!     match batch.state {
+//!         ReadState::More => {}
+//!         ReadState::AtEnd => { follower.wait(read_timeout); }
+//!         ReadState::Gone => break,
+//!     }
+//! }
+//! ```
 
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
@@ -62,7 +76,9 @@ pub enum Start {
 }
 
 /// A resume point: just after the line stamped `last_ts_ns` that ends at
-/// `offset` in the file with identity `file`.
+/// `offset` in the file with identity `file`. Resuming checks that line
+/// (identities are reused once a file is deleted); a cursor into a
+/// compressed file resumes by its stamp instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
     pub file: Identity,

@@ -16,7 +16,8 @@
 //! - The text is written raw: no escaping, invalid UTF-8 kept as it is.
 //!
 //! The CRI format allows several `:`-separated tags; only the first, `P`
-//! or `F`, is read.
+//! or `F`, is read. Podman's own reader (`libpod/logs/log.go`) splits a
+//! line the same way, at its first three spaces.
 
 use bytes::Bytes;
 
