@@ -425,11 +425,8 @@ fn logfile_cases(h: &Harness, line: &[u8]) {
         let bytes = write_log(&path, format, n, line);
         let label = format!("{} of {n} lines ({} MB)", format.name(), bytes / 1_000_000);
         let cat = h.case(&format!("logfile: cat > /dev/null, {label}"), n as u64, bytes, || {
-            let status = std::process::Command::new("cat")
-                .arg(&path)
-                .stdout(std::process::Stdio::null())
-                .status()
-                .unwrap();
+            let status =
+                std::process::Command::new("cat").arg(&path).stdout(std::process::Stdio::null()).status().unwrap();
             assert!(status.success());
         });
         let config = FollowConfig {

@@ -78,7 +78,9 @@ fn open_when_there(id: &str) -> (Follower, log_capturer::logfile::Opened) {
     loop {
         match Follower::open(&config, Start::Since(i64::MIN)) {
             Ok(opened) => return opened,
-            Err(e) if Instant::now() < deadline && e.kind() == "not_found" => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) if Instant::now() < deadline && e.kind() == "not_found" => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
             Err(e) => panic!("{e}"),
         }
     }
@@ -102,7 +104,10 @@ fn check(seqs: &[u64], notices: &[Notice], on_disk: &BTreeSet<u64>) -> usize {
     let holes = seqs.windows(2).filter(|w| w[1] != w[0] + 1).count() + usize::from(seqs.first() != Some(&1));
     assert_eq!(holes, gaps, "each hole in the numbers is a reported gap: {notices:?}");
     for notice in notices {
-        assert!(matches!(notice.kind, NoticeKind::Rotated { .. } | NoticeKind::Gap { certain: true, .. }), "{notice:?}");
+        assert!(
+            matches!(notice.kind, NoticeKind::Rotated { .. } | NoticeKind::Gap { certain: true, .. }),
+            "{notice:?}"
+        );
     }
     notices.iter().filter(|n| matches!(n.kind, NoticeKind::Rotated { .. })).count()
 }
@@ -132,10 +137,13 @@ fn a_follower_that_stopped_reading_reads_everything_still_on_disk() {
     let (_, seqs, notices) = follow(&kept, true);
     check(&seqs, &notices, &on_disk(&kept));
     assert_eq!(seqs.len() as u64, LINES, "nothing was deleted, nothing is missing");
-    let rotated: Vec<_> = notices.iter().filter_map(|n| match n.kind {
-        NoticeKind::Rotated { rotations } => rotations,
-        _ => None,
-    }).collect();
+    let rotated: Vec<_> = notices
+        .iter()
+        .filter_map(|n| match n.kind {
+            NoticeKind::Rotated { rotations } => rotations,
+            _ => None,
+        })
+        .collect();
     assert!(rotated.iter().sum::<u64>() >= 10, "many rotations at once: {rotated:?}");
 
     let deleting = writer(&mut containers, "deleting", &["max-size=300k", "max-file=3"]);

@@ -61,7 +61,23 @@ impl Writer {
         let live = dir.join(if format == Format::JsonFile { "c0ffee-json.log" } else { "ctr.log" });
         let file = File::create(&live).unwrap();
         let (live_seqs, rotated, deleted) = (Vec::new(), Vec::new(), Vec::new());
-        Writer { root, live, format, style, max_size, max_file, compress, file, size: 0, seq: 0, last_ts: T0, live_seqs, rotated, deleted, rotations: 0 }
+        Writer {
+            root,
+            live,
+            format,
+            style,
+            max_size,
+            max_file,
+            compress,
+            file,
+            size: 0,
+            seq: 0,
+            last_ts: T0,
+            live_seqs,
+            rotated,
+            deleted,
+            rotations: 0,
+        }
     }
 
     fn config(&self) -> FollowConfig {
@@ -177,7 +193,8 @@ fn compress(plain: &Path, last_ts: i64) {
     let data = fs::read(plain).unwrap();
     let gz = PathBuf::from(format!("{}.gz", plain.display()));
     let extra = format!("{{\"lastTime\":\"{}\"}}", go_rfc3339_nano(last_ts)).into_bytes();
-    let mut encoder = flate2::GzBuilder::new().extra(extra).write(File::create(&gz).unwrap(), flate2::Compression::default());
+    let mut encoder =
+        flate2::GzBuilder::new().extra(extra).write(File::create(&gz).unwrap(), flate2::Compression::default());
     encoder.write_all(&data).unwrap();
     encoder.finish().unwrap();
     fs::remove_file(plain).unwrap();
@@ -188,7 +205,11 @@ fn go_rfc3339_nano(ts: i64) -> String {
     let full = format_rfc3339(ts);
     let (head, fraction) = full.trim_end_matches('Z').split_once('.').unwrap();
     let fraction = fraction.trim_end_matches('0');
-    if fraction.is_empty() { format!("{head}Z") } else { format!("{head}.{fraction}Z") }
+    if fraction.is_empty() {
+        format!("{head}Z")
+    } else {
+        format!("{head}.{fraction}Z")
+    }
 }
 
 /// Reads until the follower is at the end; returns the line numbers read
@@ -225,7 +246,9 @@ fn unexpected(notices: &[Notice]) -> Vec<&NoticeKind> {
 
 #[test]
 fn keeping_up_reads_every_line_once_in_order() {
-    for (style, max_file, compress) in [(Style::Moby, 3, false), (Style::Moby, 4, true), (Style::Moby, 1, false), (Style::Unlink, 1, false)] {
+    for (style, max_file, compress) in
+        [(Style::Moby, 3, false), (Style::Moby, 4, true), (Style::Moby, 1, false), (Style::Unlink, 1, false)]
+    {
         let mut w = Writer::new("keeping-up", Format::JsonFile, style, 2_000, max_file, compress);
         let (mut f, opened) = w.follow(Start::Since(i64::MIN));
         assert_eq!(opened, Opened::Oldest { first: None });
@@ -249,7 +272,7 @@ fn three_rotations_behind_loses_nothing_still_on_disk() {
         let (mut f, _) = Follower::open(&config, Start::Since(i64::MIN)).unwrap();
         w.write(10);
         assert_eq!(drain(&mut f).0, range(1, 10));
-            // Three rotations: the file held is now `.3` (compressed: a new
+        // Three rotations: the file held is now `.3` (compressed: a new
         // inode, found by its header), and `.2`, `.1` follow it.
         w.write_rotations(3, 5);
         assert!(w.deleted.is_empty());
@@ -429,7 +452,9 @@ fn corrupt_lines_are_named_and_skipped() {
     w.write(1);
     let (seqs, notices, _) = drain(&mut f);
     assert_eq!(seqs, [1, 2]);
-    let [Notice { at: 1, kind: NoticeKind::Corrupt { file, offset, reason } }] = &notices[..] else { panic!("{notices:?}") };
+    let [Notice { at: 1, kind: NoticeKind::Corrupt { file, offset, reason } }] = &notices[..] else {
+        panic!("{notices:?}")
+    };
     assert_eq!((file, *offset), (&w.live, w.line(Stream::Stdout, T0 + 1_000, "1 of the rotation test\n").len() as u64));
     assert!(reason.contains("unterminated"), "{reason}");
 }

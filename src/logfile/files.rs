@@ -139,7 +139,8 @@ impl LogDir {
             let entry = entry.map_err(|e| Error::io(format!("cannot list {}", self.path.display()), e))?;
             let name = entry.file_name();
             let Some((index, compressed)) = member_index(&self.live, &name) else { continue };
-            let stat = self.stat(&name).map_err(|e| Error::io(format!("cannot stat {}", self.path.join(&name).display()), e));
+            let stat =
+                self.stat(&name).map_err(|e| Error::io(format!("cannot stat {}", self.path.join(&name).display()), e));
             let Some(meta) = stat? else { continue };
             members.push(Member { name, index, compressed, meta });
         }
@@ -261,7 +262,15 @@ mod tests {
         assert_eq!(index("abc-json.log"), Some((0, false)));
         assert_eq!(index("abc-json.log.1"), Some((1, false)));
         assert_eq!(index("abc-json.log.12.gz"), Some((12, true)));
-        for other in ["abc-json.log.1.gz.tmp", "abc-json.log.tmp", "abc-json.log.", "abc-json.log.01", "abc-json.log.x", "config.v2.json", "abc-json.logs"] {
+        for other in [
+            "abc-json.log.1.gz.tmp",
+            "abc-json.log.tmp",
+            "abc-json.log.",
+            "abc-json.log.01",
+            "abc-json.log.x",
+            "config.v2.json",
+            "abc-json.logs",
+        ] {
             assert_eq!(index(other), None, "{other}");
         }
     }
@@ -270,7 +279,13 @@ mod tests {
     fn only_paths_beneath_the_root() {
         let root = Path::new("/var/lib/docker");
         assert!(beneath(root, Path::new("/var/lib/docker/containers/x/x-json.log")).is_ok());
-        for bad in ["/var/lib/dockerx/c/x.log", "/etc/passwd", "/var/lib/docker/x.log", "/var/lib/docker/c/../../../etc/shadow", "relative/x.log"] {
+        for bad in [
+            "/var/lib/dockerx/c/x.log",
+            "/etc/passwd",
+            "/var/lib/docker/x.log",
+            "/var/lib/docker/c/../../../etc/shadow",
+            "relative/x.log",
+        ] {
             let e = beneath(root, Path::new(bad)).unwrap_err();
             assert!(matches!(e, Error::Refused(_)), "{bad}: {e}");
         }

@@ -158,7 +158,10 @@ pub struct Batch {
 pub(super) enum Next {
     File(Segment),
     /// Files deleted before they could be opened, between the files around.
-    Gap { files: Option<u64>, certain: bool },
+    Gap {
+        files: Option<u64>,
+        certain: bool,
+    },
 }
 
 /// Follows one container's log files.
@@ -343,7 +346,8 @@ impl Follower {
                     return;
                 }
                 Next::Gap { files, certain } => {
-                    self.pending_gap = Some(NoticeKind::Gap { after_ts: self.last_ts, before_ts: None, files, certain });
+                    self.pending_gap =
+                        Some(NoticeKind::Gap { after_ts: self.last_ts, before_ts: None, files, certain });
                 }
             }
         }
@@ -369,5 +373,16 @@ impl Follower {
 
     fn io_error(&self, e: std::io::Error) -> Error {
         Error::io(format!("cannot read {}", self.current_path().display()), e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// An engine moves a follower into a blocking task and back.
+    #[test]
+    fn a_follower_can_move_between_threads() {
+        fn send<T: Send>() {}
+        send::<super::Follower>();
+        send::<super::Batch>();
     }
 }

@@ -250,7 +250,10 @@ mod tests {
         let attrs = parse(r#"{"log":"one\n","stream":"stdout","attrs":{"tag":"a\"}b","team":"core"},"time":"2026-11-30T18:45:47.93808806Z"}"#)
             .unwrap();
         assert_eq!(&attrs.payload[..], b"one\n");
-        assert_eq!(&parse(r#"{"log":"\n","stream":"stdout","time":"2026-11-30T18:45:41Z"}"#).unwrap().payload[..], b"\n");
+        assert_eq!(
+            &parse(r#"{"log":"\n","stream":"stdout","time":"2026-11-30T18:45:41Z"}"#).unwrap().payload[..],
+            b"\n"
+        );
     }
 
     #[test]
@@ -261,7 +264,8 @@ mod tests {
 
     #[test]
     fn other_layouts_take_the_general_path() {
-        let e = parse(r#"{ "time": "2026-11-30T18:45:41.5+01:00", "stream": "stdout", "log": "hi\n", "x": [1] }"#).unwrap();
+        let e =
+            parse(r#"{ "time": "2026-11-30T18:45:41.5+01:00", "stream": "stdout", "log": "hi\n", "x": [1] }"#).unwrap();
         assert_eq!((e.stream, &e.payload[..]), (Stream::Stdout, &b"hi\n"[..]));
         assert_eq!(e.ts_ns, parse_rfc3339(b"2026-11-30T17:45:41.5Z").unwrap());
         let no_log = parse(r#"{"stream":"stdout","time":"2026-11-30T18:45:41Z"}"#).unwrap();

@@ -58,7 +58,13 @@ impl Segment {
 
     pub fn gz(name: OsString, identity: Identity, file: File) -> Segment {
         let decoder = Box::new(GzDecoder::new(file));
-        Segment { name, identity, source: Source::Gz { decoder, carry: BytesMut::new(), eof: false }, offset: 0, last_ts: None }
+        Segment {
+            name,
+            identity,
+            source: Source::Gz { decoder, carry: BytesMut::new(), eof: false },
+            offset: 0,
+            last_ts: None,
+        }
     }
 
     pub fn is_compressed(&self) -> bool {

@@ -18,7 +18,10 @@ fn json_entries(file: &[u8]) -> Vec<Entry> {
     let (mut arena, mut stamps) = (BytesMut::new(), Stamps::default());
     file.split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
-        .map(|l| json_file::parse_line(l, &mut arena, &mut stamps).unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(l))))
+        .map(|l| {
+            json_file::parse_line(l, &mut arena, &mut stamps)
+                .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(l)))
+        })
         .collect()
 }
 

@@ -69,7 +69,12 @@ impl Watch {
 
     /// A watch that only polls (for tests of the fallback).
     pub fn polling(live: &OsStr, poll_interval: Duration) -> Watch {
-        Watch { inotify: None, live: live.to_os_string(), poll_interval, generation: Generation { epoch: 0, rotations: 0 } }
+        Watch {
+            inotify: None,
+            live: live.to_os_string(),
+            poll_interval,
+            generation: Generation { epoch: 0, rotations: 0 },
+        }
     }
 
     /// True when changes are reported by inotify, false when polled.
