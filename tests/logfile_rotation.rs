@@ -472,3 +472,23 @@ fn only_regular_files_beneath_the_root() {
     let e = Follower::open(&config, Start::End).err().unwrap();
     assert!(e.to_string().contains("symlink"), "{e}");
 }
+
+#[test]
+fn an_overlong_line_is_skipped_even_while_being_written() {
+    let mut w = Writer::new("overlong", Format::JsonFile, Style::Moby, 1 << 30, 1, false);
+    let (mut f, _) = w.follow(Start::Since(i64::MIN));
+    w.write(1);
+    w.file.write_all(b"{\"log\":\"").unwrap();
+    w.file.write_all(&vec![b'x'; 1_200_000]).unwrap();
+    let (seqs, notices, _) = drain(&mut f);
+    assert_eq!(seqs, [1]);
+    let [Notice { kind: NoticeKind::Corrupt { reason, .. }, .. }] = &notices[..] else { panic!("{notices:?}") };
+    assert!(reason.contains("longer than"), "{reason}");
+    w.file.write_all(&vec![b'x'; 300_000]).unwrap();
+    let (seqs, notices, _) = drain(&mut f);
+    assert!(seqs.is_empty() && notices.is_empty(), "still skipping, nothing else said: {seqs:?} {notices:?}");
+    w.file.write_all(b"\",\"stream\":\"stdout\",\"time\":\"2025-11-30T10:53:20Z\"}\n").unwrap();
+    w.write(2);
+    let (seqs, notices, _) = drain(&mut f);
+    assert_eq!((seqs, notices), (vec![2, 3], vec![]));
+}

@@ -251,6 +251,7 @@ impl Follower {
                     let reason = format!("line longer than {} bytes", super::segment::MAX_LINE_BYTES);
                     self.corrupt(&mut batch, self.current.offset, reason);
                     self.current.skip_line(&mut self.buf).map_err(|e| self.io_error(e))?;
+                    // Not all written yet: the next read goes on skipping.
                 }
                 // A compressed file that cannot be decompressed is skipped
                 // (a compressed file is never the live one: more follow).

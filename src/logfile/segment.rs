@@ -49,11 +49,14 @@ pub struct Segment {
     pub offset: u64,
     /// The stamp of the last line parsed in this file.
     pub last_ts: Option<i64>,
+    /// `offset` is inside an over-long line being skipped: the next read
+    /// first moves past its `\n`.
+    skipping: bool,
 }
 
 impl Segment {
     pub fn plain(name: OsString, identity: Identity, file: File, offset: u64) -> Segment {
-        Segment { name, identity, source: Source::Plain(file), offset, last_ts: None }
+        Segment { name, identity, source: Source::Plain(file), offset, last_ts: None, skipping: false }
     }
 
     pub fn gz(name: OsString, identity: Identity, file: File) -> Segment {
@@ -64,6 +67,7 @@ impl Segment {
             source: Source::Gz { decoder, carry: BytesMut::new(), eof: false },
             offset: 0,
             last_ts: None,
+            skipping: false,
         }
     }
 
@@ -82,40 +86,43 @@ impl Segment {
     /// Reads the next complete lines after `offset`: about `limit` bytes
     /// (more only to complete one line), through `buf`.
     pub fn next_chunk(&mut self, limit: usize, buf: &mut BytesMut) -> io::Result<Chunk> {
+        if self.skipping && !self.skip_line(buf)? {
+            return Ok(Chunk::End { partial: 0 });
+        }
         match &mut self.source {
             Source::Plain(file) => plain_chunk(file, self.offset, limit, buf),
             Source::Gz { decoder, carry, eof } => gz_chunk(decoder, carry, eof, limit),
         }
     }
 
-    /// Moves past the over-long line at `offset` (to just after its `\n`,
-    /// or to the end of what is there).
-    pub fn skip_line(&mut self, buf: &mut BytesMut) -> io::Result<()> {
+    /// Moves past the over-long line at `offset`, to just after its `\n`;
+    /// false if that is not written yet (the next read goes on skipping).
+    pub fn skip_line(&mut self, buf: &mut BytesMut) -> io::Result<bool> {
+        self.skipping = true;
         loop {
-            match &mut self.source {
+            let found = match &mut self.source {
                 Source::Plain(file) => {
                     let n = read_at(file, self.offset, MAX_LINE_BYTES, buf)?;
-                    match memchr::memchr(b'\n', buf) {
-                        Some(i) => {
-                            self.offset += i as u64 + 1;
-                            return Ok(());
-                        }
-                        None if n == 0 => return Ok(()),
-                        None => self.offset += n as u64,
+                    let found = memchr::memchr(b'\n', buf);
+                    self.offset += found.map_or(n, |i| i + 1) as u64;
+                    if found.is_none() && n == 0 {
+                        return Ok(false);
                     }
+                    found.is_some()
                 }
                 Source::Gz { decoder, carry, eof } => {
-                    if let Some(i) = memchr::memchr(b'\n', carry) {
-                        let _ = carry.split_to(i + 1);
-                        self.offset += i as u64 + 1;
-                        return Ok(());
+                    let found = memchr::memchr(b'\n', carry);
+                    let skipped = carry.split_to(found.map_or(carry.len(), |i| i + 1));
+                    self.offset += skipped.len() as u64;
+                    if found.is_none() && (*eof || fill(decoder, carry, eof, MAX_LINE_BYTES)? == 0) {
+                        return Ok(false);
                     }
-                    self.offset += carry.len() as u64;
-                    carry.clear();
-                    if *eof || fill(decoder, carry, eof, MAX_LINE_BYTES)? == 0 {
-                        return Ok(());
-                    }
+                    found.is_some()
                 }
+            };
+            if found {
+                self.skipping = false;
+                return Ok(true);
             }
         }
     }
