@@ -6,6 +6,8 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::timestamp::{parse_fixed, parse_rfc3339};
+
 /// Which stream an entry came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -17,6 +19,8 @@ pub enum Stream {
 }
 
 impl Stream {
+    pub const ALL: [Stream; 3] = [Stream::Stdout, Stream::Stderr, Stream::Console];
+
     pub const fn index(self) -> usize {
         self as usize - 1
     }
@@ -63,6 +67,51 @@ impl std::fmt::Display for FrameError {
     }
 }
 
+/// How a logs response frames its entries: decided from the container's
+/// `Config.Tty` (a TTY's raw output may well start with byte 1 or 2), or,
+/// when the container could not be inspected (removed already), from the
+/// first byte: with `timestamps=1` a raw stream starts with a digit of its
+/// timestamp, a multiplexed one with a stream type (0 to 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// 8-byte headers naming stdout, stderr or an in-band error.
+    Multiplexed,
+    /// A TTY's raw stream: one `console` stream, no headers.
+    Raw,
+    /// Not known yet: decided by the first byte.
+    Detect,
+}
+
+impl Framing {
+    pub fn of(tty: bool) -> Framing {
+        if tty {
+            Framing::Raw
+        } else {
+            Framing::Multiplexed
+        }
+    }
+
+    /// What `Detect` becomes once `buf` holds a byte (itself otherwise).
+    pub fn resolved(self, buf: &[u8]) -> Framing {
+        match (self, buf.first()) {
+            (Framing::Detect, Some(b)) if b.is_ascii_digit() => Framing::Raw,
+            (Framing::Detect, Some(_)) => Framing::Multiplexed,
+            (framing, _) => framing,
+        }
+    }
+
+    /// Takes the next entry off the front of `buf`; `Ok(None)` means more
+    /// bytes are needed. At `eof`, a raw stream's rest is its last entry.
+    #[inline]
+    pub fn next(self, buf: &mut BytesMut, eof: bool) -> Result<Option<Decoded>, FrameError> {
+        match self.resolved(buf) {
+            Framing::Multiplexed => decode_multiplexed(buf),
+            Framing::Raw => decode_raw(buf, eof),
+            Framing::Detect => Ok(None),
+        }
+    }
+}
+
 /// Takes the next complete entry off the front of a multiplexed stream.
 /// `Ok(None)` means more bytes are needed.
 pub fn decode_multiplexed(buf: &mut BytesMut) -> Result<Option<Decoded>, FrameError> {
@@ -100,6 +149,13 @@ pub fn decode_multiplexed(buf: &mut BytesMut) -> Result<Option<Decoded>, FrameEr
 /// Takes the next entry off the front of a raw (TTY) stream: `<ts> <text>\n`,
 /// or a 16 KiB piece without newline. At `eof`, whatever remains is the last
 /// entry.
+///
+/// A raw stream has no frame lengths, so an entry without a newline (the
+/// last output of a run that did not end its line) runs straight into the
+/// next entry: `…Z no-newline2026-…Z first-…\n` when a restarted TTY
+/// container's runs are read in one response. A timestamp inside the text,
+/// stamped no earlier than the entry itself, starts the next entry (a line
+/// that prints a time prints one from before the daemon stamped it).
 pub fn decode_raw(buf: &mut BytesMut, eof: bool) -> Result<Option<Decoded>, FrameError> {
     if buf.is_empty() {
         return Ok(None);
@@ -113,16 +169,43 @@ pub fn decode_raw(buf: &mut BytesMut, eof: bool) -> Result<Option<Decoded>, Fram
         }
         return Ok(None);
     };
+    let ts_ns = stamp(&buf[..space])
+        .ok_or_else(|| FrameError(format!("bad timestamp {:?}", String::from_utf8_lossy(&buf[..space]))))?;
     let body_start = space + 1;
     let limit = (buf.len() - body_start).min(PIECE_BYTES);
-    let end = match memchr(b'\n', &buf[body_start..body_start + limit]) {
-        Some(i) => body_start + i + 1,
-        None if limit == PIECE_BYTES => body_start + PIECE_BYTES,
-        None if eof => buf.len(),
-        None => return Ok(None),
+    let line = &buf[body_start..body_start + limit];
+    let newline = memchr(b'\n', line).map(|i| i + 1);
+    let glued = next_entry_inside(&line[..newline.unwrap_or(line.len())], ts_ns);
+    let end = match (glued, newline) {
+        (Some(i), _) | (None, Some(i)) => body_start + i,
+        (None, None) if limit == PIECE_BYTES => body_start + PIECE_BYTES,
+        (None, None) if eof => buf.len(),
+        (None, None) => return Ok(None),
     };
-    let frame = buf.split_to(end).freeze();
-    split_timestamp(Stream::Console, frame).map(|e| Some(Decoded::Entry(e)))
+    let mut frame = buf.split_to(end).freeze();
+    frame.advance(body_start);
+    Ok(Some(Decoded::Entry(Entry { stream: Stream::Console, ts_ns, payload: frame })))
+}
+
+/// Where, in an entry's text, the next entry begins: a timestamp
+/// (`YYYY-MM-DDThh:mm:ss[.frac]Z `) stamped at or after `ts_ns`, not at the
+/// start of the text.
+fn next_entry_inside(text: &[u8], ts_ns: i64) -> Option<usize> {
+    let mut from = 0;
+    while let Some(z) = memchr(b'Z', &text[from..]).map(|i| from + i) {
+        from = z + 1;
+        if text.get(z + 1) != Some(&b' ') || z < 19 {
+            continue;
+        }
+        // The date begins 19 bytes (no fraction) to 29 bytes (9 digits)
+        // before the `Z`.
+        for start in z.saturating_sub(29).max(1)..=z - 19 {
+            if text[start].is_ascii_digit() && parse_rfc3339(&text[start..=z]).is_some_and(|t| t >= ts_ns) {
+                return Some(start);
+            }
+        }
+    }
+    None
 }
 
 /// The longest timestamp prefix accepted (RFC 3339 with 9 digits and an
@@ -142,123 +225,26 @@ fn split_timestamp(stream: Stream, mut frame: Bytes) -> Result<Entry, FrameError
         .take(TIMESTAMP_MAX + 1)
         .position(|&b| b == b' ')
         .ok_or_else(|| FrameError("log entry has no timestamp prefix".into()))?;
-    let ts_ns = parse_rfc3339(&frame[..space])
+    let ts_ns = stamp(&frame[..space])
         .ok_or_else(|| FrameError(format!("bad timestamp {:?}", String::from_utf8_lossy(&frame[..space]))))?;
     frame.advance(space + 1);
     Ok(Entry { stream, ts_ns, payload: frame })
 }
 
+/// An entry's timestamp prefix: Docker's fixed form (fast), else any
+/// RFC 3339.
+#[inline]
+fn stamp(prefix: &[u8]) -> Option<i64> {
+    if prefix.len() == 30 && prefix[29] == b'Z' {
+        if let Some(ts) = parse_fixed(prefix) {
+            return Some(ts);
+        }
+    }
+    parse_rfc3339(prefix)
+}
+
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
     haystack.iter().position(|&b| b == needle)
-}
-
-#[inline]
-fn digits(bytes: &[u8]) -> Option<u32> {
-    let mut value = 0u32;
-    for &b in bytes {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        value = value * 10 + d as u32;
-    }
-    Some(value)
-}
-
-/// `2006-01-02T15:04:05.000000000Z` exactly (30 bytes).
-#[inline]
-fn parse_fixed(s: &[u8]) -> Option<i64> {
-    if s[4] != b'-' || s[7] != b'-' || s[10] != b'T' || s[13] != b':' || s[16] != b':' || s[19] != b'.' {
-        return None;
-    }
-    let nanos = digits(&s[20..29])?;
-    let secs = civil_seconds(
-        digits(&s[0..4])? as i64,
-        digits(&s[5..7])?,
-        digits(&s[8..10])?,
-        digits(&s[11..13])?,
-        digits(&s[14..16])?,
-        digits(&s[17..19])?,
-    )?;
-    Some(secs * 1_000_000_000 + nanos as i64)
-}
-
-/// Parses RFC 3339 (`Z` or `±hh:mm`, 0 to 9 fraction digits) into Unix ns.
-pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
-    if s.len() < 20 || s[4] != b'-' || s[7] != b'-' || !(s[10] == b'T' || s[10] == b't' || s[10] == b' ') {
-        return None;
-    }
-    if s[13] != b':' || s[16] != b':' {
-        return None;
-    }
-    let mut secs = civil_seconds(
-        digits(&s[0..4])? as i64,
-        digits(&s[5..7])?,
-        digits(&s[8..10])?,
-        digits(&s[11..13])?,
-        digits(&s[14..16])?,
-        digits(&s[17..19])?,
-    )?;
-    let mut rest = &s[19..];
-    let mut nanos = 0i64;
-    if rest.first() == Some(&b'.') {
-        let n = rest[1..].iter().take_while(|b| b.is_ascii_digit()).count();
-        if n == 0 || n > 9 {
-            return None;
-        }
-        nanos = digits(&rest[1..1 + n])? as i64 * 10i64.pow(9 - n as u32);
-        rest = &rest[1 + n..];
-    }
-    match rest {
-        [b'Z'] | [b'z'] => {}
-        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let offset = (digits(&[*h1, *h2])? * 3600 + digits(&[*m1, *m2])? * 60) as i64;
-            secs += if *sign == b'+' { -offset } else { offset };
-        }
-        _ => return None,
-    }
-    Some(secs * 1_000_000_000 + nanos)
-}
-
-/// Seconds since the Unix epoch of a UTC civil time (Howard Hinnant's
-/// days-from-civil).
-fn civil_seconds(year: i64, month: u32, day: u32, hour: u32, min: u32, sec: u32) -> Option<i64> {
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
-        return None;
-    }
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let m = month as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hour as i64 * 3600 + min as i64 * 60 + sec as i64)
-}
-
-/// Formats Unix ns as Docker's fixed RFC 3339 form (UTC, 9 digits).
-pub fn format_rfc3339(ts_ns: i64) -> String {
-    let secs = ts_ns.div_euclid(1_000_000_000);
-    let nanos = ts_ns.rem_euclid(1_000_000_000);
-    let days = secs.div_euclid(86_400);
-    let tod = secs.rem_euclid(86_400);
-    // civil-from-days
-    let z = days + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z", tod / 3600, tod % 3600 / 60, tod % 60)
-}
-
-/// Formats Unix ns as the `since` query value: `<sec>.<9 digits>`.
-pub fn format_since(ts_ns: i64) -> String {
-    let ts_ns = ts_ns.max(0);
-    format!("{}.{:09}", ts_ns / 1_000_000_000, ts_ns % 1_000_000_000)
 }
 
 #[cfg(test)]
@@ -270,26 +256,6 @@ mod tests {
         v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
         v.extend_from_slice(payload);
         v
-    }
-
-    #[test]
-    fn fixed_timestamp_parses() {
-        let ts = parse_fixed(b"2024-01-02T03:04:05.123456789Z").unwrap();
-        assert_eq!(ts, 1_704_164_645_123_456_789);
-        assert_eq!(format_rfc3339(ts), "2024-01-02T03:04:05.123456789Z");
-        assert_eq!(parse_rfc3339(b"2024-01-02T03:04:05.123456789Z"), Some(ts));
-        assert_eq!(parse_rfc3339(b"2024-01-02T04:04:05.123456789+01:00"), Some(ts));
-        assert_eq!(parse_rfc3339(b"2024-01-02T03:04:05Z"), Some(1_704_164_645_000_000_000));
-        assert_eq!(parse_rfc3339(b"1969-12-31T23:59:59.5Z"), Some(-500_000_000));
-        assert_eq!(format_rfc3339(-500_000_000), "1969-12-31T23:59:59.500000000Z");
-        assert_eq!(parse_rfc3339(b"2024-13-02T03:04:05Z"), None);
-        assert_eq!(parse_rfc3339(b"2024-01-02T03:04:05.Z"), None);
-    }
-
-    #[test]
-    fn since_has_nine_digits() {
-        assert_eq!(format_since(1_704_164_645_000_000_007), "1704164645.000000007");
-        assert_eq!(format_since(-3), "0.000000000");
     }
 
     #[test]
@@ -316,6 +282,37 @@ mod tests {
         );
         assert!(matches!(&out[1], Decoded::Entry(e) if e.stream == Stream::Stderr && &e.payload[..] == b"oops\n"));
         assert_eq!(out[2], Decoded::DaemonError("Error grabbing logs: boom".into()));
+    }
+
+    #[test]
+    fn a_raw_entry_without_newline_ends_where_the_next_entry_begins() {
+        // A restarted TTY container: the first run's last output had no
+        // newline, the next run's first line is glued to it.
+        let mut buf = BytesMut::from(
+            &b"2026-11-30T10:00:00.000000001Z first-1\r\n2026-11-30T10:00:00.000000002Z no-newline2026-11-30T10:05:00.000000003Z first-2\r\n"[..],
+        );
+        let mut texts = Vec::new();
+        while let Some(Decoded::Entry(e)) = decode_raw(&mut buf, false).unwrap() {
+            texts.push((e.ts_ns % 1_000, String::from_utf8_lossy(&e.payload).into_owned()));
+        }
+        assert_eq!(texts, vec![(1, "first-1\r\n".into()), (2, "no-newline".into()), (3, "first-2\r\n".into())]);
+        // Podman's whole-second stamps too; and a fragment waits for no newline.
+        let mut buf = BytesMut::from(&b"2026-11-30T10:00:00Z piece2026-11-30T10:00:01Z rest"[..]);
+        assert!(matches!(decode_raw(&mut buf, false), Ok(Some(Decoded::Entry(e))) if &e.payload[..] == b"piece"));
+        // A time the line printed, from before its own stamp, is text.
+        let mut buf = BytesMut::from(&b"2026-11-30T10:00:00.000000005Z at 2026-11-30T09:59:59.999999999Z ok\n"[..]);
+        assert!(matches!(decode_raw(&mut buf, false), Ok(Some(Decoded::Entry(e))) if e.payload.len() == 37));
+    }
+
+    #[test]
+    fn framing_is_detected_from_the_first_byte_with_timestamps() {
+        let raw = b"2024-01-02T03:04:05.000000001Z \x01\x00 tty text\n";
+        assert_eq!(Framing::Detect.resolved(raw), Framing::Raw);
+        assert_eq!(Framing::Detect.resolved(&frame(2, b"2024-01-02T03:04:05.000000001Z x\n")), Framing::Multiplexed);
+        assert_eq!(Framing::Detect.resolved(b""), Framing::Detect);
+        assert_eq!(Framing::Raw.resolved(&frame(1, b"x")), Framing::Raw, "a known framing stays");
+        let mut buf = BytesMut::from(&raw[..]);
+        assert!(matches!(Framing::Detect.next(&mut buf, false), Ok(Some(Decoded::Entry(e))) if e.stream == Stream::Console));
     }
 
     #[test]

@@ -10,7 +10,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use log_capturer::frame::{format_rfc3339, Stream};
+use log_capturer::frame::Stream;
+use log_capturer::timestamp::format_rfc3339;
 use log_capturer::logfile::json_file::encode_line;
 use log_capturer::logfile::{
     Batch, Cursor, Error, FollowConfig, Follower, Format, Notice, NoticeKind, Opened, ReadState, Start,

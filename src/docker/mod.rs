@@ -2,13 +2,19 @@
 //! are ever called: `/_ping`, `/version`, `/containers/json`,
 //! `/containers/{id}/json`, `/containers/{id}/logs`, `/events`.
 
+pub mod host;
 pub mod http;
+pub mod profile;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::record::{c_string, ContainerMeta};
+
+pub use host::DockerHost;
+pub use profile::Profile;
 pub use http::{Body, BodyRead, DockerError, Endpoint, Response};
 
 /// The largest JSON answer read from a control endpoint.
@@ -91,6 +97,28 @@ pub struct LogConfig {
     pub config: Option<std::collections::HashMap<String, String>>,
 }
 
+impl ContainerInspect {
+    /// The container's identity as records carry it.
+    pub fn meta(&self) -> ContainerMeta {
+        let created_ns = crate::timestamp::parse_rfc3339(self.created.as_bytes()).unwrap_or(0);
+        let log_config = self.host_config.as_ref().and_then(|h| h.log_config.as_ref());
+        let log_rotates = log_config.is_some_and(|l| {
+            l.kind == "local"
+                || (l.kind == "json-file" && l.config.as_ref().is_some_and(|c| c.contains_key("max-size")))
+        });
+        ContainerMeta {
+            id: c_string(&self.id),
+            name: c_string(self.name.trim_start_matches('/')),
+            image: c_string(&self.config.image),
+            labels: self.config.labels.clone().unwrap_or_default().into_iter().collect(),
+            created_ns,
+            tty: self.config.tty,
+            log_driver: log_config.map(|l| l.kind.clone()).unwrap_or_default(),
+            log_rotates,
+        }
+    }
+}
+
 /// One message of `GET /events`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Event {
@@ -104,7 +132,7 @@ pub struct Event {
     pub time_nano: i64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Default)]
 pub struct EventActor {
     #[serde(rename = "ID", default)]
     pub id: String,
@@ -112,6 +140,35 @@ pub struct EventActor {
     #[serde(rename = "Attributes", default)]
     pub attributes: HashMap<String, String>,
 }
+
+impl EventActor {
+    /// The container's identity as a start event tells it (for a container
+    /// removed before it could be inspected): its name, image and labels
+    /// (the attributes besides name and image), stamped `time_ns`. Whether
+    /// it has a TTY is not told (the framing is detected instead).
+    pub fn meta(&self, time_ns: i64) -> ContainerMeta {
+        let attr = |key: &str| self.attributes.get(key).map(String::as_str).unwrap_or("");
+        let labels = self
+            .attributes
+            .iter()
+            .filter(|(k, _)| !EVENT_ATTRIBUTES.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        ContainerMeta {
+            id: c_string(&self.id),
+            name: c_string(attr("name")),
+            image: c_string(attr("image")),
+            labels,
+            created_ns: time_ns,
+            tty: false,
+            log_driver: String::new(),
+            log_rotates: false,
+        }
+    }
+}
+
+/// Attributes of a container event that are not labels.
+const EVENT_ATTRIBUTES: &[&str] = &["name", "image", "exitCode", "signal", "execDuration", "container"];
 
 /// Options of one logs request.
 #[derive(Debug, Clone, Copy)]
@@ -133,7 +190,7 @@ impl LogsQuery {
         );
         if self.since_ns > 0 {
             path.push_str("&since=");
-            path.push_str(&crate::frame::format_since(self.since_ns));
+            path.push_str(&crate::timestamp::format_since(self.since_ns));
         }
         match self.tail {
             Some(n) => path.push_str(&format!("&tail={n}")),
@@ -174,9 +231,11 @@ impl Docker {
         self.endpoint.get(&format!("/events?filters={filters}"), self.request_timeout).await
     }
 
-    /// Opens a logs stream; headers within the request deadline.
-    pub async fn logs(&self, id: &str, query: &LogsQuery) -> Result<Response, DockerError> {
-        self.endpoint.get(&query.path(id), self.request_timeout).await
+    /// Opens a logs stream; its headers within `header_deadline` (a logs
+    /// response is a stream: its first sign of life counts as its first
+    /// read, bounded like every other).
+    pub async fn logs(&self, id: &str, query: &LogsQuery, header_deadline: Duration) -> Result<Response, DockerError> {
+        self.endpoint.get(&query.path(id), header_deadline).await
     }
 }
 

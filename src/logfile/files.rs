@@ -248,7 +248,7 @@ fn last_time_of(extra: &[u8]) -> Option<i64> {
     const KEY: &[u8] = b"\"lastTime\":\"";
     let at = memchr::memmem::find(extra, KEY)? + KEY.len();
     let end = memchr::memchr(b'"', &extra[at..])? + at;
-    crate::frame::parse_rfc3339(&extra[at..end])
+    crate::timestamp::parse_rfc3339(&extra[at..end])
 }
 
 #[cfg(test)]

@@ -228,7 +228,7 @@ pub fn encode_line(stream: Stream, ts: &str, payload: &[u8], out: &mut Vec<u8>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::parse_rfc3339;
+    use crate::timestamp::parse_rfc3339;
 
     fn parse(line: &str) -> Result<Entry, String> {
         parse_line(line.as_bytes(), &mut BytesMut::new(), &mut Stamps::default())

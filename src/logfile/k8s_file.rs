@@ -55,7 +55,7 @@ pub fn parse_line(line: &Bytes, stamps: &mut Stamps) -> Result<Entry, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::parse_rfc3339;
+    use crate::timestamp::parse_rfc3339;
 
     fn parse(line: &str) -> Result<Entry, String> {
         parse_line(&Bytes::copy_from_slice(line.as_bytes()), &mut Stamps::default())

@@ -3,7 +3,7 @@
 //! and zone, and only the fraction differs. Converting the civil time is
 //! most of the cost of a stamp, so it is done once a second.
 
-use crate::frame::parse_rfc3339;
+use crate::timestamp::parse_rfc3339;
 
 /// The stamp of the last line whose whole seconds were converted.
 #[derive(Debug, Default)]
@@ -19,7 +19,7 @@ pub struct Stamps {
 }
 
 impl Stamps {
-    /// Parses an RFC 3339 stamp into Unix ns, as `frame::parse_rfc3339`.
+    /// Parses an RFC 3339 stamp into Unix ns, as `timestamp::parse_rfc3339`.
     #[inline]
     pub fn parse(&mut self, s: &[u8]) -> Option<i64> {
         if self.valid && s.len() > 19 && s[..19] == self.prefix {

@@ -10,7 +10,7 @@ use std::ffi::{CStr, CString};
 use std::process::Command;
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Once;
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use log_capturer::ffi::*;
@@ -213,6 +213,25 @@ pub fn start_error() -> String {
 impl Capture {
     pub fn start(config: &serde_json::Value) -> Capture {
         Capture::try_start(config).unwrap_or_else(|(code, msg)| panic!("capture_start: {code:?}: {msg}"))
+    }
+
+    /// A capture whose log lines (level word, then the line) are pushed to
+    /// `lines` from the first, through `capture_start_with_log`.
+    pub fn start_with_log_lines(config: &serde_json::Value, lines: Arc<Mutex<Vec<String>>>) -> Capture {
+        unsafe extern "C" fn on_log(user: *mut std::ffi::c_void, level: i32, line: *const std::ffi::c_char) {
+            // SAFETY: `user` is the `Mutex` leaked below (it outlives the
+            // capture); `line` is valid during the call.
+            let lines = unsafe { &*(user as *const Mutex<Vec<String>>) };
+            let text = unsafe { CStr::from_ptr(line) }.to_string_lossy().into_owned();
+            lines.lock().unwrap().push(format!("{level} {text}"));
+        }
+        // Leaked on purpose: the callback may run until capture_free returns.
+        let user = Arc::into_raw(lines) as *mut std::ffi::c_void;
+        let text = CString::new(config.to_string()).unwrap();
+        let mut handle = ptr::null_mut();
+        let r = unsafe { capture_start_with_log(text.as_ptr(), Some(on_log), user, &mut handle) };
+        assert_eq!(r, capture_result::CAPTURE_OK, "capture_start_with_log: {}", start_error());
+        Capture { handle }
     }
 
     pub fn try_start(config: &serde_json::Value) -> Result<Capture, (capture_result, String)> {
