@@ -16,8 +16,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use filter::{Filters, LabelFilter};
-pub use values::{parse_bool, parse_duration, parse_size, OnCorrupt, SincePolicy, Streams};
-use values::{Address, FilePath, Flag, Host, Jitter, Labels, Positive, Prefixes, Size};
+pub use values::{parse_bool, parse_duration, parse_size, LogSource, OnCorrupt, SincePolicy, Streams};
+use values::{Address, FilePath, Flag, Host, Jitter, Labels, PathPrefix, Positive, Prefixes, Size};
 
 use crate::docker::DockerHost;
 use crate::log::LogLevel;
@@ -47,6 +47,8 @@ pub struct Config {
     pub checkpoint_path: Option<PathBuf>,
     pub checkpoint_interval: Duration,
     pub checkpoint_on_corrupt: OnCorrupt,
+    pub log_source: LogSource,
+    pub log_path_prefix: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -74,6 +76,8 @@ impl Default for Config {
             checkpoint_path: None,
             checkpoint_interval: Duration::from_secs(1),
             checkpoint_on_corrupt: OnCorrupt::Fail,
+            log_source: LogSource::Auto,
+            log_path_prefix: None,
         }
     }
 }
@@ -151,6 +155,17 @@ struct RawConfig {
     /// start fails, naming the file and the problem) or `reset` (it is moved
     /// aside to `<path>.corrupt`, logged, and reading starts afresh).
     checkpoint_on_corrupt: Option<OnCorrupt>,
+    /// Where each container's log is read from: `auto` (default: its log
+    /// file when the driver writes one this library reads, json-file or
+    /// k8s-file, and this process may read it; else the API), `api`, or
+    /// `file` (a container whose file cannot be read is reported once and
+    /// not read).
+    log_source: Option<LogSource>,
+    /// Where the daemon's files are found when its root is mounted
+    /// elsewhere: the log path the daemon reports is read under this
+    /// directory (e.g. `"/host"` reads `/host/var/lib/docker/containers/…`).
+    /// Default: none (the daemon's paths as they are).
+    log_path_prefix: Option<PathPrefix>,
     /// Export per-container metric series (labels `container_id`,
     /// `container_name`). Turn off on hosts with thousands of containers:
     /// the aggregate series remain. Default on.
@@ -203,6 +218,8 @@ pub const KEYS: &[&str] = &[
     "checkpoint_path",
     "checkpoint_interval",
     "checkpoint_on_corrupt",
+    "log_source",
+    "log_path_prefix",
     "metrics_per_container",
     "metrics_addr",
     "log_level",
@@ -237,6 +254,8 @@ impl RawConfig {
         c.reopen_tail = self.reopen_tail.map_or(c.reopen_tail, |v| v.0);
         c.checkpoint_path = self.checkpoint_path.map(|p| p.0);
         c.checkpoint_on_corrupt = self.checkpoint_on_corrupt.unwrap_or(c.checkpoint_on_corrupt);
+        c.log_source = self.log_source.unwrap_or(c.log_source);
+        c.log_path_prefix = self.log_path_prefix.and_then(|p| p.0);
         c.metrics_per_container = self.metrics_per_container.map_or(c.metrics_per_container, |v| v.0);
         c.metrics_addr = self.metrics_addr.and_then(|a| a.0);
         c.log_level = self.log_level.unwrap_or(c.log_level);
@@ -408,6 +427,8 @@ mod tests {
             (r#"{"retry_backoff_secs": 10, "retry_backoff_max_secs": 5}"#, "retry_backoff_max_secs"),
             (r#"{"checkpoint_on_corrupt": "ignore"}"#, "checkpoint_on_corrupt"),
             (r#"{"metrics_addr": "localhost"}"#, "metrics_addr"),
+            (r#"{"log_source": "disk"}"#, "log_source"),
+            (r#"{"log_path_prefix": "host"}"#, "log_path_prefix"),
             (r#"{"max_line_bytes": 10}"#, "max_line_bytes"),
             (r#"{"queue_max_bytes": 2048, "max_line_bytes": 4096}"#, "queue_max_bytes"),
         ] {
@@ -455,6 +476,8 @@ mod tests {
             ("retry_backoff_max_secs", "10"),
             ("reopen_tail", "100"),
             ("log_level", "debug"),
+            ("log_source", "file"),
+            ("log_path_prefix", "/host"),
         ])
         .unwrap();
         assert_eq!(c.rotation_interval, Duration::from_secs(90));
@@ -463,6 +486,8 @@ mod tests {
         assert!(!c.auto_partial_merge);
         assert_eq!(c.max_line_bytes, 64 << 10);
         assert_eq!(c.log_level, LogLevel::Debug);
+        assert_eq!(c.log_source, LogSource::File);
+        assert_eq!(c.log_path_prefix, Some(PathBuf::from("/host")));
         let e = Config::from_properties([("rotation_jitter", "lots")]).unwrap_err();
         assert!(e.0.contains("rotation_jitter"), "{e}");
         let e = Config::from_properties([("rotation_intreval", "5m")]).unwrap_err();
