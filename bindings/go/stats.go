@@ -43,6 +43,8 @@ type ContainerStats struct {
 	Image string `json:"image"`
 	// starting, following, backoff, drained, unreadable or excluded.
 	State string `json:"state"`
+	// Where its log is read from: "file" or "api" (Config.LogSource).
+	Source string `json:"source"`
 	// Scheduled reopenings of a healthy stream.
 	Rotations    uint64    `json:"rotations"`
 	LastRotation time.Time `json:"last_rotation"`

@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering::Relaxed};
 use std::sync::Mutex;
 
+use super::kinds::ReadSource;
 use crate::named::named_enum;
 use crate::position::Position;
 
@@ -51,6 +52,8 @@ pub struct Progress {
     followed_since_ns: AtomicI64,
     /// When the stream was last renewed on schedule (Unix ns; 0: never).
     last_rotation_ns: AtomicI64,
+    /// Where the log is read from (a `ReadSource`).
+    source: AtomicU8,
 }
 
 impl Progress {
@@ -61,6 +64,7 @@ impl Progress {
             newest_ts_ns: AtomicI64::new(0),
             followed_since_ns: AtomicI64::new(0),
             last_rotation_ns: AtomicI64::new(0),
+            source: AtomicU8::new(ReadSource::Api as u8),
         }
     }
 
@@ -70,6 +74,14 @@ impl Progress {
 
     pub fn state(&self) -> ReaderState {
         ReaderState::ALL[self.state.load(Relaxed) as usize]
+    }
+
+    pub fn set_source(&self, source: ReadSource) {
+        self.source.store(source as u8, Relaxed);
+    }
+
+    pub fn source(&self) -> ReadSource {
+        ReadSource::ALL[self.source.load(Relaxed) as usize]
     }
 
     /// What the reader has passed, after a delivery.

@@ -279,6 +279,11 @@ impl Follower {
         self.watch.fd()
     }
 
+    /// The format read.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
     /// The live file's path.
     pub fn live_path(&self) -> PathBuf {
         self.dir.live_path()

@@ -102,6 +102,43 @@ impl Format {
             Format::K8sFile => "k8s-file",
         }
     }
+
+    /// The format of a log whose first bytes are `head` (`None`: empty, or
+    /// neither). The driver's name cannot tell: Podman's inspect says
+    /// `json-file` for what conmon writes as k8s-file.
+    pub fn of_content(head: &[u8]) -> Option<Format> {
+        match head.first()? {
+            b'{' => Some(Format::JsonFile),
+            b'0'..=b'9' => Some(Format::K8sFile),
+            _ => None,
+        }
+    }
+
+    /// The format of an empty log, by its file's name: moby names its
+    /// json-file `<id>-json.log`; conmon's name is Podman's choice.
+    pub fn of_name(log_path: &std::path::Path) -> Format {
+        match log_path.file_name() {
+            Some(name) if name.as_encoded_bytes().ends_with(b"-json.log") => Format::JsonFile,
+            _ => Format::K8sFile,
+        }
+    }
+
+    /// The format of the log at `log_path` (beneath `root`, opened as the
+    /// follower opens it): by its first bytes; by its name while it is
+    /// empty. A file of neither format is refused.
+    pub fn detect(root: &std::path::Path, log_path: &std::path::Path) -> Result<Format, Error> {
+        use std::os::unix::fs::FileExt;
+        let dir = LogDir::open(root, log_path)?;
+        let (file, _) = dir.open_file(&dir.live)?;
+        let mut head = [0u8; 1];
+        let n = file.read_at(&mut head, 0).map_err(|e| Error::io(format!("cannot read {}", log_path.display()), e))?;
+        if n == 0 {
+            return Ok(Format::of_name(log_path));
+        }
+        Format::of_content(&head[..n]).ok_or_else(|| {
+            Error::Refused(format!("{} is neither json-file nor k8s-file (first byte {:#04x})", log_path.display(), head[0]))
+        })
+    }
 }
 
 /// Parses the lines of one file format, keeping what consecutive lines

@@ -117,3 +117,15 @@ fn compressed_fixture_carries_moby_s_header_stamp() {
     assert_eq!(last_time, Some(entries.last().unwrap().ts_ns), "lastTime is the last entry's stamp");
     assert_eq!(isize, Some(text.len() as u32));
 }
+
+#[test]
+fn the_format_is_told_by_content_then_by_name() {
+    use super::Format;
+    use std::path::Path;
+    assert_eq!(Format::of_content(&fixture!("escapes.log")[..]), Some(Format::JsonFile));
+    assert_eq!(Format::of_content(b"2026-11-30T18:46:08.195901363+00:00 stdout F hi\n"), Some(Format::K8sFile));
+    assert_eq!(Format::of_content(b""), None);
+    assert_eq!(Format::of_content(b"\x1f\x8b"), None);
+    assert_eq!(Format::of_name(Path::new("/var/lib/docker/containers/ab/ab-json.log")), Format::JsonFile);
+    assert_eq!(Format::of_name(Path::new("/var/lib/containers/storage/overlay-containers/ab/userdata/ctr.log")), Format::K8sFile);
+}

@@ -144,6 +144,8 @@ class ContainerStats:
     image: str = ""
     #: starting, following, backoff, drained, unreadable, excluded…
     state: str = ""
+    #: Where its log is read from: ``"file"`` or ``"api"`` (``log_source``).
+    source: str = ""
     rotation_stuck: bool = False
     watchdog_restarts: int = 0
     #: Scheduled reopenings of a healthy stream.

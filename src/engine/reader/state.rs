@@ -1,6 +1,7 @@
 //! A container's reading state, kept across reader runs: discovery holds it
 //! while no reader runs, so a restart resumes from the same position.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::time::Instant;
@@ -11,6 +12,7 @@ use crate::engine::backoff::Backoff;
 use crate::engine::registry::Tracked;
 use crate::frame::Stream;
 use crate::log::Logger;
+use crate::logfile::Cursor;
 use crate::position::Position;
 use crate::record::ContainerMeta;
 
@@ -35,6 +37,14 @@ pub struct ContainerState {
     /// `State.StartedAt` of the run last read to its end: a stopped
     /// container looked at again is read only if it ran since.
     pub drained_run: Option<String>,
+    /// The log file inspect names (`LogPath`, as the daemon sees it).
+    pub log_path: Option<PathBuf>,
+    /// Where reading the log file left off, after the lines delivered (a
+    /// renewal resumes there at O(1) cost).
+    pub file_cursor: Option<Cursor>,
+    /// Why the log file was last found unreadable (said once, until it
+    /// changes or the file is read again).
+    pub file_refused: Option<String>,
 }
 
 impl ContainerState {
@@ -55,6 +65,9 @@ impl ContainerState {
             next_rotation: Instant::now() + jitter.jittered(config.rotation_interval, config.rotation_jitter),
             resumed,
             drained_run: None,
+            log_path: None,
+            file_cursor: None,
+            file_refused: None,
         }
     }
 
