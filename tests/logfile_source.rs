@@ -254,3 +254,27 @@ fn a_forced_file_source_reports_an_unreadable_file_once() {
     assert_eq!(stats["errors"]["file_unreadable"], 1, "{stats}");
     assert!(of(&recs, &name, STDOUT).is_empty());
 }
+
+#[test]
+fn a_container_renewing_its_file_often_is_drained_at_its_die_event() {
+    // A `die` event that came between two runs of the file source (the
+    // API stream a start event opened, then the file; or two renewals) was
+    // missed: the container was drained only once idle for read_timeout.
+    let mut c = Containers::new("lfdie");
+    let name = c.name("w");
+    let mut config = file_config(&c);
+    config["log_source"] = json!("auto");
+    config["rotation_interval"] = json!("300ms");
+    config["read_timeout"] = json!("120s");
+    let cap = Capture::start(&config);
+    c.run("w", &[], "seq 1 40000 & seq 1 40000 >&2; wait");
+    let mut tally = Tally::default();
+    cap.tally_until(&mut tally, Duration::from_secs(60), "both streams", |t| {
+        t.has(&name, STDOUT, 40000) && t.has(&name, STDERR, 40000)
+    });
+    cap.tally_until_drained(&mut tally, std::slice::from_ref(&name), Duration::from_secs(20));
+    for stream in [STDOUT, STDERR] {
+        let report = tally.report(&name, stream, 40000);
+        assert!(report.exact() && report.received == 40000, "stream {stream}: {report:?}");
+    }
+}

@@ -48,7 +48,6 @@ impl Reader {
         mut drain: bool,
     ) -> Result<FileEnd, Cancelled> {
         let mut chain = LineChain::new(self.file_chain_options(source.format));
-        let mut died = self.shared.died.subscribe();
         let mut lines = Vec::new();
         let mut last_data = Instant::now();
         loop {
@@ -89,7 +88,7 @@ impl Reader {
                 ReadState::AtEnd if drain => return Ok(FileEnd::Exit(self.drained(state))),
                 ReadState::AtEnd => {}
             }
-            match self.wait_file(state, source, &mut died, last_data).await? {
+            match self.wait_file(state, source, last_data).await? {
                 Wake::Read | Wake::Ask => {}
                 Wake::Rotation => return Ok(FileEnd::Rotation),
                 Wake::Stopped => drain = true,
@@ -107,11 +106,10 @@ impl Reader {
         &mut self,
         state: &ContainerState,
         source: &mut FileSource,
-        died: &mut broadcast::Receiver<String>,
         last_data: Instant,
     ) -> Result<Wake, Cancelled> {
         let idle_at = last_data + self.shared.config.read_timeout;
-        let id = self.id.clone();
+        let (id, died) = (&self.id, &mut self.died);
         let wake = self
             .shutdown
             .run(async {
@@ -119,7 +117,7 @@ impl Reader {
                     _ = source.changed() => Wake::Read,
                     _ = tokio::time::sleep_until(state.next_rotation) => Wake::Rotation,
                     _ = tokio::time::sleep_until(idle_at) => Wake::Ask,
-                    stopped = died_event(died, &id) => if stopped { Wake::Stopped } else { Wake::Ask },
+                    stopped = died_event(died, id) => if stopped { Wake::Stopped } else { Wake::Ask },
                 }
             })
             .await?;

@@ -31,7 +31,7 @@ mod window;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{broadcast, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
 pub use error::ReadError;
@@ -107,13 +107,17 @@ pub struct Reader {
     /// most `MAX_STARTING` readers inspect and open at once: start-up with
     /// thousands of containers must not open thousands of connections).
     starting: Option<OwnedSemaphorePermit>,
+    /// The `die` events, heard from the reader's start: a file reader
+    /// that renews its file must not miss one between two runs.
+    died: broadcast::Receiver<String>,
 }
 
 impl Reader {
     pub(in crate::engine) fn new(shared: Arc<Shared>, id: String) -> Reader {
         let shutdown = shared.shutdown.clone();
         let backoff = Backoff::new(shared.config.retry_backoff, shared.config.retry_backoff_max, &id);
-        Reader { shared, shutdown, id, backoff, read_log: false, starting: None }
+        let died = shared.died.subscribe();
+        Reader { shared, shutdown, id, backoff, read_log: false, starting: None, died }
     }
 
     /// Runs until the container is drained, gone, unreadable or the capture
