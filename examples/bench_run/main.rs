@@ -3,8 +3,9 @@
 //!
 //! - Drain throughput of finished containers (1, 10, 100): N concurrent
 //!   `curl`s on the raw socket, N concurrent `docker logs`, and the
-//!   capturer through its C ABI (`capture_poll`), with client and dockerd
-//!   CPU from `/proc/<pid>/stat` over each run.
+//!   capturer through its C ABI (`capture_poll`) reading through the API
+//!   and from the log files (`log_source`), with client and dockerd CPU
+//!   from `/proc/<pid>/stat` over each run.
 //! - Reopen cost on a 1,000,000-line and a 1,000-line log: the reader's
 //!   bounded request next to the naive `since=`-only one, and the engine's
 //!   own rotations.
@@ -47,6 +48,11 @@ const TARGET_CPU_RATIO: f64 = 0.25;
 const TARGET_IDLE_KIB: f64 = 64.0;
 const TARGET_REOPEN_RATIO: f64 = 2.0;
 const TARGET_P99_MS: f64 = 20.0;
+/// Issue #14: the file source's host CPU (capturer + dockerd) at most this
+/// fraction of the API path's, and its throughput at least this many
+/// times curl's.
+const TARGET_FILE_HOST_CPU_RATIO: f64 = 0.1;
+const TARGET_FILE_THROUGHPUT_RATIO: f64 = 5.0;
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -404,18 +410,20 @@ impl Bench {
 
     fn drain_set(&mut self, group: &str, names: &[String], lines: usize) -> Result<(), String> {
         let total = names.len() * lines;
-        let mut runs: Vec<Vec<report::DrainRun>> = vec![Vec::new(); 3];
+        let methods = report::DRAIN_METHODS.len();
+        let mut runs: Vec<Vec<report::DrainRun>> = vec![Vec::new(); methods];
         for rep in 0..self.plan.drain_reps {
             // Each repetition starts with another client: drift in the
             // machine's load falls on all three alike.
-            for k in 0..3 {
-                let method = (rep + k) % 3;
+            for k in 0..methods {
+                let method = (rep + k) % methods;
                 interrupted()?;
                 let load = probe::load1();
                 let run = match method {
                     0 => self.drain_clients(names, total, load, false),
                     1 => self.drain_clients(names, total, load, true),
-                    _ => self.drain_capture(group, names.len(), total, load),
+                    2 => self.drain_capture(group, names.len(), total, load, "api"),
+                    _ => self.drain_capture(group, names.len(), total, load, "file"),
                 };
                 let run =
                     run.map_err(|e| format!("{} containers, {}: {e}", names.len(), report::DRAIN_METHODS[method]))?;
@@ -479,13 +487,21 @@ impl Bench {
         })
     }
 
-    fn drain_capture(&self, group: &str, count: usize, total: usize, load: f64) -> Result<report::DrainRun, String> {
+    fn drain_capture(
+        &self,
+        group: &str,
+        count: usize,
+        total: usize,
+        load: f64,
+        source: &str,
+    ) -> Result<report::DrainRun, String> {
         let v = self.child(
             "drain",
             &[
                 ("prefix", self.containers.group_prefix(group)),
                 ("expect", total.to_string()),
                 ("timeout", "600".into()),
+                ("source", source.into()),
             ],
         )?;
         let records = v["records"].as_u64().unwrap_or(0) as usize;
