@@ -206,8 +206,10 @@ impl Report {
             let other = median(&runs.iter().map(|r| r.other_cpu).collect::<Vec<_>>());
             let rss = runs.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0);
             let loads: Vec<f64> = runs.iter().map(|r| r.load).collect();
-            // The file source costs dockerd nothing: no ratio to show.
-            let cpu_ratio = if dockerd < 0.01 { "–".to_string() } else { format!("{:.0} %", cpu_ratio * 100.0) };
+            // The file source asks dockerd nothing (its figure is other
+            // clients' noise): no ratio to show.
+            let from_file = *method == DRAIN_METHODS[3];
+            let cpu_ratio = if from_file { "–".to_string() } else { format!("{:.0} %", cpu_ratio * 100.0) };
             let _ = writeln!(
                 s,
                 "| {method} | {} | {:.2} | {client:.2} | {dockerd:.2} | {cpu_ratio} | {other:.2} | {} | {} |",
