@@ -17,8 +17,10 @@ use tokio::task::JoinHandle;
 
 use crate::logfile::{Batch, Error, FollowConfig, Follower, Format, Opened, ReadState, Start};
 
-/// How much of the files one read takes at most.
-pub const BATCH_BYTES: usize = 1 << 20;
+/// How much of the files one read takes at most: the follower's own read
+/// size. (1 MiB read no faster and held ~40 % more memory while 10
+/// containers were drained at once: peak RSS 43–55 vs 26–36 MiB.)
+pub const BATCH_BYTES: usize = 256 << 10;
 /// The longest wait for an inotify event before looking anyway (a change
 /// inotify could not report, e.g. a directory replaced).
 const MAX_WATCH_WAIT: Duration = Duration::from_secs(5);
