@@ -43,6 +43,19 @@ fn wait_source(cap: &Capture, tally: &mut Tally, name: &str, source: &str) {
     });
 }
 
+/// Polls until both streams of `name` brought `1..=n` and it is drained
+/// (within `drained_within`), then checks each came exactly once, in order.
+fn both_streams_exactly(cap: &Capture, tally: &mut Tally, name: &str, n: u64, drained_within: Duration) {
+    cap.tally_until(tally, Duration::from_secs(120), "both streams", |t| {
+        t.has(name, STDOUT, n) && t.has(name, STDERR, n)
+    });
+    cap.tally_until_drained(tally, &[name.to_string()], drained_within);
+    for stream in [STDOUT, STDERR] {
+        let report = tally.report(name, stream, n);
+        assert!(report.exact() && report.received == n as usize, "stream {stream}: {report:?}");
+    }
+}
+
 #[test]
 fn both_streams_interleaved_arrive_exactly_from_the_file() {
     let mut c = Containers::new("lfboth");
@@ -51,14 +64,7 @@ fn both_streams_interleaved_arrive_exactly_from_the_file() {
     let cap = Capture::start(&file_config(&c));
     let mut tally = Tally::default();
     wait_source(&cap, &mut tally, &name, "file");
-    cap.tally_until(&mut tally, Duration::from_secs(120), "both streams", |t| {
-        t.has(&name, STDOUT, 20000) && t.has(&name, STDERR, 20000)
-    });
-    cap.tally_until_drained(&mut tally, std::slice::from_ref(&name), Duration::from_secs(60));
-    for stream in [STDOUT, STDERR] {
-        let report = tally.report(&name, stream, 20000);
-        assert!(report.exact() && report.received == 20000, "stream {stream}: {report:?}");
-    }
+    both_streams_exactly(&cap, &mut tally, &name, 20000, Duration::from_secs(60));
     // The stamps are the file's, as the API serves them (nanoseconds): the
     // last stdout line among the last entries (`docker` keeps stdout; the
     // two streams are copied apart, so one may run ahead of the other).
@@ -271,12 +277,5 @@ fn a_container_renewing_its_file_often_is_drained_at_its_die_event() {
     let cap = Capture::start(&config);
     c.run("w", &[], "seq 1 40000 & seq 1 40000 >&2; wait");
     let mut tally = Tally::default();
-    cap.tally_until(&mut tally, Duration::from_secs(60), "both streams", |t| {
-        t.has(&name, STDOUT, 40000) && t.has(&name, STDERR, 40000)
-    });
-    cap.tally_until_drained(&mut tally, std::slice::from_ref(&name), Duration::from_secs(20));
-    for stream in [STDOUT, STDERR] {
-        let report = tally.report(&name, stream, 40000);
-        assert!(report.exact() && report.received == 40000, "stream {stream}: {report:?}");
-    }
+    both_streams_exactly(&cap, &mut tally, &name, 40000, Duration::from_secs(20));
 }
