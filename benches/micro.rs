@@ -22,6 +22,8 @@ use log_capturer::record::ContainerMeta;
 use log_capturer::ffi::capture_record;
 use log_capturer::chain::{Assembler, ChainOptions, Dedup, Line, LineChain};
 use log_capturer::frame::{decode_multiplexed, Decoded, Entry, Stream, PIECE_BYTES};
+use log_capturer::logfile::json_file::encode_line;
+use log_capturer::logfile::{FollowConfig, Follower, Format, LineParser, ReadState, Start};
 use log_capturer::multiline::{Event, Grouper, MultilineConfig, Parser};
 use log_capturer::position::{Position, Watermark};
 use log_capturer::queue::Queue;
@@ -53,14 +55,14 @@ impl Harness {
     /// Times `f`, which handles `items` items of `bytes` bytes in all per
     /// call: warms up, sizes the repetitions to about `seconds`, and prints
     /// the per-item time and the throughput.
-    fn case(&self, name: &str, items: u64, bytes: u64, mut f: impl FnMut()) {
+    fn case(&self, name: &str, items: u64, bytes: u64, mut f: impl FnMut()) -> Option<f64> {
         if !self.filter.is_empty() && !self.filter.iter().any(|p| name.contains(p.as_str())) {
-            return;
+            return None;
         }
         if !self.measure {
             f();
             println!("{name:<60} ok");
-            return;
+            return None;
         }
         let warm = Instant::now();
         let mut calls = 0u64;
@@ -79,6 +81,7 @@ impl Harness {
         let mb = (reps * bytes) as f64 / elapsed / 1e6;
         println!("{name:<60} {ns:>10.1} ns/item {mb:>10.1} MB/s {:>12.0} items/s", 1e9 / ns);
         let _ = std::io::stdout().flush();
+        Some(1e9 / ns)
     }
 }
 
@@ -457,4 +460,134 @@ fn main() {
         });
     });
     let _ = std::fs::remove_file(socket);
+
+    logfile_cases(&h, &line);
+}
+
+/// A container's log file as dockerd or conmon writes it: `n` entries of
+/// `payload`, 1 µs apart.
+fn write_log(path: &std::path::Path, format: Format, n: usize, payload: &[u8]) -> u64 {
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
+    let mut line = Vec::with_capacity(256);
+    let mut bytes = 0;
+    for i in 0..n {
+        line.clear();
+        let ts = log_capturer::timestamp::format_rfc3339(T0 + i as i64 * 1000);
+        match format {
+            Format::JsonFile => encode_line(Stream::Stdout, &ts, payload, &mut line),
+            Format::K8sFile => {
+                line.extend_from_slice(ts.replace('Z', "+00:00").as_bytes());
+                line.extend_from_slice(b" stdout F ");
+                line.extend_from_slice(payload);
+            }
+        }
+        out.write_all(&line).unwrap();
+        bytes += line.len() as u64;
+    }
+    out.flush().unwrap();
+    bytes
+}
+
+/// The log-file source (issue #14): parsers per line, then the follower
+/// over a whole 1M-line file next to `cat` of the same file, and the
+/// follower feeding the engine's de-duplication and merge.
+fn logfile_cases(h: &Harness, line: &[u8]) {
+    let n: usize = std::env::var("LOGFILE_LINES").ok().and_then(|s| s.parse().ok()).unwrap_or(if h.measure {
+        1_000_000
+    } else {
+        10_000
+    });
+    let root = std::env::temp_dir().join(format!("log-capturer-micro-logfile-{}", std::process::id()));
+    let dir = root.join("containers/c");
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // Per line, from memory.
+    let mut json_lines = Vec::new();
+    let mut k8s_lines = Vec::new();
+    for (format, lines) in [(Format::JsonFile, &mut json_lines), (Format::K8sFile, &mut k8s_lines)] {
+        let path = dir.join("sample.log");
+        write_log(&path, format, BATCH, line);
+        *lines = std::fs::read(&path).unwrap();
+    }
+    for (format, lines) in [(Format::JsonFile, json_lines), (Format::K8sFile, k8s_lines)] {
+        let lines = Bytes::from(lines);
+        let mut parser = LineParser::new(format);
+        let name = format!("logfile: LineParser::parse, {}, 100-byte lines", format.name());
+        h.case(&name, BATCH as u64, lines.len() as u64, || {
+            let (mut start, mut n) = (0, 0);
+            while let Some(len) = memchr::memchr(b'\n', &lines[start..]) {
+                black_box(parser.parse(&lines, start, start + len + 1).unwrap());
+                start += len + 1;
+                n += 1;
+            }
+            assert_eq!(n, BATCH);
+        });
+    }
+
+    // A whole file: `cat` (the reference), the follower, the follower
+    // feeding the engine's per-entry work.
+    for format in [Format::JsonFile, Format::K8sFile] {
+        let path = dir.join(if format == Format::JsonFile { "c-json.log" } else { "ctr.log" });
+        let bytes = write_log(&path, format, n, line);
+        let label = format!("{} of {n} lines ({} MB)", format.name(), bytes / 1_000_000);
+        let cat = h.case(&format!("logfile: cat > /dev/null, {label}"), n as u64, bytes, || {
+            let status =
+                std::process::Command::new("cat").arg(&path).stdout(std::process::Stdio::null()).status().unwrap();
+            assert!(status.success());
+        });
+        let config = FollowConfig {
+            format,
+            root: root.clone(),
+            log_path: path.clone(),
+            tty: false,
+            order_slack_ns: 100_000_000,
+            poll_interval: Duration::from_millis(100),
+            inotify: true,
+        };
+        let follow = h.case(&format!("logfile: Follower::read_batch(4 MiB), {label}"), n as u64, bytes, || {
+            let (mut follower, _) = Follower::open(&config, Start::Since(i64::MIN)).unwrap();
+            let mut count = 0;
+            loop {
+                let batch = follower.read_batch(4 << 20).unwrap();
+                count += batch.entries.len();
+                if batch.state != ReadState::More {
+                    break;
+                }
+            }
+            assert_eq!(count, n);
+        });
+        let mut out = Vec::with_capacity(BATCH);
+        let whole = h.case(&format!("logfile: follower + dedup + assemble, {label}"), n as u64, bytes, || {
+            let (mut follower, _) = Follower::open(&config, Start::Since(i64::MIN)).unwrap();
+            let mut position = Position::starting_at(0);
+            let mut dedup = Dedup::default();
+            let mut assembler = Assembler::new(true, 1 << 20);
+            let mut count = 0;
+            loop {
+                let batch = follower.read_batch(4 << 20).unwrap();
+                for e in batch.entries {
+                    let (k, new) = dedup.check(&position, e.stream, e.ts_ns);
+                    assembler.lift_others(&mut position, e.stream, e.ts_ns);
+                    if new {
+                        assembler.accept(&mut position, e, k, &mut out);
+                    }
+                    count += out.len();
+                    out.clear();
+                }
+                if batch.state != ReadState::More {
+                    break;
+                }
+            }
+            assert_eq!(count, n);
+        });
+        if let (Some(cat), Some(follow), Some(whole)) = (cat, follow, whole) {
+            println!(
+                "{:<60} follower {:.2}× cat's lines/s, with dedup + assemble {:.2}×",
+                format!("logfile: ratio, {}", format.name()),
+                follow / cat,
+                whole / cat
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&root);
 }

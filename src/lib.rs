@@ -17,6 +17,8 @@
 //!   between containers.
 //! - [`multiline`]: a container's lines grouped into events (stack traces),
 //!   per stream, across its connections.
+//! - [`logfile`]: a container's own log file (json-file, k8s-file),
+//!   followed across rotations, for hosts that can read it.
 //! - [`chain`]: how a connection's entries become lines (de-duplication,
 //!   partial merge).
 //! - [`position`]: per-stream watermarks and their proofs.
@@ -32,6 +34,7 @@ pub mod ffi;
 pub mod fluentbit;
 pub mod frame;
 pub mod log;
+pub mod logfile;
 pub mod multiline;
 mod named;
 pub mod position;

@@ -19,11 +19,12 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("chain", &["frame", "position", "record"]),
     ("multiline", &["chain", "frame", "position", "record"]),
     ("queue", &["record", "frame"]),
+    ("logfile", &["frame", "timestamp"]),
     ("docker", &["record", "chain", "frame", "timestamp"]),
     ("config", &["docker", "multiline", "log", "timestamp"]),
     (
         "engine",
-        &["config", "docker", "queue", "multiline", "chain", "position", "record", "frame", "log", "timestamp", "named"],
+        &["config", "docker", "logfile", "queue", "multiline", "chain", "position", "record", "frame", "log", "timestamp", "named"],
     ),
     ("ffi", &["engine", "config", "record", "log"]),
     ("fluentbit", &["ffi", "engine", "config", "record", "frame", "log", "timestamp"]),

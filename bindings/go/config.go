@@ -87,6 +87,12 @@ type Config struct {
 	// Stack traces as one record each, per container and stream (see
 	// Multiline). Default nil: off.
 	Multiline *Multiline `json:"multiline,omitempty"`
+	// Where each container's log is read: "auto" (default: its log file
+	// when readable, else the API), "api" or "file".
+	LogSource string `json:"log_source,omitempty"`
+	// A directory the daemon's paths are read under when its root is
+	// mounted elsewhere (e.g. "/host"). Default none.
+	LogPathPrefix string `json:"log_path_prefix,omitempty"`
 
 	// Extra keys added to the document as they are (they win over the
 	// fields above): for keys this struct does not know yet.

@@ -118,6 +118,8 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"small max_line_bytes", Config{MaxLineBytes: 10}, "max_line_bytes"},
 		{"bad docker_host", Config{DockerHost: "ssh://somewhere"}, "docker_host"},
 		{"bad since", Config{Since: "yesterday"}, "since"},
+		{"bad log source", Config{LogSource: "disk"}, "log_source"},
+		{"relative log path prefix", Config{LogPathPrefix: "host"}, "log_path_prefix"},
 		{"wrong type", Config{Extra: map[string]interface{}{"max_line_bytes": "lots"}}, "max_line_bytes"},
 		{"unknown parser", Config{Multiline: &Multiline{Parser: "ruby"}}, "multiline.parser"},
 		{"bad pattern", Config{Multiline: &Multiline{StartPattern: "(", ConditionPattern: "x", Mode: "halt_with"}}, "multiline.start_pattern"},

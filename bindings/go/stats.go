@@ -46,6 +46,8 @@ type ContainerStats struct {
 	// starting, following, backoff, backpressure, rate_limited,
 	// catching_up, polling, drained, unreadable or excluded.
 	State string `json:"state"`
+	// Where its log is read from: "file" or "api" (Config.LogSource).
+	Source string `json:"source"`
 	// Scheduled reopenings of a healthy stream.
 	Rotations    uint64    `json:"rotations"`
 	LastRotation time.Time `json:"last_rotation"`

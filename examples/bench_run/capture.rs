@@ -110,6 +110,12 @@ impl Args {
     }
 }
 
+/// `--source` (`log_source`): the API unless told, so the figures the
+/// README has kept measuring the same path.
+fn source(args: &Args) -> String {
+    args.optional("source").unwrap_or_else(|| "api".into())
+}
+
 pub fn dockerd_cpu(args: &Args) -> f64 {
     probe::cpu_seconds(args.number("dockerd")).unwrap_or(f64::NAN)
 }
@@ -137,6 +143,7 @@ pub fn drain(args: &Args) -> Result<Value, String> {
         "include_containers": [args.text("prefix")],
         "include_stopped": true,
         "since": "all",
+        "log_source": source(args),
     });
     if let Some(multiline) = args.optional::<String>("multiline") {
         config["multiline"] = serde_json::from_str(&multiline).map_err(|e| format!("--multiline: {e}"))?;
@@ -180,7 +187,7 @@ pub fn drain(args: &Args) -> Result<Value, String> {
 pub fn latency(args: &Args) -> Result<Value, String> {
     let warmup = Duration::from_secs_f64(args.number("warmup"));
     let window = Duration::from_secs_f64(args.number("seconds"));
-    let config = json!({ "include_containers": [args.text("prefix")] });
+    let config = json!({ "include_containers": [args.text("prefix")], "log_source": source(args) });
     let capture = Capture::start(config)?;
     let started = Instant::now();
     while started.elapsed() < warmup {
@@ -235,7 +242,7 @@ pub fn idle(args: &Args) -> Result<Value, String> {
     let settle = Duration::from_secs_f64(args.number("settle"));
     let rss_before = probe::self_status_kib("VmRSS");
     let fds_before = open_fds();
-    let capture = Capture::start(json!({ "include_containers": [args.text("prefix")] }))?;
+    let capture = Capture::start(json!({ "include_containers": [args.text("prefix")], "log_source": source(args) }))?;
     let started = Instant::now();
     loop {
         let left = timeout.saturating_sub(started.elapsed());
@@ -283,6 +290,7 @@ pub fn rotate(args: &Args) -> Result<Value, String> {
         "since": "all",
         "rotation_interval": "1s",
         "rotation_jitter": 0.0,
+        "log_source": source(args),
     });
     let capture = Capture::start(config)?;
     let started = Instant::now();

@@ -3,10 +3,11 @@
 //!
 //! - Drain throughput of finished containers (1, 10, 100): N concurrent
 //!   `curl`s on the raw socket, N concurrent `docker logs`, and the
-//!   capturer through its C ABI (`capture_poll`), with client and dockerd
-//!   CPU from `/proc/<pid>/stat` over each run; and one container whose
-//!   log holds Java traces, drained with the `java` multiline parser next
-//!   to without.
+//!   capturer through its C ABI (`capture_poll`) reading through the API
+//!   and from the log files (`log_source`), with client and dockerd CPU
+//!   from `/proc/<pid>/stat` over each run; and one container whose log
+//!   holds Java traces, drained with the `java` multiline parser next to
+//!   without.
 //! - Reopen cost on a 1,000,000-line and a 1,000-line log: the reader's
 //!   bounded request next to the naive `since=`-only one, and the engine's
 //!   own rotations.
@@ -56,6 +57,11 @@ const TARGET_P99_MS: f64 = 20.0;
 const TARGET_MULTILINE_RATIO: f64 = 0.9;
 /// A quiet container's lines behind a flood (issue #16).
 const TARGET_FAIR_P99_MS: f64 = 100.0;
+/// Issue #14: the file source's host CPU (capturer + dockerd) at most this
+/// fraction of the API path's, and its throughput at least this many
+/// times curl's.
+const TARGET_FILE_HOST_CPU_RATIO: f64 = 0.1;
+const TARGET_FILE_THROUGHPUT_RATIO: f64 = 5.0;
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -478,7 +484,7 @@ impl Bench {
                 let on = (rep + k) % 2 == 1;
                 let load = probe::load1();
                 let (multiline, expect) = if on { (Some(r#"{"parser": "java"}"#), events) } else { (None, lines) };
-                let mut run = self.drain_capture_with("traced", 1, expect, multiline, load)?;
+                let mut run = self.drain_capture_with("traced", 1, expect, multiline, load, "api")?;
                 run.lines = lines;
                 say(format!(
                     "  1 × {lines} with traces: parser {:<4} {:>9.0} lines/s  {expect} records  cpu {:.2} s  (load {load:.2})",
@@ -499,18 +505,20 @@ impl Bench {
 
     fn drain_set(&mut self, group: &str, names: &[String], lines: usize) -> Result<(), String> {
         let total = names.len() * lines;
-        let mut runs: Vec<Vec<report::DrainRun>> = vec![Vec::new(); 3];
+        let methods = report::DRAIN_METHODS.len();
+        let mut runs: Vec<Vec<report::DrainRun>> = vec![Vec::new(); methods];
         for rep in 0..self.plan.drain_reps {
             // Each repetition starts with another client: drift in the
             // machine's load falls on all three alike.
-            for k in 0..3 {
-                let method = (rep + k) % 3;
+            for k in 0..methods {
+                let method = (rep + k) % methods;
                 interrupted()?;
                 let load = probe::load1();
                 let run = match method {
                     0 => self.drain_clients(names, total, load, false),
                     1 => self.drain_clients(names, total, load, true),
-                    _ => self.drain_capture(group, names.len(), total, load),
+                    2 => self.drain_capture(group, names.len(), total, load, "api"),
+                    _ => self.drain_capture(group, names.len(), total, load, "file"),
                 };
                 let run =
                     run.map_err(|e| format!("{} containers, {}: {e}", names.len(), report::DRAIN_METHODS[method]))?;
@@ -574,8 +582,15 @@ impl Bench {
         })
     }
 
-    fn drain_capture(&self, group: &str, count: usize, total: usize, load: f64) -> Result<report::DrainRun, String> {
-        self.drain_capture_with(group, count, total, None, load)
+    fn drain_capture(
+        &self,
+        group: &str,
+        count: usize,
+        total: usize,
+        load: f64,
+        source: &str,
+    ) -> Result<report::DrainRun, String> {
+        self.drain_capture_with(group, count, total, None, load, source)
     }
 
     /// The capturer drains `count` containers until `total` records came,
@@ -587,11 +602,13 @@ impl Bench {
         total: usize,
         multiline: Option<&str>,
         load: f64,
+        source: &str,
     ) -> Result<report::DrainRun, String> {
         let mut args = vec![
             ("prefix", self.containers.group_prefix(group)),
             ("expect", total.to_string()),
             ("timeout", "600".into()),
+            ("source", source.into()),
         ];
         if let Some(m) = multiline {
             args.push(("multiline", m.to_string()));

@@ -9,12 +9,13 @@ use serde_json::{json, Value};
 
 use crate::probe::median;
 use crate::{
-    TARGET_CPU_RATIO, TARGET_FAIR_P99_MS, TARGET_IDLE_KIB, TARGET_MULTILINE_RATIO, TARGET_P99_MS, TARGET_REOPEN_RATIO,
-    TARGET_THROUGHPUT_RATIO,
+    TARGET_CPU_RATIO, TARGET_FAIR_P99_MS, TARGET_FILE_HOST_CPU_RATIO, TARGET_FILE_THROUGHPUT_RATIO, TARGET_IDLE_KIB,
+    TARGET_MULTILINE_RATIO, TARGET_P99_MS, TARGET_REOPEN_RATIO, TARGET_THROUGHPUT_RATIO,
 };
 
 /// The drain clients, in the order of `Bench::drain_set`'s methods.
-pub const DRAIN_METHODS: [&str; 3] = ["curl (raw socket)", "docker logs", "capturer (capture_poll)"];
+pub const DRAIN_METHODS: [&str; 4] =
+    ["curl (raw socket)", "docker logs", "capturer, API (capture_poll)", "capturer, log file (capture_poll)"];
 
 /// One drain of a set of containers by one client.
 #[derive(Debug, Clone)]
@@ -205,12 +206,15 @@ impl Report {
             let other = median(&runs.iter().map(|r| r.other_cpu).collect::<Vec<_>>());
             let rss = runs.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0);
             let loads: Vec<f64> = runs.iter().map(|r| r.load).collect();
+            // The file source asks dockerd nothing (its figure is other
+            // clients' noise): no ratio to show.
+            let from_file = *method == DRAIN_METHODS[3];
+            let cpu_ratio = if from_file { "–".to_string() } else { format!("{:.0} %", cpu_ratio * 100.0) };
             let _ = writeln!(
                 s,
-                "| {method} | {} | {:.2} | {client:.2} | {dockerd:.2} | {:.0} % | {other:.2} | {} | {} |",
+                "| {method} | {} | {:.2} | {client:.2} | {dockerd:.2} | {cpu_ratio} | {other:.2} | {} | {} |",
                 thousands(r),
                 paired(runs),
-                cpu_ratio * 100.0,
                 mib(rss as f64),
                 load_range(&loads)
             );
@@ -234,6 +238,7 @@ impl Report {
             &format!("≤ {:.0} %", TARGET_CPU_RATIO * 100.0),
             cpu_ratio <= TARGET_CPU_RATIO,
         );
+        self.file_targets(containers, &runs, paired(&runs[3]));
         self.sections.push(s);
     }
 
@@ -273,6 +278,24 @@ impl Report {
             ratio >= TARGET_MULTILINE_RATIO,
         );
         self.sections.push(s);
+    }
+
+    /// Issue #14's targets: the file source next to the API path and curl.
+    fn file_targets(&mut self, containers: usize, runs: &[Vec<DrainRun>], ratio: f64) {
+        let host = |runs: &[DrainRun]| median(&runs.iter().map(|r| r.client_cpu + r.dockerd_cpu).collect::<Vec<_>>());
+        let (file, api) = (host(&runs[3]), host(&runs[2]));
+        self.target(
+            format!("host CPU, {containers} container(s): log file / API (capturer + dockerd)"),
+            format!("{:.3} ({file:.2} vs {api:.2} CPU-s)", file / api),
+            &format!("≤ {TARGET_FILE_HOST_CPU_RATIO}"),
+            file / api <= TARGET_FILE_HOST_CPU_RATIO,
+        );
+        self.target(
+            format!("throughput, {containers} container(s): log file / curl"),
+            format!("{ratio:.2} (median of per-run ratios)"),
+            &format!("≥ {TARGET_FILE_THROUGHPUT_RATIO}"),
+            ratio >= TARGET_FILE_THROUGHPUT_RATIO,
+        );
     }
 
     pub fn reopen(&mut self, rows: Vec<ReopenRow>) {
@@ -502,7 +525,7 @@ impl Report {
             self.load_note,
             self.prefix
         );
-        s += "\nDrain: finished containers read whole (`follow=0&tail=all`); N clients at once, one per container (curl and docker logs: N processes; the capturer: one process, one reader task per container). CPU is utime+stime from /proc/<pid>/stat over each run. Each repetition runs the three clients back to back (in a rotating order); \"ratio to curl\" is the median of the per-repetition ratios; \"other CPU\" is the machine's busy time less dockerd's and the client's (containerd, kernel threads, other agents: noise).\n";
+        s += "\nDrain: finished containers read whole (`follow=0&tail=all`); N clients at once, one per container (curl and docker logs: N processes; the capturer: one process, one reader task per container). CPU is utime+stime from /proc/<pid>/stat over each run. Each repetition runs the four clients back to back (in a rotating order; the capturer once through the API, once from the log files with `log_source: file`); \"ratio to curl\" is the median of the per-repetition ratios; \"other CPU\" is the machine's busy time less dockerd's and the client's (containerd, kernel threads, other agents: noise).\n";
         for section in &self.sections {
             s += section;
         }

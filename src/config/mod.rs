@@ -16,8 +16,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use filter::{Filters, LabelFilter};
-pub use values::{parse_bool, parse_duration, parse_size, OnCorrupt, SincePolicy, Streams};
-use values::{Address, FilePath, Flag, Host, Jitter, Labels, Positive, Prefixes, Rate, Size};
+pub use values::{parse_bool, parse_duration, parse_size, LogSource, OnCorrupt, SincePolicy, Streams};
+use values::{Address, FilePath, Flag, Host, Jitter, Labels, PathPrefix, Positive, Prefixes, Rate, Size};
 
 use crate::docker::DockerHost;
 use crate::log::LogLevel;
@@ -51,6 +51,8 @@ pub struct Config {
     pub checkpoint_interval: Duration,
     pub checkpoint_on_corrupt: OnCorrupt,
     pub multiline: Option<MultilineConfig>,
+    pub log_source: LogSource,
+    pub log_path_prefix: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -80,6 +82,8 @@ impl Default for Config {
             checkpoint_interval: Duration::from_secs(1),
             checkpoint_on_corrupt: OnCorrupt::Fail,
             multiline: None,
+            log_source: LogSource::Auto,
+            log_path_prefix: None,
         }
     }
 }
@@ -178,6 +182,17 @@ struct RawConfig {
     /// `log_capturer.multiline` (`java`, `python`, `go` or `off`) overrides
     /// this for that container. Default: off.
     multiline: Option<MultilineConfig>,
+    /// Where each container's log is read from: `auto` (default: its log
+    /// file when the driver writes one this library reads, json-file or
+    /// k8s-file, and this process may read it; else the API), `api`, or
+    /// `file` (a container whose file cannot be read is reported once and
+    /// not read).
+    log_source: Option<LogSource>,
+    /// Where the daemon's files are found when its root is mounted
+    /// elsewhere: the log path the daemon reports is read under this
+    /// directory (e.g. `"/host"` reads `/host/var/lib/docker/containers/…`).
+    /// Default: none (the daemon's paths as they are).
+    log_path_prefix: Option<PathPrefix>,
     /// Export per-container metric series (labels `container_id`,
     /// `container_name`). Turn off on hosts with thousands of containers:
     /// the aggregate series remain. Default on.
@@ -233,6 +248,8 @@ pub const KEYS: &[&str] = &[
     "checkpoint_interval",
     "checkpoint_on_corrupt",
     "multiline",
+    "log_source",
+    "log_path_prefix",
     "metrics_per_container",
     "metrics_addr",
     "log_level",
@@ -275,6 +292,8 @@ impl RawConfig {
         c.checkpoint_path = self.checkpoint_path.map(|p| p.0);
         c.checkpoint_on_corrupt = self.checkpoint_on_corrupt.unwrap_or(c.checkpoint_on_corrupt);
         c.multiline = self.multiline;
+        c.log_source = self.log_source.unwrap_or(c.log_source);
+        c.log_path_prefix = self.log_path_prefix.and_then(|p| p.0);
         c.metrics_per_container = self.metrics_per_container.map_or(c.metrics_per_container, |v| v.0);
         c.metrics_addr = self.metrics_addr.and_then(|a| a.0);
         c.log_level = self.log_level.unwrap_or(c.log_level);
@@ -459,6 +478,8 @@ mod tests {
             (r#"{"retry_backoff_secs": 10, "retry_backoff_max_secs": 5}"#, "retry_backoff_max_secs"),
             (r#"{"checkpoint_on_corrupt": "ignore"}"#, "checkpoint_on_corrupt"),
             (r#"{"metrics_addr": "localhost"}"#, "metrics_addr"),
+            (r#"{"log_source": "disk"}"#, "log_source"),
+            (r#"{"log_path_prefix": "host"}"#, "log_path_prefix"),
             (r#"{"max_line_bytes": 10}"#, "max_line_bytes"),
             (r#"{"queue_max_bytes": 2048, "max_line_bytes": 4096}"#, "queue_max_bytes"),
             (r#"{"container_max_records_per_second": 0}"#, "container_max_records_per_second"),
@@ -511,6 +532,8 @@ mod tests {
             ("retry_backoff_max_secs", "10"),
             ("reopen_tail", "100"),
             ("log_level", "debug"),
+            ("log_source", "file"),
+            ("log_path_prefix", "/host"),
         ])
         .unwrap();
         assert_eq!(c.rotation_interval, Duration::from_secs(90));
@@ -520,6 +543,8 @@ mod tests {
         assert_eq!(c.max_line_bytes, 64 << 10);
         assert_eq!(c.container_max_records_per_second, Some(2.5));
         assert_eq!(c.log_level, LogLevel::Debug);
+        assert_eq!(c.log_source, LogSource::File);
+        assert_eq!(c.log_path_prefix, Some(PathBuf::from("/host")));
         let e = Config::from_properties([("rotation_jitter", "lots")]).unwrap_err();
         assert!(e.0.contains("rotation_jitter"), "{e}");
         let e = Config::from_properties([("rotation_intreval", "5m")]).unwrap_err();

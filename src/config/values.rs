@@ -285,6 +285,56 @@ impl<'de> Deserialize<'de> for OnCorrupt {
     }
 }
 
+/// Where a container's log is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogSource {
+    /// The container's log file where its format is known (json-file,
+    /// k8s-file) and this process can read it; the API otherwise.
+    #[default]
+    Auto,
+    /// Always the Docker API's logs endpoint.
+    Api,
+    /// Always the log file; a container whose file cannot be read is
+    /// reported once and not read.
+    File,
+}
+
+impl LogSource {
+    pub const fn name(self) -> &'static str {
+        match self {
+            LogSource::Auto => "auto",
+            LogSource::Api => "api",
+            LogSource::File => "file",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LogSource {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<LogSource, D::Error> {
+        from_text(d, |text| match text {
+            "auto" => Ok(LogSource::Auto),
+            "api" => Ok(LogSource::Api),
+            "file" => Ok(LogSource::File),
+            other => Err(format!("{other:?} is not `auto`, `api` or `file`")),
+        })
+    }
+}
+
+/// A directory the daemon's paths are found under (the host's root as
+/// this process sees it); empty means none. Must be absolute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathPrefix(pub Option<PathBuf>);
+
+impl<'de> Deserialize<'de> for PathPrefix {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<PathPrefix, D::Error> {
+        let parse = |text: &str| match PathBuf::from(text) {
+            path if path.is_absolute() => Ok(path),
+            _ => Err(format!("{text:?} is not an absolute path (e.g. \"/host\")")),
+        };
+        from_text(d, |text| optional(text, parse)).map(PathPrefix)
+    }
+}
+
 impl<'de> Deserialize<'de> for LogLevel {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<LogLevel, D::Error> {
         from_text(d, str::parse)

@@ -1,6 +1,6 @@
 //! The Docker Engine API calls the capturer makes. Only read-only endpoints
 //! are ever called: `/_ping`, `/version`, `/containers/json`,
-//! `/containers/{id}/json`, `/containers/{id}/logs`, `/events`.
+//! `/containers/{id}/json`, `/containers/{id}/logs`, `/events`, `/info`.
 
 pub mod host;
 pub mod http;
@@ -57,6 +57,20 @@ pub struct ContainerInspect {
     pub state: InspectState,
     #[serde(default)]
     pub host_config: Option<InspectHostConfig>,
+    /// The log file of a file-based driver (json-file; Podman's k8s-file),
+    /// as the daemon sees it; empty for other drivers.
+    #[serde(default)]
+    pub log_path: String,
+}
+
+/// What the capturer needs of `GET /info`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DaemonInfo {
+    /// The daemon's data root (Podman: its storage's graph root): the
+    /// only directory log files are read beneath.
+    #[serde(default)]
+    pub docker_root_dir: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -221,6 +235,10 @@ impl Docker {
 
     pub async fn inspect(&self, id: &str) -> Result<ContainerInspect, DockerError> {
         self.get_json(&format!("/containers/{id}/json")).await
+    }
+
+    pub async fn info(&self) -> Result<DaemonInfo, DockerError> {
+        self.get_json("/info").await
     }
 
     /// Opens the container lifecycle event stream.

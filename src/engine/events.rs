@@ -169,3 +169,72 @@ impl MultilineLabelInvalid<'_> {
         );
     }
 }
+
+/// A container's log is read from its file from now on.
+pub struct ReadingFile<'a> {
+    pub meta: &'a ContainerMeta,
+    pub path: &'a std::path::Path,
+    pub format: &'a str,
+}
+
+impl ReadingFile<'_> {
+    pub fn emit(&self, log: &Logger) {
+        log.info(
+            "Reading the container's log file.",
+            &[
+                ("container_id", &self.meta.short_id()),
+                ("container_name", &self.meta.name_str()),
+                ("path", &self.path.display()),
+                ("format", &self.format),
+            ],
+        );
+    }
+}
+
+/// A container's log file cannot be read: with `log_source: file` it is
+/// counted and the container is not read; with `auto` the API takes over
+/// (said once per reason).
+pub struct FileRefused<'a> {
+    pub meta: &'a ContainerMeta,
+    pub error: &'a dyn Display,
+    pub forced: bool,
+}
+
+impl FileRefused<'_> {
+    pub fn emit(&self, log: &Logger, stats: &ContainerStats) {
+        let fields: &[(&str, &dyn Display)] = &[
+            ("container_id", &self.meta.short_id()),
+            ("container_name", &self.meta.name_str()),
+            ("error", self.error),
+        ];
+        if self.forced {
+            stats.error(ErrorKind::FileUnreadable, self.error.to_string());
+            log.warn("Container's log file cannot be read (log_source is file); it will not be read.", fields);
+        } else {
+            log.info("Container's log file cannot be read; reading it through the API.", fields);
+        }
+    }
+}
+
+/// A line of a log file that is not an entry of its format was skipped.
+pub struct FileLineSkipped<'a> {
+    pub meta: &'a ContainerMeta,
+    pub file: &'a std::path::Path,
+    pub offset: u64,
+    pub reason: &'a str,
+}
+
+impl FileLineSkipped<'_> {
+    pub fn emit(&self, log: &Logger, stats: &ContainerStats) {
+        stats.error(ErrorKind::Protocol, format!("{} at {}: {}", self.file.display(), self.offset, self.reason));
+        log.warn(
+            "Skipped a line of a log file that is not a log entry.",
+            &[
+                ("container_id", &self.meta.short_id()),
+                ("file", &self.file.display()),
+                ("offset", &self.offset),
+                ("reason", &self.reason),
+            ],
+        );
+    }
+}

@@ -33,6 +33,19 @@ named_enum! {
         LogGap = "log_gap",
         /// A container was removed before any of its log could be read.
         RemovedUnread = "removed_unread",
+        /// Its log file cannot be read (`log_source: file`), or failed while
+        /// being read (then the API takes over, with `auto`).
+        FileUnreadable = "file_unreadable",
+    }
+}
+
+named_enum! {
+    /// Where a container's log is being read from.
+    pub enum ReadSource {
+        /// The Docker API's logs endpoint.
+        Api = "api",
+        /// The container's log file.
+        File = "file",
     }
 }
 

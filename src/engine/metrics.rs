@@ -16,7 +16,7 @@ use prometheus::{
     CounterVec, Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
-use super::kinds::{ErrorKind, PauseReason, ReopenReason};
+use super::kinds::{ErrorKind, PauseReason, ReadSource, ReopenReason};
 use super::progress::ReaderState;
 
 pub struct Metrics {
@@ -103,6 +103,8 @@ pub struct ContainerSample<'a> {
     pub id: &'a str,
     pub name: &'a str,
     pub state: ReaderState,
+    /// Where its log is read from.
+    pub source: ReadSource,
     pub stream_open: bool,
     pub rotations: u64,
     /// The last rotation, or when reading began (Unix ns).
@@ -244,7 +246,17 @@ fn engine_families(snap: &Snapshot<'_>) -> Vec<MetricFamily> {
     for c in &snap.containers {
         *by_state.entry(c.state.name()).or_default() += 1.0;
     }
+    let mut by_source: BTreeMap<&str, f64> = ReadSource::ALL.iter().map(|s| (s.name(), 0.0)).collect();
+    for c in snap.containers.iter().filter(|c| c.state.is_reading()) {
+        *by_source.entry(c.source.name()).or_default() += 1.0;
+    }
     let mut families = vec![
+        family(
+            "log_capturer_readers_by_source",
+            "Followed containers by where their log is read from (api, file).",
+            MetricType::GAUGE,
+            by_source.into_iter().map(|(source, n)| gauge(vec![label("source", source)], n)).collect(),
+        ),
         single("log_capturer_container_streams_active", "Container log streams open now.", open as f64),
         single(
             "log_capturer_containers_followed",
@@ -304,7 +316,21 @@ fn per_container_families(alive: &[&ContainerSample<'_>], now_ns: i64) -> Vec<Me
             .collect();
         family(name, help, kind, metrics)
     };
+    let sources = alive
+        .iter()
+        .map(|c| {
+            let mut labels = ids(c);
+            labels.push(label("source", c.source.name()));
+            gauge(labels, 1.0)
+        })
+        .collect();
     vec![
+        family(
+            "log_capturer_container_source",
+            "1 for a followed container, labelled with where its log is read from (api, file).",
+            MetricType::GAUGE,
+            sources,
+        ),
         series(
             "log_capturer_container_stream_rotations_total",
             "Rotations of a container's log stream.",

@@ -48,6 +48,9 @@ use stats::EngineStats;
 pub const STOP_DEADLINE: Duration = Duration::from_secs(5);
 /// How long the tasks get to finish after the shutdown signal.
 const TASK_DRAIN_DEADLINE: Duration = Duration::from_secs(2);
+/// `die` events kept for file readers slower to look (one that misses
+/// some asks the daemon instead).
+const DIED_BACKLOG: usize = 256;
 
 /// A running capture.
 pub struct Engine {
@@ -224,6 +227,8 @@ fn build_shared(config: Config, sink: Option<Sink>, shutdown: Shutdown) -> Resul
         starting: Arc::new(Semaphore::new(reader::MAX_STARTING)),
         busy_readers: AtomicUsize::new(0),
         daemon_back: tokio::sync::Notify::new(),
+        died: tokio::sync::broadcast::channel(DIED_BACKLOG).0,
+        data_root: tokio::sync::OnceCell::new(),
         docker: Docker::new(Endpoint::new(config.docker_host.clone()), config.request_timeout),
         profile: Profile::docker(),
         queue: Queue::new(config.queue_max_records, config.queue_max_bytes),

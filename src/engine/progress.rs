@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU8, Ordering::Relaxed};
 use std::sync::Mutex;
 
+use super::kinds::ReadSource;
 use crate::named::named_enum;
 use crate::position::Position;
 
@@ -60,6 +61,8 @@ pub struct Progress {
     last_rotation_ns: AtomicI64,
     /// Lines read and held in open multiline events (not delivered yet).
     held_lines: AtomicU32,
+    /// Where the log is read from (a `ReadSource`).
+    source: AtomicU8,
 }
 
 impl Progress {
@@ -71,6 +74,7 @@ impl Progress {
             followed_since_ns: AtomicI64::new(0),
             last_rotation_ns: AtomicI64::new(0),
             held_lines: AtomicU32::new(0),
+            source: AtomicU8::new(ReadSource::Api as u8),
         }
     }
 
@@ -80,6 +84,14 @@ impl Progress {
 
     pub fn state(&self) -> ReaderState {
         ReaderState::ALL[self.state.load(Relaxed) as usize]
+    }
+
+    pub fn set_source(&self, source: ReadSource) {
+        self.source.store(source as u8, Relaxed);
+    }
+
+    pub fn source(&self) -> ReadSource {
+        ReadSource::ALL[self.source.load(Relaxed) as usize]
     }
 
     /// What the reader has passed, after a delivery: a position that

@@ -58,6 +58,7 @@ pub(super) fn metrics_text(shared: &Shared) -> String {
             id: c.meta.id_str(),
             name: c.meta.name_str(),
             state: c.progress.state(),
+            source: c.progress.source(),
             stream_open: c.stats.stream_opened_ns.load(Relaxed) > 0,
             rotations: c.stats.rotations.load(Relaxed),
             last_renewal_ns: c.progress.last_renewal_ns(),

@@ -4,7 +4,9 @@
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
-use tokio::sync::{Notify, Semaphore};
+use std::path::PathBuf;
+
+use tokio::sync::{broadcast, Notify, OnceCell, Semaphore};
 
 use super::checkpoint::Checkpoint;
 use super::registry::Registry;
@@ -36,4 +38,10 @@ pub(in crate::engine) struct Shared {
     /// Told when discovery finds the daemon answering again after a
     /// failure: readers backing off retry at once.
     pub daemon_back: Notify,
+    /// The ids of containers a `die` event announced: a reader of a log
+    /// file (which never ends by itself) drains it and ends.
+    pub died: broadcast::Sender<String>,
+    /// The daemon's data root (`/info`), asked once when a log file is
+    /// first wanted: no file outside it is read.
+    pub data_root: OnceCell<PathBuf>,
 }

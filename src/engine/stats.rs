@@ -157,6 +157,7 @@ impl ContainerStats {
             "name": meta.name_str(),
             "image": meta.image_str(),
             "state": progress.state().name(),
+            "source": progress.source().name(),
             "rotation_stuck": self.is_stuck(progress),
             "watchdog_restarts": self.watchdog_restarts.load(Relaxed),
             "rotations": self.rotations.load(Relaxed),

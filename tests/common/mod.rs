@@ -196,6 +196,21 @@ impl Rec {
     }
 }
 
+/// `config` with a `log_source` when it names none: the suites written
+/// for the API stream (its faults, windows, proxies) keep reading through
+/// it, unless `LOG_CAPTURER_TEST_SOURCE` says otherwise (`auto` runs them
+/// on log files where the host allows). tests/logfile_source.rs sets its own.
+pub fn with_source(config: &serde_json::Value) -> serde_json::Value {
+    let mut config = config.clone();
+    if let Some(map) = config.as_object_mut() {
+        if !map.contains_key("log_source") {
+            let source = std::env::var("LOG_CAPTURER_TEST_SOURCE").unwrap_or_else(|_| "api".into());
+            map.insert("log_source".into(), source.into());
+        }
+    }
+    config
+}
+
 /// A capture through the C ABI.
 pub struct Capture {
     pub handle: *mut capture_handle,
@@ -227,7 +242,7 @@ impl Capture {
         }
         // Leaked on purpose: the callback may run until capture_free returns.
         let user = Arc::into_raw(lines) as *mut std::ffi::c_void;
-        let text = CString::new(config.to_string()).unwrap();
+        let text = CString::new(with_source(config).to_string()).unwrap();
         let mut handle = ptr::null_mut();
         let r = unsafe { capture_start_with_log(text.as_ptr(), Some(on_log), user, &mut handle) };
         assert_eq!(r, capture_result::CAPTURE_OK, "capture_start_with_log: {}", start_error());
@@ -235,7 +250,7 @@ impl Capture {
     }
 
     pub fn try_start(config: &serde_json::Value) -> Result<Capture, (capture_result, String)> {
-        let text = CString::new(config.to_string()).unwrap();
+        let text = CString::new(with_source(config).to_string()).unwrap();
         let mut handle = ptr::null_mut();
         let r = unsafe { capture_start(text.as_ptr(), &mut handle) };
         if r != capture_result::CAPTURE_OK {

@@ -158,6 +158,8 @@ class ContainerStats:
     #: starting, following, backoff, backpressure, rate_limited,
     #: catching_up, polling, drained, unreadable, excluded
     state: str = ""
+    #: Where its log is read from: ``"file"`` or ``"api"`` (``log_source``).
+    source: str = ""
     rotation_stuck: bool = False
     watchdog_restarts: int = 0
     #: Scheduled reopenings of a healthy stream.

@@ -70,6 +70,12 @@ def test_start_error_message_is_the_latest():
             log_capturer.Capture({key: 1})
 
 
+def test_log_source_and_path_prefix_are_checked_naming_the_key():
+    for config, key in (({"log_source": "disk"}, "log_source"), ({"log_path_prefix": "host"}, "log_path_prefix")):
+        with pytest.raises(log_capturer.ConfigError, match=key):
+            log_capturer.Capture(config)
+
+
 def test_use_after_close_raises_closed_error():
     cap = offline_capture()
     assert cap.poll(timeout=0) == []

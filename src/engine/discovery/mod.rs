@@ -252,7 +252,11 @@ impl Discovery {
                 }
             }
             "destroy" => self.on_destroyed(&id),
-            // A dying container's reader sees its stream end and drains it.
+            // A dying container's API reader sees its stream end and drains
+            // it; a file reader is told (none listening is fine).
+            "die" => {
+                let _ = self.shared.died.send(id);
+            }
             _ => {}
         }
     }

@@ -19,6 +19,9 @@ mod connection;
 mod deadlines;
 mod deliver;
 mod error;
+mod file;
+mod file_read;
+mod file_source;
 mod follow;
 mod rate_limit;
 mod session;
@@ -30,11 +33,12 @@ mod window;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{broadcast, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
 pub use error::ReadError;
 use connection::Connection;
+use file::FileEnd;
 use follow::{FollowEnd, Followed};
 use start::{is_gone, Started};
 pub use state::{grouping, ContainerState};
@@ -105,13 +109,17 @@ pub struct Reader {
     /// most `MAX_STARTING` readers inspect and open at once: start-up with
     /// thousands of containers must not open thousands of connections).
     starting: Option<OwnedSemaphorePermit>,
+    /// The `die` events, heard from the reader's start: a file reader
+    /// that renews its file must not miss one between two runs.
+    died: broadcast::Receiver<String>,
 }
 
 impl Reader {
     pub(in crate::engine) fn new(shared: Arc<Shared>, id: String) -> Reader {
         let shutdown = shared.shutdown.clone();
         let backoff = Backoff::new(shared.config.retry_backoff, shared.config.retry_backoff_max, &id);
-        Reader { shared, shutdown, id, backoff, read_log: false, starting: None }
+        let died = shared.died.subscribe();
+        Reader { shared, shutdown, id, backoff, read_log: false, starting: None, died }
     }
 
     /// Runs until the container is drained, gone, unreadable or the capture
@@ -155,9 +163,7 @@ impl Reader {
         let exit = if running {
             self.follow_running(&mut state, early).await
         } else {
-            // A follow request on a stopped container is a whole window: it
-            // sends what there is and ends.
-            self.drain(&mut state, early).await
+            self.drain_stopped(&mut state, early).await
         };
         if exit == ReaderExit::Drained {
             // The run that ended: the inspect after the stream's end would be
@@ -167,13 +173,45 @@ impl Reader {
         (state, exit)
     }
 
-    /// Follows a running container's log, stream after stream (the first
-    /// may be open already), until the reader ends.
+    /// Reads a stopped container to its end: its file, else a window (a
+    /// follow request on a stopped container sends what there is and ends).
+    async fn drain_stopped(&mut self, state: &mut ContainerState, early: Option<Connection>) -> ReaderExit {
+        if self.file_wanted(state, early.is_some()) {
+            match self.follow_file(state, None, true).await {
+                FileEnd::Exit(exit) => return exit,
+                FileEnd::Rotation => {}
+                FileEnd::Unreadable(e) => {
+                    if let Some(exit) = self.file_refused(state, e) {
+                        return exit;
+                    }
+                }
+            }
+        }
+        self.drain(state, early).await
+    }
+
+    /// Follows a running container's log, from its file or stream after
+    /// stream (the first may be open already), until the reader ends. The
+    /// file is tried again at each renewal of the API stream.
     async fn follow_running(&mut self, state: &mut ContainerState, mut early: Option<Connection>) -> ReaderExit {
         let mut reason = None;
         loop {
             if self.shutdown.is_set() {
                 return ReaderExit::Cancelled;
+            }
+            if self.file_wanted(state, early.is_some()) {
+                match self.follow_file(state, reason.take(), false).await {
+                    FileEnd::Rotation => {
+                        reason = Some(ReopenReason::Rotation);
+                        continue;
+                    }
+                    FileEnd::Exit(exit) => return exit,
+                    FileEnd::Unreadable(e) => {
+                        if let Some(exit) = self.file_refused(state, e) {
+                            return exit;
+                        }
+                    }
+                }
             }
             match self.follow_once(state, reason, early.take()).await {
                 Ok(next) => reason = next,

@@ -68,7 +68,7 @@ impl Reader {
             }
             Err(exit) => return Err((state, exit)),
         };
-        let state = match state {
+        let mut state = match state {
             Some(state) => state,
             None => {
                 let position = self.initial_position(&inspect.meta(), at_start);
@@ -76,6 +76,7 @@ impl Reader {
                     .map_err(|exit| (None, exit))?
             }
         };
+        state.log_path = log_path(&inspect);
         Ok(Started { state, running: inspect.state.running, started_at: inspect.state.started_at, early: None })
     }
 
@@ -115,7 +116,8 @@ impl Reader {
         let created_ns = meta.created_ns;
         let position = self.initial_position(&meta, false);
         let running = inspect.state.running;
-        let state = self.new_state(meta, position, Some(running)).map_err(|exit| (None, exit))?;
+        let mut state = self.new_state(meta, position, Some(running)).map_err(|exit| (None, exit))?;
+        state.log_path = log_path(&inspect);
         // The early stream serves if it asked for what this state needs:
         // both streams, and everything since the position (nothing is
         // stamped before the container was created).
@@ -211,6 +213,11 @@ impl Reader {
             self.sleep_backoff().await?;
         }
     }
+}
+
+/// The log file inspect names, if any.
+fn log_path(inspect: &ContainerInspect) -> Option<std::path::PathBuf> {
+    (!inspect.log_path.is_empty()).then(|| std::path::PathBuf::from(&inspect.log_path))
 }
 
 /// The daemon says the container is gone, or going: 404, or 409 for one

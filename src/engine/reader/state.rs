@@ -1,6 +1,7 @@
 //! A container's reading state, kept across reader runs: discovery holds it
 //! while no reader runs, so a restart resumes from the same position.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::time::Instant;
@@ -14,6 +15,7 @@ use crate::engine::registry::Tracked;
 use crate::frame::Stream;
 use crate::log::Logger;
 use crate::multiline::{Event, Grouper, MultilineConfig, MultilineError, LABEL};
+use crate::logfile::Cursor;
 use crate::position::Position;
 use crate::record::ContainerMeta;
 
@@ -46,6 +48,14 @@ pub struct ContainerState {
     pub drained_run: Option<String>,
     /// With `container_max_records_per_second`.
     pub limit: Option<RateLimit>,
+    /// The log file inspect names (`LogPath`, as the daemon sees it).
+    pub log_path: Option<PathBuf>,
+    /// Where reading the log file left off, after the lines delivered (a
+    /// renewal resumes there at O(1) cost).
+    pub file_cursor: Option<Cursor>,
+    /// Why the log file was last found unreadable (said once, until it
+    /// changes or the file is read again).
+    pub file_refused: Option<String>,
 }
 
 impl ContainerState {
@@ -70,6 +80,9 @@ impl ContainerState {
             resumed,
             drained_run: None,
             limit: config.container_max_records_per_second.map(|rate| RateLimit::new(rate, Instant::now())),
+            log_path: None,
+            file_cursor: None,
+            file_refused: None,
         }
     }
 

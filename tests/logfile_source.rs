@@ -1,0 +1,281 @@
+//! The log-file source through the whole capture, against the real
+//! dockerd: containers read from their json-file logs (stats say `file`)
+//! arrive exactly as through the API — both streams interleaved, TTY,
+//! 40,000-character lines, rotated and compressed files, a capture
+//! restarted from its position file — and a container moves to the API
+//! and back when its file becomes unreadable and readable again, without
+//! loss or repeat. A container whose file cannot be read with
+//! `log_source: file` is reported once.
+//!
+//! Unreadable files are made with `log_path_prefix`: a directory of this
+//! test's own whose `var/lib/docker` is a symlink to the daemon's root,
+//! removed and put back (nothing of the daemon's is touched).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use log_capturer::ffi::capture_result::*;
+use serde_json::json;
+
+const STDOUT: u32 = 1;
+const STDERR: u32 = 2;
+const CONSOLE: u32 = 3;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lct-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn file_config(c: &Containers) -> serde_json::Value {
+    json!({"include_containers": [c.prefix], "since": "all", "log_source": "file", "log_level": "info"})
+}
+
+/// Waits until the container's stats say it is read from `source`.
+fn wait_source(cap: &Capture, tally: &mut Tally, name: &str, source: &str) {
+    cap.tally_until(tally, Duration::from_secs(60), &format!("{name} read from {source}"), |_| {
+        cap.container_stats(name).is_some_and(|s| s["source"] == source)
+    });
+}
+
+/// Polls until both streams of `name` brought `1..=n` and it is drained
+/// (within `drained_within`), then checks each came exactly once, in order.
+fn both_streams_exactly(cap: &Capture, tally: &mut Tally, name: &str, n: u64, drained_within: Duration) {
+    cap.tally_until(tally, Duration::from_secs(120), "both streams", |t| {
+        t.has(name, STDOUT, n) && t.has(name, STDERR, n)
+    });
+    cap.tally_until_drained(tally, &[name.to_string()], drained_within);
+    for stream in [STDOUT, STDERR] {
+        let report = tally.report(name, stream, n);
+        assert!(report.exact() && report.received == n as usize, "stream {stream}: {report:?}");
+    }
+}
+
+#[test]
+fn both_streams_interleaved_arrive_exactly_from_the_file() {
+    let mut c = Containers::new("lfboth");
+    let name = c.name("w");
+    c.run("w", &[], "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); echo $i; echo $i >&2; done");
+    let cap = Capture::start(&file_config(&c));
+    let mut tally = Tally::default();
+    wait_source(&cap, &mut tally, &name, "file");
+    both_streams_exactly(&cap, &mut tally, &name, 20000, Duration::from_secs(60));
+    // The stamps are the file's, as the API serves them (nanoseconds): the
+    // last stdout line among the last entries (`docker` keeps stdout; the
+    // two streams are copied apart, so one may run ahead of the other).
+    let api = docker(&["logs", "-t", "--tail", "2000", &name]);
+    let last = api.lines().last().unwrap_or("");
+    let api_ns = log_capturer::timestamp::parse_rfc3339(last.split(' ').next().unwrap().as_bytes());
+    assert_eq!(api_ns, tally.stamps[&(name.clone(), STDOUT)].last().copied(), "{api}");
+    let stats = cap.container_stats(&name).unwrap();
+    assert_eq!(stats["source"], "file");
+    assert_eq!(stats["requests"], 0, "no logs request for a file-read container: {stats}");
+    let metrics = cap.metrics_text();
+    assert!(metrics.contains("log_capturer_readers_by_source{source=\"file\"}"), "{metrics}");
+}
+
+#[test]
+fn a_tty_container_is_one_console_stream() {
+    let mut c = Containers::new("lftty");
+    let name = c.name("t");
+    c.run("t", &["-t"], "seq 1 5000");
+    let cap = Capture::start(&file_config(&c));
+    let mut tally = Tally::default();
+    cap.tally_until(&mut tally, Duration::from_secs(60), "5000 console lines", |t| t.has(&name, CONSOLE, 5000));
+    cap.tally_until_drained(&mut tally, std::slice::from_ref(&name), Duration::from_secs(60));
+    let report = tally.report(&name, CONSOLE, 5000);
+    assert!(report.exact() && report.received == 5000, "{report:?}");
+    assert_eq!(tally.count(&name, STDOUT) + tally.count(&name, STDERR), 0);
+    assert_eq!(cap.container_stats(&name).unwrap()["source"], "file");
+}
+
+#[test]
+fn lines_of_forty_thousand_characters_are_merged_whole() {
+    let mut c = Containers::new("lflong");
+    let name = c.name("l");
+    let script = "x=xxxxxxxxxx; x=$x$x$x$x$x$x$x$x$x$x; x=$x$x$x$x$x$x$x$x$x$x; x=$x$x$x$x$x$x$x$x$x$x; \
+                  x=$x$x$x$x; i=0; while [ $i -lt 200 ]; do i=$((i+1)); echo $i-$x; echo $i-$x >&2; done";
+    c.run("l", &[], script);
+    let cap = Capture::start(&file_config(&c));
+    let mut recs = Vec::new();
+    cap.collect_until(&mut recs, Duration::from_secs(60), "200 long lines each", |r| {
+        of(r, &name, STDOUT).len() >= 200 && of(r, &name, STDERR).len() >= 200
+    });
+    for stream in [STDOUT, STDERR] {
+        let lines = of(&recs, &name, stream);
+        assert_eq!(lines.len(), 200);
+        for (i, r) in lines.iter().enumerate() {
+            let prefix = format!("{}-", i + 1);
+            assert_eq!(r.message.len(), prefix.len() + 40_000, "line {} of stream {stream}", i + 1);
+            assert!(r.message.starts_with(prefix.as_bytes()) && r.flags == 0, "line {}: flags {}", i + 1, r.flags);
+        }
+    }
+}
+
+#[test]
+fn rotated_and_compressed_files_are_read_in_order() {
+    let mut c = Containers::new("lfrot");
+    let name = c.name("r");
+    let opts = ["--log-opt", "max-size=200k", "--log-opt", "max-file=40", "--log-opt", "compress=true"];
+    c.run("r", &opts, &seq_script(60_000, 2000, "0.05"));
+    let cap = Capture::start(&file_config(&c));
+    let mut tally = Tally::default();
+    cap.assert_all_exactly_once(&mut tally, std::slice::from_ref(&name), 60_000);
+    let stats = cap.container_stats(&name).unwrap();
+    assert_eq!(stats["gaps"]["count"], 0, "{stats}");
+    let id = docker(&["inspect", "-f", "{{.Id}}", &name]);
+    let log_path = docker(&["inspect", "-f", "{{.LogPath}}", &id]);
+    let dir = Path::new(&log_path).parent().unwrap().to_path_buf();
+    let compressed =
+        std::fs::read_dir(&dir).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "gz"));
+    assert!(compressed.count() > 0, "the log never rotated into compressed files");
+}
+
+#[test]
+fn a_capture_restarted_from_its_position_file_reads_on_exactly() {
+    let mut c = Containers::new("lfckpt");
+    let dir = temp_dir("lfckpt");
+    let name = c.name("w");
+    let mut config = file_config(&c);
+    config["checkpoint_path"] = json!(dir.join("positions.json"));
+    config["checkpoint_interval"] = json!("100ms");
+    config["rotation_interval"] = json!("1s");
+    c.run(
+        "w",
+        &["--log-opt", "max-size=100k", "--log-opt", "max-file=50"],
+        "i=0; while [ $i -lt 6000 ]; do i=$((i+1)); echo $i; echo $i >&2; [ $((i % 200)) -eq 0 ] && sleep 0.2; done; exec sleep 600",
+    );
+    let mut first = Vec::new();
+    let cap = Capture::start(&config);
+    cap.collect_until(&mut first, Duration::from_secs(60), "some lines", |r| of(r, &name, STDOUT).len() >= 1000);
+    assert_eq!(cap.container_stats(&name).unwrap()["source"], "file");
+    assert_eq!(cap.stop(), CAPTURE_OK);
+    drop(cap);
+    wait_until(Duration::from_secs(60), "the writer to move on", || {
+        docker(&["logs", "--tail", "1", &name]).parse::<usize>().unwrap_or(0) >= 4000
+    });
+    let cap = Capture::start(&config);
+    let mut second = Vec::new();
+    cap.collect_until(&mut second, Duration::from_secs(90), "the rest", |r| {
+        of(r, &name, STDOUT).last().is_some_and(|r| r.message == b"6000")
+            && of(r, &name, STDERR).last().is_some_and(|r| r.message == b"6000")
+    });
+    second.extend(cap.poll(10_000, 300).unwrap());
+    assert!(!of(&second, &name, STDOUT).is_empty());
+    let mut all = first;
+    all.extend(second);
+    assert_sequence(&of(&all, &name, STDOUT), 6000, "stdout across two captures");
+    assert_sequence(&of(&all, &name, STDERR), 6000, "stderr across two captures");
+}
+
+/// A directory of this test's whose `var/lib/docker` leads to the daemon's
+/// data root while `readable` is set.
+struct Prefix {
+    dir: PathBuf,
+    root: String,
+}
+
+impl Prefix {
+    fn new(name: &str) -> Prefix {
+        let dir = temp_dir(name);
+        let root = docker(&["info", "-f", "{{.DockerRootDir}}"]);
+        let prefix = Prefix { dir, root };
+        std::fs::create_dir_all(prefix.link().parent().unwrap()).unwrap();
+        prefix
+    }
+
+    fn link(&self) -> PathBuf {
+        self.dir.join(self.root.trim_start_matches('/'))
+    }
+
+    fn set_readable(&self, readable: bool) {
+        if readable {
+            std::os::unix::fs::symlink(&self.root, self.link()).unwrap();
+        } else {
+            std::fs::remove_file(self.link()).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_file_that_becomes_unreadable_hands_over_to_the_api_and_back() {
+    let mut c = Containers::new("lfswitch");
+    let prefix = Prefix::new("lfswitch");
+    prefix.set_readable(true);
+    let name = c.name("w");
+    // Paced: both streams, ~25 s in all.
+    c.run("w", &[], &format!("{}; exec sleep 600", "i=0; while [ $i -lt 5000 ]; do i=$((i+1)); echo $i; echo $i >&2; [ $((i % 100)) -eq 0 ] && sleep 0.5; done"));
+    let config = json!({
+        "include_containers": [c.prefix], "since": "all", "log_source": "auto",
+        "log_path_prefix": prefix.dir, "rotation_interval": "1s", "rotation_jitter": 0,
+    });
+    let cap = Capture::start(&config);
+    let mut tally = Tally::default();
+    wait_source(&cap, &mut tally, &name, "file");
+    prefix.set_readable(false);
+    wait_source(&cap, &mut tally, &name, "api");
+    let at_switch = tally.count(&name, STDOUT);
+    cap.tally_until(&mut tally, Duration::from_secs(60), "lines through the API", |t| {
+        t.count(&name, STDOUT) > at_switch + 200
+    });
+    prefix.set_readable(true);
+    wait_source(&cap, &mut tally, &name, "file");
+    cap.tally_until(&mut tally, Duration::from_secs(120), "every line", |t| {
+        t.has(&name, STDOUT, 5000) && t.has(&name, STDERR, 5000)
+    });
+    tally.add(cap.poll(100_000, 300).unwrap());
+    for stream in [STDOUT, STDERR] {
+        let report = tally.report(&name, stream, 5000);
+        assert!(report.exact() && report.received == 5000, "stream {stream}: {report:?}");
+    }
+    let stats = cap.container_stats(&name).unwrap();
+    assert!(stats["requests"].as_u64().unwrap() > 0, "the API was never asked: {stats}");
+    assert_eq!(stats["gaps"]["count"], 0, "{stats}");
+}
+
+#[test]
+fn a_forced_file_source_reports_an_unreadable_file_once() {
+    let mut c = Containers::new("lfforced");
+    let prefix = Prefix::new("lfforced");
+    let name = c.name("w");
+    c.run("w", &[], "seq 1 100; exec sleep 600");
+    let mut config = file_config(&c);
+    config["log_path_prefix"] = json!(prefix.dir);
+    config["rotation_interval"] = json!("1s");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let cap = Capture::start_with_log_lines(&config, lines.clone());
+    let mut recs = Vec::new();
+    cap.wait_for(&mut recs, Duration::from_secs(30), "the container unreadable", |cap| {
+        cap.container_stats(&name).is_some_and(|s| s["state"] == "unreadable")
+    });
+    // Several rotation intervals later, still said once and nothing read.
+    let stats_at = std::time::Instant::now();
+    cap.wait_for(&mut recs, Duration::from_secs(30), "3 s", |_| stats_at.elapsed() >= Duration::from_secs(3));
+    let said = lines.lock().unwrap().iter().filter(|l| l.contains("log file cannot be read")).count();
+    assert_eq!(said, 1, "{:?}", lines.lock().unwrap());
+    let stats = cap.container_stats(&name).unwrap();
+    assert_eq!(stats["errors"]["file_unreadable"], 1, "{stats}");
+    assert!(of(&recs, &name, STDOUT).is_empty());
+}
+
+#[test]
+fn a_container_renewing_its_file_often_is_drained_at_its_die_event() {
+    // A `die` event that came between two runs of the file source (the
+    // API stream a start event opened, then the file; or two renewals) was
+    // missed: the container was drained only once idle for read_timeout.
+    let mut c = Containers::new("lfdie");
+    let name = c.name("w");
+    let mut config = file_config(&c);
+    config["log_source"] = json!("auto");
+    config["rotation_interval"] = json!("300ms");
+    config["read_timeout"] = json!("120s");
+    let cap = Capture::start(&config);
+    c.run("w", &[], "seq 1 40000 & seq 1 40000 >&2; wait");
+    let mut tally = Tally::default();
+    both_streams_exactly(&cap, &mut tally, &name, 40000, Duration::from_secs(20));
+}
