@@ -6,12 +6,31 @@ NEXTEST := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
 # Every suite runs under a deadline: a wedged daemon fails it, never hangs CI.
 DEADLINE := timeout --kill-after=30 1200
 
-.PHONY: all build header bench-setup deps test test-podman test-rust test-c test-python test-go test-fluentbit test-monitoring test-soak-short soak bench bench-smoke bench-micro bench-profile demo clean-containers fuzz
+.PHONY: all build install uninstall test-install header bench-setup deps test test-podman test-rust test-c test-python test-go test-fluentbit test-monitoring test-soak-short soak bench bench-smoke bench-micro bench-profile demo clean-containers fuzz
 
 all: build
 
+# Also links target/release/liblog_capturer.so.MAJOR (the library's SONAME)
+# to the build, so programs linked against the checkout's build run.
 build:
 	$(CARGO) build --release
+	ln -sfn liblog_capturer.so target/release/$$(objdump -p target/release/liblog_capturer.so | awk '$$1 == "SONAME" { print $$2 }')
+
+# `make install PREFIX=/usr/local DESTDIR=`: the stripped shared library
+# (SONAME and version from Cargo.toml) with its debug info apart, the static
+# library, the header and pkg-config files (scripts/install.sh says where).
+PREFIX ?= /usr/local
+DESTDIR ?=
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+LDCONFIG ?= ldconfig
+INSTALL_ENV = PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" LIBDIR="$(LIBDIR)" INCLUDEDIR="$(INCLUDEDIR)" LDCONFIG="$(LDCONFIG)"
+
+install:
+	$(INSTALL_ENV) scripts/install.sh
+
+uninstall:
+	$(INSTALL_ENV) scripts/install.sh --uninstall
 
 # The test bench: a real Docker daemon and the busybox test image.
 bench-setup:
@@ -55,6 +74,11 @@ test-python: deps
 test-go: deps
 	$(DEADLINE) bindings/go/test.sh
 
+# make install into a scratch prefix and DESTDIR; a C program outside the
+# checkout built with pkg-config (shared and static) against a real container.
+test-install: deps
+	$(DEADLINE) tests/install/test.sh
+
 # The Fluent Bit plugin driven by a C host exactly as Fluent Bit's proxy does.
 test-fluentbit: deps
 	$(DEADLINE) tests/fluentbit/test.sh
@@ -94,7 +118,7 @@ bench-micro:
 bench-profile: bench-setup
 	scripts/bench-profile.sh
 
-test: test-rust test-c test-python test-go test-fluentbit test-monitoring test-soak-short bench-smoke
+test: test-rust test-install test-c test-python test-go test-fluentbit test-monitoring test-soak-short bench-smoke
 
 demo: build
 	scripts/demo.sh

@@ -16,13 +16,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use log_capturer::config::DockerHost;
+use log_capturer::docker::DockerHost;
 use log_capturer::docker::{BodyRead, Endpoint};
-use log_capturer::engine::container::ContainerMeta;
+use log_capturer::record::ContainerMeta;
 use log_capturer::ffi::capture_record;
-use log_capturer::frame::{self, decode_multiplexed, Decoded, Entry, Stream, PIECE_BYTES};
-use log_capturer::position::{Assembler, Dedup, Line, Position};
-use log_capturer::queue::{Queue, Record};
+use log_capturer::frame::{decode_multiplexed, Decoded, Entry, Stream, PIECE_BYTES};
+use log_capturer::chain::{Assembler, ChainOptions, Dedup, Line, LineChain};
+use log_capturer::position::Position;
+use log_capturer::queue::Queue;
+use log_capturer::record::Record;
 
 /// Docker's fixed timestamp form, as every frame starts.
 const TS: &[u8] = b"2024-05-06T07:08:09.123456789Z";
@@ -134,18 +136,15 @@ fn entries(n: usize, payload: &Bytes, pieces: usize) -> Vec<Entry> {
     out
 }
 
-/// What `Session::decode` does per entry: de-duplicate, lift the other
+/// What the reader's chain does per entry: de-duplicate, lift the other
 /// streams' watermarks, assemble.
 fn assemble(entries: &[Entry], out: &mut Vec<Line>) {
     let mut position = Position::starting_at(0);
-    let mut dedup = Dedup::default();
-    let mut assembler = Assembler::new(true, 1 << 20);
+    let options =
+        ChainOptions { merge: true, max_line_bytes: 1 << 20, pieces: Default::default(), resends_last_line: true };
+    let mut chain = LineChain::new(options);
     for e in entries {
-        let (k, new) = dedup.check(&position, e.stream, e.ts_ns);
-        assembler.lift_others(&mut position, e.stream, e.ts_ns);
-        if new {
-            assembler.accept(&mut position, e.clone(), k, out);
-        }
+        chain.push(&mut position, e.clone(), out);
     }
     black_box(&position);
 }
@@ -267,7 +266,7 @@ fn main() {
         stamps.iter().map(|s| s.len() as u64).sum(),
         || {
             for s in &stamps {
-                black_box(frame::parse_rfc3339(black_box(s)).unwrap());
+                black_box(log_capturer::timestamp::parse_rfc3339(black_box(s)).unwrap());
             }
         },
     );
@@ -304,14 +303,13 @@ fn main() {
     });
     let queue = Queue::new(65_536, 64 << 20);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let (_keep, mut shutdown) = tokio::sync::watch::channel(false);
     h.case(
         "batch: records → Queue::push_all → pop → views (per record)",
         BATCH as u64,
         (BATCH * 99) as u64,
         || {
             let mut pending = records(&meta, &lines);
-            runtime.block_on(queue.push_all(&mut pending, &mut shutdown, |_| {})).unwrap();
+            runtime.block_on(queue.push_all(&mut pending, |_| {})).unwrap();
             let taken = queue.pop(BATCH, Duration::ZERO).unwrap();
             let (views, bytes) = views(&taken);
             assert_eq!(views.len(), BATCH);

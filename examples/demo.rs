@@ -52,7 +52,7 @@ fn main() {
             let line = serde_json::json!({
                 "container": text(r.container_name),
                 "stream": match r.stream { CAPTURE_STREAM_STDOUT => "stdout", CAPTURE_STREAM_STDERR => "stderr", _ => "console" },
-                "timestamp": log_capturer::frame::format_rfc3339(r.timestamp_ns),
+                "timestamp": log_capturer::timestamp::format_rfc3339(r.timestamp_ns),
                 "message": if message.len() > 100 { format!("{shown}… ({} bytes)", message.len()) } else { shown.into_owned() },
                 "partial": r.flags & CAPTURE_FLAG_PARTIAL != 0,
                 "truncated": r.flags & CAPTURE_FLAG_TRUNCATED != 0,

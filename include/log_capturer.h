@@ -211,8 +211,9 @@ enum capture_result capture_container_info(struct capture_handle *handle,
                                            const char *id_or_name,
                                            char **out_json);
 
-// Frees a string from `capture_stats` or `capture_container_info`.
-// Calling with NULL is fine. Must not be called twice.
+// Frees a string from `capture_stats`, `capture_metrics_text` or
+// `capture_container_info`. Calling with NULL is fine. Must not be called
+// twice.
 void capture_string_free(char *s);
 
 // Wakes every `capture_poll` blocked on this handle right now: each

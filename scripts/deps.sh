@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond the bench (scripts/bench.sh): Go,
-# promtool, valgrind, a C compiler, and a Python venv with pytest. Idempotent
-# and quiet when all is there.
+# promtool, valgrind, a C compiler, pkg-config and binutils (make install),
+# and a Python venv with pytest. Idempotent and quiet when all is there.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STATE="$ROOT/target/bench"
@@ -15,6 +15,8 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v valgrind >/dev/null || need+=(valgrind)
 command -v gcc >/dev/null || need+=(gcc)
 command -v curl >/dev/null || need+=(curl)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v objcopy >/dev/null || need+=(binutils)
 if [ ${#need[@]} -gt 0 ]; then
     echo "deps: installing ${need[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive

@@ -5,7 +5,8 @@
 use std::fmt::{Display, Write as _};
 use std::sync::{Arc, RwLock};
 
-pub use crate::config::LogLevel;
+use crate::named::named_enum;
+
 
 /// Where log lines go: a function of (level, formatted line).
 pub type Sink = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
@@ -16,7 +17,21 @@ pub struct Logger {
     sink: RwLock<Option<Sink>>,
 }
 
+named_enum! {
+    /// The library's own log verbosity; the name is the word a
+    /// configuration uses. The numbers are the C ABI's `CAPTURE_LOG_*` and
+    /// Fluent Bit's levels alike.
+    pub enum LogLevel {
+        Off = "off",
+        Error = "error",
+        Warn = "warn",
+        Info = "info",
+        Debug = "debug",
+    }
+}
+
 impl LogLevel {
+    /// The word a stderr line starts with.
     pub fn label(self) -> &'static str {
         match self {
             LogLevel::Off => "OFF",
@@ -25,6 +40,21 @@ impl LogLevel {
             LogLevel::Info => "INFO",
             LogLevel::Debug => "DEBUG",
         }
+    }
+}
+
+impl std::str::FromStr for LogLevel {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<LogLevel, String> {
+        if text == "warning" {
+            return Ok(LogLevel::Warn);
+        }
+        LogLevel::ALL
+            .iter()
+            .copied()
+            .find(|level| level.name() == text)
+            .ok_or_else(|| format!("unknown level {text:?} (expected off, error, warn, info or debug)"))
     }
 }
 

@@ -4,31 +4,17 @@
 //! Bounded by records and by message bytes. When full, readers wait for room
 //! instead of reading: the daemon keeps the log on disk, so nothing is lost
 //! (lossless backpressure). A poll waits at most its timeout, and closing the
-//! queue wakes every waiter on both sides.
+//! queue wakes every waiter on both sides. The async waits here are
+//! cancel-safe: the engine ends them by dropping them at shutdown.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 
-use crate::engine::container::ContainerMeta;
-use crate::frame::Stream;
-
-/// One log record as the host receives it.
-#[derive(Debug, Clone)]
-pub struct Record {
-    pub container: Arc<ContainerMeta>,
-    pub stream: Stream,
-    pub ts_ns: i64,
-    /// The stream's watermark count once this record is passed (see
-    /// `position::Watermark`); used to advance checkpoints.
-    pub count: u32,
-    pub flags: u32,
-    pub message: Bytes,
-}
+use crate::record::Record;
 
 #[derive(Default)]
 struct State {
@@ -116,14 +102,10 @@ impl Queue {
     }
 
     /// Pushes every record, waiting for room as long as needed; returns
-    /// `Closed` when the queue closes or `shutdown` fires first. `waiting`
-    /// is told when a wait for room begins (true) and ends (false).
-    pub async fn push_all(
-        &self,
-        pending: &mut VecDeque<Record>,
-        shutdown: &mut watch::Receiver<bool>,
-        mut waiting: impl FnMut(bool),
-    ) -> Result<(), Closed> {
+    /// `Closed` when the queue closes first. `waiting` is told when a wait
+    /// for room begins (true) and ends (false). Records pushed before the
+    /// future is dropped stay pushed; the rest stay in `pending`.
+    pub async fn push_all(&self, pending: &mut VecDeque<Record>, mut waiting: impl FnMut(bool)) -> Result<(), Closed> {
         let mut waited_since: Option<Instant> = None;
         let result = loop {
             let room = self.room.notified();
@@ -138,10 +120,7 @@ impl Queue {
                 waited_since = Some(Instant::now());
                 waiting(true);
             }
-            tokio::select! {
-                _ = &mut room => {}
-                _ = shutdown.changed() => break Err(Closed),
-            }
+            room.as_mut().await;
         };
         if let Some(t) = waited_since {
             self.backpressure_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
@@ -187,19 +166,11 @@ impl Queue {
 
     /// Wakes, `WAKE_LINGER` after the first of them, a poll waiting for
     /// records that did not make a whole batch. Runs on the engine's runtime
-    /// until `shutdown`.
-    pub async fn run_flusher(&self, mut shutdown: watch::Receiver<bool>) {
+    /// until dropped.
+    pub async fn run_flusher(&self) {
         loop {
-            tokio::select! {
-                biased;
-                _ = shutdown.wait_for(|stop| *stop) => return,
-                _ = self.linger.notified() => {}
-            }
-            tokio::select! {
-                biased;
-                _ = shutdown.wait_for(|stop| *stop) => return,
-                _ = tokio::time::sleep(WAKE_LINGER) => {}
-            }
+            self.linger.notified().await;
+            tokio::time::sleep(WAKE_LINGER).await;
             let mut state = self.lock();
             if std::mem::take(&mut state.wake_pending) && state.pollers_waiting > 0 && !state.records.is_empty() {
                 self.not_empty.notify_all();
@@ -246,7 +217,10 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::container::ContainerMeta;
+    use crate::frame::Stream;
+    use crate::record::ContainerMeta;
+    use bytes::Bytes;
+    use std::sync::Arc;
 
     fn record(meta: &Arc<ContainerMeta>, len: usize) -> Record {
         Record {
@@ -301,10 +275,9 @@ mod tests {
             std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 rt.block_on(async {
-                    let (stop_tx, stop_rx) = watch::channel(false);
                     let flusher = {
                         let q = q.clone();
-                        tokio::spawn(async move { q.run_flusher(stop_rx).await })
+                        tokio::spawn(async move { q.run_flusher().await })
                     };
                     for n in sizes {
                         while q.lock().pollers_waiting == 0 {
@@ -316,8 +289,8 @@ mod tests {
                             tokio::time::sleep(Duration::from_millis(1)).await;
                         }
                     }
-                    stop_tx.send(true).unwrap();
-                    flusher.await.unwrap();
+                    flusher.abort();
+                    assert!(flusher.await.unwrap_err().is_cancelled());
                 });
             })
         };

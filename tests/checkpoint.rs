@@ -216,7 +216,7 @@ fn a_log_rotated_away_while_the_capture_was_down_is_reported_as_a_gap() {
     assert_eq!(s["gaps"]["count"], 1, "{s}");
     assert_eq!(s["errors"]["log_gap"], 1, "{s}");
     // The gap runs from line 1000 (the last read) to the first line left.
-    let stamp = |r: &Rec| log_capturer::frame::format_rfc3339(r.ts_ns);
+    let stamp = |r: &Rec| log_capturer::timestamp::format_rfc3339(r.ts_ns);
     assert_eq!(s["gaps"]["last"]["after"], stamp(of(&first, &name, STDOUT)[999]), "{s}");
     assert_eq!(s["gaps"]["last"]["before"], stamp(of(&second, &name, STDOUT)[0]), "{s}");
     assert!(s["last_error"].as_str().unwrap().contains("may be lost"), "{s}");

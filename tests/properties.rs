@@ -3,10 +3,10 @@
 //! replayed across arbitrary reopen points.
 
 use bytes::{Bytes, BytesMut};
-use log_capturer::frame::{
-    decode_multiplexed, decode_raw, format_rfc3339, parse_rfc3339, Decoded, Entry, Stream, PIECE_BYTES,
-};
-use log_capturer::position::{Assembler, Dedup, Line, Position, INVERSION_BOUND_NS, RESUME_MARGIN_NS};
+use log_capturer::frame::{decode_multiplexed, decode_raw, Decoded, Entry, Stream, PIECE_BYTES};
+use log_capturer::timestamp::{format_rfc3339, parse_rfc3339};
+use log_capturer::chain::{ChainOptions, Line, LineChain};
+use log_capturer::position::{Position, INVERSION_BOUND_NS, RESUME_MARGIN_NS};
 use proptest::prelude::*;
 
 fn encode(entries: &[(u8, i64, Vec<u8>)]) -> Vec<u8> {
@@ -141,21 +141,18 @@ fn feed<'a>(
     finish: bool,
     resend: bool,
 ) {
-    let mut dedup = Dedup::default();
-    let mut asm = Assembler::new(true, 1 << 20);
+    let options =
+        ChainOptions { merge: true, max_line_bytes: 1 << 20, pieces: Default::default(), resends_last_line: true };
+    let mut chain = LineChain::new(options);
     for (stream, ts, payload) in entries {
         let entry = Entry { stream: *stream, ts_ns: *ts, payload: Bytes::copy_from_slice(payload) };
         let again = resend && payload.last() == Some(&b'\n') && payload.len() % 3 == 0;
         for _ in 0..=again as usize {
-            let (k, new) = dedup.check_entry(position, &entry);
-            asm.lift_others(position, *stream, *ts);
-            if new {
-                asm.accept(position, entry.clone(), k, out);
-            }
+            chain.push(position, entry.clone(), out);
         }
     }
     if finish {
-        asm.finish(position, out);
+        chain.finish(position, out);
     }
 }
 

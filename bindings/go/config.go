@@ -60,16 +60,34 @@ type Config struct {
 	ReopenTail uint64 `json:"reopen_tail,omitempty"`
 	// The library's own log level: off, error, warn (default), info, debug.
 	LogLevel string `json:"log_level,omitempty"`
+	// Also read containers already stopped at start-up (a one-shot read of
+	// a host). Default off.
+	IncludeStopped bool `json:"include_stopped,omitempty"`
+	// Serve Prometheus metrics at http://<addr>/metrics, e.g.
+	// "127.0.0.1:9323". Default off.
+	MetricsAddr string `json:"metrics_addr,omitempty"`
+	// Per-container series (container_id, container_name labels). Default
+	// on; Bool(false) keeps aggregates only.
+	MetricsPerContainer *bool `json:"metrics_per_container,omitempty"`
+	// The position file: a restarted capture resumes after the last record
+	// Poll returned. Default none.
+	CheckpointPath string `json:"checkpoint_path,omitempty"`
+	// How often a changed position file is written. Default 1s.
+	CheckpointInterval time.Duration `json:"checkpoint_interval,omitempty"`
+	// What a corrupt position file does: "fail" (default: Start fails
+	// naming the file) or "reset" (moved aside, start afresh).
+	CheckpointOnCorrupt string `json:"checkpoint_on_corrupt,omitempty"`
 
 	// Extra keys added to the document as they are (they win over the
 	// fields above): for keys this struct does not know yet.
 	Extra map[string]interface{} `json:"-"`
-	// Receives the library's log lines instead of stderr (see SetLogFunc).
-	// Lines logged before Start returns still go to stderr.
+	// Receives the library's log lines instead of stderr (see SetLogFunc),
+	// every one: it is in place before the capture starts.
 	LogFunc LogFunc `json:"-"`
 }
 
-// Bool returns a pointer to b, for Config.AutoPartialMerge.
+// Bool returns a pointer to b, for Config.AutoPartialMerge and
+// Config.MetricsPerContainer.
 func Bool(b bool) *bool { return &b }
 
 // Float returns a pointer to f, for Config.RotationJitter.

@@ -18,16 +18,15 @@
 // return nil). There is no finalizer: a Capture that is never closed keeps
 // its engine thread and sockets.
 //
-// Linking: by default the package links target/release/liblog_capturer.so
-// of this repository, with an rpath to it; build with -tags
-// logcapturer_static to link liblog_capturer.a into the binary instead.
-// Run `cargo build --release` in the repository first.
+// Linking: the package finds the installed library with pkg-config
+// (`make install` in the repository installs liblog_capturer and its
+// log_capturer.pc; set PKG_CONFIG_PATH for a prefix pkg-config does not
+// search). By default it links the shared library; build with
+// -tags logcapturer_static to link liblog_capturer.a into the binary
+// instead (log_capturer-static.pc).
 package logcapturer
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo !logcapturer_static LDFLAGS: -L${SRCDIR}/../../target/release -llog_capturer -Wl,-rpath,${SRCDIR}/../../target/release
-#cgo logcapturer_static LDFLAGS: ${SRCDIR}/../../target/release/liblog_capturer.a -lpthread -ldl -lm
 #include <stdlib.h>
 #include <string.h>
 #include "log_capturer.h"
@@ -95,43 +94,53 @@ var startMu sync.Mutex
 func Version() string { return C.GoString(C.capture_version()) }
 
 // Start starts a capture. The Docker daemon need not be up: the capture
-// retries by itself. A refused configuration is a *ConfigError naming the key.
+// retries by itself. A refused configuration is a *ConfigError naming the
+// key. With cfg.LogFunc, every library log line goes to it, the first
+// included (the callback is in place before the capture starts).
 func Start(cfg Config) (*Capture, error) {
 	doc, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, &ConfigError{Message: err.Error()}
 	}
-	c, err := StartJSON(string(doc))
-	if err == nil && cfg.LogFunc != nil {
-		if err = c.SetLogFunc(cfg.LogFunc); err != nil {
-			c.Close()
-			return nil, err
-		}
-	}
-	return c, err
+	return start(string(doc), cfg.LogFunc)
 }
 
 // StartJSON starts a capture with a configuration document as the library
 // reads it ("{}" for every default).
 func StartJSON(config string) (*Capture, error) {
+	return start(config, nil)
+}
+
+func start(config string, logFunc LogFunc) (*Capture, error) {
 	if strings.IndexByte(config, 0) >= 0 {
 		return nil, &ConfigError{Message: "the document holds a NUL byte"}
 	}
 	text := C.CString(config)
 	defer C.free(unsafe.Pointer(text))
 
+	c := &Capture{}
+	callback, userData := C.capture_log_callback(nil), unsafe.Pointer(nil)
+	if logFunc != nil {
+		sink := c.logSink()
+		sink.fn.Store(&logFunc)
+		callback, userData = C.logcapturer_log_callback(), sink.userData
+	}
 	startMu.Lock()
 	defer startMu.Unlock()
 	var handle *C.capture_handle
-	code := Code(C.capture_start(text, &handle))
+	code := Code(C.capture_start_with_log(text, callback, userData, &handle))
 	if code != CodeOK {
 		message := lastError(nil)
+		if c.log != nil {
+			c.log.release()
+		}
 		if code == CodeInvalidConfig || code == CodeInvalidArgument {
 			return nil, newConfigError(message)
 		}
 		return nil, &Error{Op: "start", Code: code, Message: message}
 	}
-	return &Capture{handle: handle}, nil
+	c.handle = handle
+	return c, nil
 }
 
 // lastError reads capture_last_error of handle (nil: of the last failed start).
@@ -168,33 +177,33 @@ func fail(op string, handle *C.capture_handle, code C.enum_capture_result) error
 	return &Error{Op: op, Code: Code(code), Message: lastError(handle)}
 }
 
-// pollSlice bounds each wait inside the library, so Poll sees its context's
-// cancellation within this long.
-const (
-	pollSlice         = 100 * time.Millisecond
-	pollSliceNoCancel = time.Second
-)
+// pollWaitMax bounds one wait inside the library when ctx has no nearer
+// deadline (the C call takes a 32-bit count of milliseconds).
+const pollWaitMax = time.Hour
 
 // Poll returns up to max records, waiting until at least one is there, ctx
 // is done (it returns ctx.Err()) or the capture is stopped (ErrStopped,
-// ErrClosed after Close). It notices ctx's cancellation within 100 ms. Use
-// context.WithTimeout for a bounded wait.
+// ErrClosed after Close). When ctx ends, the wait inside the library is
+// woken (capture_wake), so Poll returns at once; other Polls blocked on the
+// same Capture wake too and go back to waiting. Use context.WithTimeout for
+// a bounded wait. A nil ctx is an error (ErrInvalidArgument).
 func (c *Capture) Poll(ctx context.Context, max int) ([]Record, error) {
 	if ctx == nil {
-		ctx = context.Background()
+		return nil, &Error{Op: "poll", Code: CodeInvalidArgument, Message: "nil context (use context.Background())"}
 	}
 	if max < 1 {
 		return nil, &Error{Op: "poll", Code: CodeInvalidArgument, Message: "max must be at least 1"}
 	}
-	slice := pollSlice
-	if ctx.Done() == nil {
-		slice = pollSliceNoCancel
+	if ctx.Done() != nil {
+		returned := make(chan struct{})
+		defer close(returned)
+		go c.wakeWhenDone(ctx, returned)
 	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		wait := slice
+		wait := pollWaitMax
 		if deadline, ok := ctx.Deadline(); ok {
 			if left := time.Until(deadline); left < wait {
 				wait = left
@@ -207,10 +216,39 @@ func (c *Capture) Poll(ctx context.Context, max int) ([]Record, error) {
 	}
 }
 
+// wakeWhenDone wakes the library's blocked polls once ctx is done, and
+// again (1, 2, 4… 64 ms apart) until Poll has returned: a wake that lands
+// just before capture_poll starts waiting is not seen by that wait.
+func (c *Capture) wakeWhenDone(ctx context.Context, returned <-chan struct{}) {
+	select {
+	case <-returned:
+		return
+	case <-ctx.Done():
+	}
+	retry := time.NewTimer(time.Millisecond)
+	defer retry.Stop()
+	for pause := time.Millisecond; ; {
+		_ = c.call(func(handle *C.capture_handle) error {
+			C.capture_wake(handle)
+			return nil
+		})
+		select {
+		case <-returned:
+			return
+		case <-retry.C:
+		}
+		if pause < 64*time.Millisecond {
+			pause *= 2
+		}
+		retry.Reset(pause)
+	}
+}
+
 // poll is one capture_poll of at most wait (rounded up to a millisecond).
 func (c *Capture) poll(max int, wait time.Duration) ([]Record, error) {
-	if wait < 0 {
-		wait = 0
+	if wait < time.Millisecond {
+		// A deadline just passed whose ctx.Done has not fired yet.
+		wait = time.Millisecond
 	}
 	timeoutMs := C.uint32_t((wait + time.Millisecond - 1) / time.Millisecond)
 	var records []Record
@@ -405,6 +443,20 @@ type logSink struct {
 	userData unsafe.Pointer
 }
 
+// logSink returns the capture's sink, made on first use. It lives until
+// Close: the library may still call it for a while after the callback is
+// replaced.
+func (c *Capture) logSink() *logSink {
+	c.logOnce.Do(func() {
+		sink := &logSink{}
+		sink.handle = cgo.NewHandle(sink)
+		sink.userData = C.malloc(C.size_t(unsafe.Sizeof(C.uintptr_t(0))))
+		*(*C.uintptr_t)(sink.userData) = C.uintptr_t(sink.handle)
+		c.log = sink
+	})
+	return c.log
+}
+
 func (s *logSink) release() {
 	s.handle.Delete()
 	C.free(s.userData)
@@ -418,17 +470,9 @@ func (c *Capture) SetLogFunc(f LogFunc) error {
 		if f == nil {
 			code = C.capture_set_log_callback(handle, nil, nil)
 		} else {
-			// The sink lives until Close: the library may still be calling
-			// it for a while after the callback is replaced.
-			c.logOnce.Do(func() {
-				sink := &logSink{}
-				sink.handle = cgo.NewHandle(sink)
-				sink.userData = C.malloc(C.size_t(unsafe.Sizeof(C.uintptr_t(0))))
-				*(*C.uintptr_t)(sink.userData) = C.uintptr_t(sink.handle)
-				c.log = sink
-			})
-			c.log.fn.Store(&f)
-			code = C.capture_set_log_callback(handle, C.logcapturer_log_callback(), c.log.userData)
+			sink := c.logSink()
+			sink.fn.Store(&f)
+			code = C.capture_set_log_callback(handle, C.logcapturer_log_callback(), sink.userData)
 		}
 		if code != C.CAPTURE_OK {
 			return fail("set log callback", handle, code)

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -54,27 +56,33 @@ func TestConfigDocument(t *testing.T) {
 // Every field's tag must be a key the library knows, with a value it takes.
 func TestEveryConfigFieldIsAccepted(t *testing.T) {
 	c, err := Start(Config{
-		DockerHost:        "unix:///var/run/docker.sock",
-		RotationInterval:  90 * time.Second,
-		RotationJitter:    Float(0.2),
-		ReadTimeout:       20 * time.Second,
-		RequestTimeout:    5 * time.Second,
-		IncludeContainers: []string{"lct-no-such-container-"},
-		ExcludeContainers: []string{"lct-no-such-container-x"},
-		IncludeLabels:     []string{"log-capturer-test=1"},
-		ExcludeLabels:     []string{"skip"},
-		IncludeImages:     []string{"log-capturer-test/"},
-		ExcludeImages:     []string{"other/"},
-		Streams:           []string{"stdout", "stderr"},
-		AutoPartialMerge:  Bool(true),
-		MaxLineBytes:      64 << 10,
-		QueueMaxRecords:   1000,
-		QueueMaxBytes:     1 << 20,
-		Since:             time.Now().Add(-time.Hour).Format(time.RFC3339Nano),
-		RetryBackoff:      500 * time.Millisecond,
-		RetryBackoffMax:   5 * time.Second,
-		ReopenTail:        100,
-		LogLevel:          "error",
+		DockerHost:          "unix:///var/run/docker.sock",
+		RotationInterval:    90 * time.Second,
+		RotationJitter:      Float(0.2),
+		ReadTimeout:         20 * time.Second,
+		RequestTimeout:      5 * time.Second,
+		IncludeContainers:   []string{"lct-no-such-container-"},
+		ExcludeContainers:   []string{"lct-no-such-container-x"},
+		IncludeLabels:       []string{"log-capturer-test=1"},
+		ExcludeLabels:       []string{"skip"},
+		IncludeImages:       []string{"log-capturer-test/"},
+		ExcludeImages:       []string{"other/"},
+		Streams:             []string{"stdout", "stderr"},
+		AutoPartialMerge:    Bool(true),
+		MaxLineBytes:        64 << 10,
+		QueueMaxRecords:     1000,
+		QueueMaxBytes:       1 << 20,
+		Since:               time.Now().Add(-time.Hour).Format(time.RFC3339Nano),
+		RetryBackoff:        500 * time.Millisecond,
+		RetryBackoffMax:     5 * time.Second,
+		ReopenTail:          100,
+		LogLevel:            "error",
+		IncludeStopped:      true,
+		MetricsAddr:         "127.0.0.1:0",
+		MetricsPerContainer: Bool(false),
+		CheckpointPath:      filepath.Join(t.TempDir(), "positions.json"),
+		CheckpointInterval:  2 * time.Second,
+		CheckpointOnCorrupt: "reset",
 	})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -181,6 +189,10 @@ func TestNilAndMisuse(t *testing.T) {
 			t.Fatalf("Poll(max=%d): %v, want an *Error matching ErrInvalidArgument", max, err)
 		}
 	}
+	// A nil context is the misuse under test.
+	if _, err := c.Poll(nil, 10); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "nil context") {
+		t.Fatalf("Poll(nil ctx): %v, want an error naming the nil context", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	if _, err := c.Poll(ctx, 1<<40); err != context.DeadlineExceeded {
 		t.Fatalf("Poll(max=1<<40): %v", err)
@@ -219,7 +231,8 @@ func TestPollReturnsPromptlyWhenContextEnds(t *testing.T) {
 		t.Fatalf("Poll with a 250 ms deadline took %v", took)
 	}
 
-	// A cancellation from another goroutine ends a blocked Poll within a slice.
+	// A cancellation from another goroutine wakes a blocked Poll
+	// (capture_wake), whose own wait would last an hour.
 	for i := 0; i < 3; i++ {
 		ctx, cancel := context.WithCancel(context.Background())
 		var cancelledAt time.Time
@@ -559,4 +572,38 @@ func TestLogFuncReceivesTheLibrarysLines(t *testing.T) {
 	if err := capture.SetLogFunc(nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A line the library logs while Start runs reaches LogFunc, not stderr:
+// Start installs it with capture_start_with_log. A corrupt position file
+// with checkpoint_on_corrupt=reset is warned about inside capture_start.
+func TestLogFuncGetsLinesLoggedDuringStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "positions.json")
+	if err := os.WriteFile(path, []byte("not a position file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var lines []string
+	c, err := Start(Config{
+		IncludeContainers:   []string{"lct-no-such-container-"},
+		CheckpointPath:      path,
+		CheckpointOnCorrupt: "reset",
+		LogFunc: func(level LogLevel, line string) {
+			mu.Lock()
+			lines = append(lines, level.String()+" "+line)
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	defer c.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, line := range lines {
+		if strings.HasPrefix(line, "warn Position file could not be read") {
+			return
+		}
+	}
+	t.Fatalf("LogFunc got %q, want the warning about the corrupt position file logged during Start", lines)
 }

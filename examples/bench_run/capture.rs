@@ -113,7 +113,7 @@ fn self_cpu() -> f64 {
 }
 
 fn now_ns() -> i64 {
-    log_capturer::config::unix_now_ns()
+    log_capturer::timestamp::unix_now_ns()
 }
 
 /// Reads finished containers (`include_stopped`, `since` all) until

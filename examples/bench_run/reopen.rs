@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use log_capturer::config::DockerHost;
+use log_capturer::docker::DockerHost;
 use log_capturer::docker::{BodyRead, Endpoint, LogsQuery};
 use log_capturer::frame::{decode_multiplexed, Decoded};
 use log_capturer::position::RESUME_MARGIN_NS;

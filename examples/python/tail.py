@@ -10,7 +10,7 @@ Usage:
 
 The configuration is the library's JSON document (keys in src/config.rs /
 README.md). The library is found as the log_capturer package finds it
-($LOG_CAPTURER_LIB, a copy in the package, or a cargo target/ directory).
+(inside the installed package, $LOG_CAPTURER_LIB, or a cargo target/ directory).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use log_capturer::frame::{Entry, Stream, PIECE_BYTES};
-use log_capturer::position::{Assembler, Dedup, Position};
+use log_capturer::chain::{Assembler, Dedup};
+use log_capturer::position::Position;
 
 const MAX_LINE: usize = 40_000;
 

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use log_capturer::frame::{format_rfc3339, parse_rfc3339};
+use log_capturer::timestamp::{format_rfc3339, parse_rfc3339};
 
 fuzz_target!(|data: &[u8]| {
     if let Some(ts) = parse_rfc3339(data) {

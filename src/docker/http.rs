@@ -18,7 +18,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
-use crate::config::DockerHost;
+use super::DockerHost;
 
 /// What went wrong talking to the daemon.
 #[derive(Debug)]
@@ -33,21 +33,6 @@ pub enum DockerError {
     Status { code: u16, message: String },
     /// The daemon sent something this client cannot read.
     Protocol(String),
-}
-
-impl DockerError {
-    /// A short, stable name for metrics and stats.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            DockerError::Connect(_) => "daemon_unavailable",
-            DockerError::Timeout(_) => "timeout",
-            DockerError::Io(_) => "io",
-            DockerError::Status { code: 404, .. } => "not_found",
-            DockerError::Status { code: 501, .. } => "unreadable_driver",
-            DockerError::Status { .. } => "status",
-            DockerError::Protocol(_) => "protocol",
-        }
-    }
 }
 
 impl std::fmt::Display for DockerError {
@@ -121,10 +106,7 @@ impl Endpoint {
     }
 
     pub fn describe(&self) -> String {
-        match &self.host {
-            DockerHost::Unix(p) => format!("unix://{}", p.display()),
-            DockerHost::Tcp(a) => format!("tcp://{a}"),
-        }
+        self.host.to_string()
     }
 
     async fn connect(&self) -> io::Result<Conn> {

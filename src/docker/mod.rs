@@ -2,13 +2,19 @@
 //! are ever called: `/_ping`, `/version`, `/containers/json`,
 //! `/containers/{id}/json`, `/containers/{id}/logs`, `/events`.
 
+pub mod host;
 pub mod http;
+pub mod profile;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::record::{c_string, ContainerMeta};
+
+pub use host::DockerHost;
+pub use profile::Profile;
 pub use http::{Body, BodyRead, DockerError, Endpoint, Response};
 
 /// The largest JSON answer read from a control endpoint.
@@ -91,6 +97,28 @@ pub struct LogConfig {
     pub config: Option<std::collections::HashMap<String, String>>,
 }
 
+impl ContainerInspect {
+    /// The container's identity as records carry it.
+    pub fn meta(&self) -> ContainerMeta {
+        let created_ns = crate::timestamp::parse_rfc3339(self.created.as_bytes()).unwrap_or(0);
+        let log_config = self.host_config.as_ref().and_then(|h| h.log_config.as_ref());
+        let log_rotates = log_config.is_some_and(|l| {
+            l.kind == "local"
+                || (l.kind == "json-file" && l.config.as_ref().is_some_and(|c| c.contains_key("max-size")))
+        });
+        ContainerMeta {
+            id: c_string(&self.id),
+            name: c_string(self.name.trim_start_matches('/')),
+            image: c_string(&self.config.image),
+            labels: self.config.labels.clone().unwrap_or_default().into_iter().collect(),
+            created_ns,
+            tty: self.config.tty,
+            log_driver: log_config.map(|l| l.kind.clone()).unwrap_or_default(),
+            log_rotates,
+        }
+    }
+}
+
 /// One message of `GET /events`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Event {
@@ -133,7 +161,7 @@ impl LogsQuery {
         );
         if self.since_ns > 0 {
             path.push_str("&since=");
-            path.push_str(&crate::frame::format_since(self.since_ns));
+            path.push_str(&crate::timestamp::format_since(self.since_ns));
         }
         match self.tail {
             Some(n) => path.push_str(&format!("&tail={n}")),

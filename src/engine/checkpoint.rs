@@ -16,26 +16,16 @@ use std::io::Write;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
-use super::stats::EngineStats;
+use crate::config::OnCorrupt;
 use crate::frame::Stream;
 use crate::position::{Position, Watermark, INVERSION_BOUND_NS};
-use crate::queue::Record;
+use crate::record::Record;
 
 const VERSION: u32 = 1;
-
-/// What to do with a position file that cannot be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnCorrupt {
-    /// Refuse to start, naming the file and the problem.
-    Fail,
-    /// Log it, keep the bad file aside as `<path>.corrupt`, start afresh
-    /// (containers then start at the `since` policy).
-    Reset,
-}
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 struct Mark {
@@ -70,6 +60,28 @@ impl Entry {
             0 => self.stdout = m,
             1 => self.stderr = m,
             _ => self.console = m,
+        }
+    }
+
+    /// Moves the marks past the newest acknowledged record of each stream;
+    /// the other streams follow up to what the reader has `passed`.
+    fn advance(&mut self, newest: &[Option<Mark>; 3], passed: Option<&Position>) {
+        for (i, m) in newest.iter().enumerate() {
+            let Some(m) = *m else { continue };
+            if later(m, self.marks()[i]) {
+                self.set(i, m);
+            }
+            let Some(pos) = passed else {
+                continue;
+            };
+            for other in Stream::ALL.iter().map(|s| s.index()).filter(|&j| j != i) {
+                let floor = Mark { ts: m.ts - INVERSION_BOUND_NS, count: 0 };
+                let reached = Mark { ts: pos.marks[other].ts_ns, count: pos.marks[other].count };
+                let lift = if later(reached, floor) { floor } else { reached };
+                if later(lift, self.marks()[other]) {
+                    self.set(other, lift);
+                }
+            }
         }
     }
 
@@ -108,6 +120,8 @@ impl Checkpoint {
             .write(true)
             .open(&lock_path)
             .map_err(|e| format!("checkpoint_path: cannot open {}: {e}", lock_path.display()))?;
+        // SAFETY: `lock` is an open file that outlives the call; flock only
+        // reads its descriptor.
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             return Err(format!("checkpoint_path: {} is in use by another running capture", path.display()));
         }
@@ -175,50 +189,29 @@ impl Checkpoint {
 
     /// The host has received and freed these records: advance their
     /// containers' positions past them. The other streams of a container
-    /// follow (as the reader lifts them) up to what its reader has passed,
-    /// never beyond `ts − INVERSION_BOUND_NS` of the records acknowledged.
-    pub fn acknowledge(&self, records: &[Record], stats: &EngineStats) {
+    /// follow (as the reader lifts them) up to what its reader has passed
+    /// (`reader_position`, by container id), never beyond
+    /// `ts − INVERSION_BOUND_NS` of the records acknowledged.
+    pub fn acknowledge(&self, records: &[Record], reader_position: &dyn Fn(&str) -> Option<Position>) {
         if records.is_empty() || self.closed.load(Ordering::Acquire) {
             return;
         }
-        // The newest record per container and stream.
-        let mut newest: BTreeMap<&str, [Option<Mark>; 3]> = BTreeMap::new();
+        // The newest record per container and stream (and the container's
+        // name, for a new entry).
+        let mut newest: BTreeMap<&str, (&str, [Option<Mark>; 3])> = BTreeMap::new();
         for r in records {
-            let slot = &mut newest.entry(r.container.id_str()).or_default()[r.stream.index()];
+            let (_, marks) = newest.entry(r.container.id_str()).or_insert((r.container.name_str(), [None; 3]));
+            let slot = &mut marks[r.stream.index()];
             let m = Mark { ts: r.ts_ns, count: r.count };
             if slot.map_or(true, |old| later(m, old)) {
                 *slot = Some(m);
             }
         }
         let mut entries = self.entries();
-        for (id, marks) in newest {
-            let reader = stats.get(id);
-            let entry = entries.entry(id.to_string()).or_insert_with(|| Entry {
-                name: reader.as_ref().map(|s| s.meta.name_str().to_string()).unwrap_or_default(),
-                ..Entry::default()
-            });
-            let reader_position = reader.and_then(|s| s.position());
-            for (i, m) in marks.iter().enumerate() {
-                let Some(m) = *m else { continue };
-                if later(m, entry.marks()[i]) {
-                    entry.set(i, m);
-                }
-                let Some(pos) = &reader_position else {
-                    continue;
-                };
-                for other in [Stream::Stdout, Stream::Stderr, Stream::Console] {
-                    let j = other.index();
-                    if j == i {
-                        continue;
-                    }
-                    let floor = Mark { ts: m.ts - INVERSION_BOUND_NS, count: 0 };
-                    let passed = Mark { ts: pos.marks[j].ts_ns, count: pos.marks[j].count };
-                    let lift = if later(passed, floor) { floor } else { passed };
-                    if later(lift, entry.marks()[j]) {
-                        entry.set(j, lift);
-                    }
-                }
-            }
+        for (id, (name, marks)) in newest {
+            let entry =
+                entries.entry(id.to_string()).or_insert_with(|| Entry { name: name.to_string(), ..Entry::default() });
+            entry.advance(&marks, reader_position(id).as_ref());
         }
         self.dirty.store(true, Ordering::Release);
     }
@@ -257,10 +250,6 @@ impl Checkpoint {
         let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         File::open(dir)?.sync_all()
     }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -276,13 +265,6 @@ fn parse(bytes: &[u8]) -> Result<BTreeMap<String, Entry>, String> {
         return Err(format!("version {} is not supported (expected {VERSION})", doc.version));
     }
     Ok(doc.containers)
-}
-
-/// Acknowledges through an engine that may have stopped.
-pub fn acknowledge(checkpoint: &Option<Arc<Checkpoint>>, records: &[Record], stats: &EngineStats) {
-    if let Some(c) = checkpoint {
-        c.acknowledge(records, stats);
-    }
 }
 
 #[cfg(test)]

@@ -3,33 +3,19 @@
 //! Counters that must survive a container being forgotten (errors, reopens,
 //! rotations, records) live in the registry and are bumped as things
 //! happen. Everything that describes the present (per-container series,
-//! tasks, FDs, queue depth, lag) is computed at scrape time from the stats
-//! the tasks already keep, so the hot path pays nothing for it.
+//! tasks, FDs, queue depth, lag) is rendered at scrape time from a
+//! snapshot the engine takes of what the tasks already keep, so the hot
+//! path pays nothing for it.
 //!
 //! The names continue the capturer the dashboards were written for.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashSet};
 
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 
-use super::stats::{ContainerStats, ReaderState};
-
-/// The error types counted in `log_capturer_container_stream_errors_total`,
-/// exported at 0 from the start so rate() and alerts see them.
-pub const ERROR_TYPES: &[&str] = &[
-    "rotation_stuck",
-    "read_timeout",
-    "daemon_unavailable",
-    "unreadable_driver",
-    "not_found",
-    "timeout",
-    "io",
-    "status",
-    "protocol",
-    "daemon_error",
-    "log_gap",
-];
+use super::kinds::{ErrorKind, ReopenReason};
+use super::progress::ReaderState;
 
 pub struct Metrics {
     pub registry: Registry,
@@ -44,22 +30,22 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(per_container: bool) -> Metrics {
-        let registry = Registry::new();
+        // The names and help texts are fixed: these cannot fail.
         let errors = IntCounterVec::new(
             Opts::new("log_capturer_container_stream_errors_total", "Errors of container log streams, by type."),
             &["error_type"],
         )
-        .unwrap();
+        .expect("valid metric");
         let reopens = IntCounterVec::new(
             Opts::new("log_capturer_container_stream_reopens_total", "Log streams closed and opened again, by reason."),
             &["reason"],
         )
-        .unwrap();
+        .expect("valid metric");
         let rotations = IntCounter::new(
             "log_capturer_stream_rotations_total",
             "Rotations of all containers' log streams (the per-container series may be turned off).",
         )
-        .unwrap();
+        .expect("valid metric");
         let stream_age = Histogram::with_opts(
             HistogramOpts::new(
                 "log_capturer_container_stream_age_seconds",
@@ -67,15 +53,17 @@ impl Metrics {
             )
             .buckets(vec![1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 360.0, 600.0, 1800.0, 3600.0]),
         )
-        .unwrap();
-        let records = IntCounter::new("log_capturer_records_total", "Log records handed to the queue.").unwrap();
-        let bytes = IntCounter::new("log_capturer_bytes_total", "Message bytes handed to the queue.").unwrap();
-        for e in ERROR_TYPES {
-            errors.with_label_values(&[e]);
+        .expect("valid metric");
+        let records = IntCounter::new("log_capturer_records_total", "Log records handed to the queue.").expect("valid");
+        let bytes = IntCounter::new("log_capturer_bytes_total", "Message bytes handed to the queue.").expect("valid");
+        // Exported at 0 from the start, so rate() and alerts see them.
+        for e in ErrorKind::ALL {
+            errors.with_label_values(&[e.name()]);
         }
-        for r in super::stats::ReopenReason::ALL {
+        for r in ReopenReason::ALL {
             reopens.with_label_values(&[r.name()]);
         }
+        let registry = Registry::new();
         for c in [
             Box::new(errors.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(reopens.clone()),
@@ -84,19 +72,35 @@ impl Metrics {
             Box::new(records.clone()),
             Box::new(bytes.clone()),
         ] {
-            registry.register(c).unwrap();
+            registry.register(c).expect("unique metric names");
         }
         Metrics { registry, errors, reopens, rotations, stream_age, records, bytes, per_container }
     }
 
-    pub fn error(&self, kind: &str) {
-        self.errors.with_label_values(&[kind]).inc();
+    pub fn error(&self, kind: ErrorKind) {
+        self.errors.with_label_values(&[kind.name()]).inc();
     }
+}
+
+/// One container as the metrics show it.
+pub struct ContainerSample<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub state: ReaderState,
+    pub stream_open: bool,
+    pub rotations: u64,
+    /// The last rotation, or when reading began (Unix ns).
+    pub last_renewal_ns: i64,
+    pub records: u64,
+    pub bytes: u64,
+    /// The newest Docker timestamp read (0: none).
+    pub newest_ts_ns: i64,
+    pub rotation_stuck: bool,
 }
 
 /// The present, read off the engine at scrape time.
 pub struct Snapshot<'a> {
-    pub containers: &'a [std::sync::Arc<ContainerStats>],
+    pub containers: Vec<ContainerSample<'a>>,
     pub now_ns: i64,
     pub tasks: i64,
     pub fds: Option<u64>,
@@ -141,169 +145,26 @@ fn counter(labels: Vec<LabelPair>, value: f64) -> Metric {
     m
 }
 
+/// A family of one unlabelled gauge.
+fn single(name: &str, help: &str, value: f64) -> MetricFamily {
+    family(name, help, MetricType::GAUGE, vec![gauge(vec![], value)])
+}
+
 impl Metrics {
     /// The text exposition (format 0.0.4) of every metric.
     pub fn render(&self, snap: &Snapshot<'_>) -> String {
-        use std::sync::atomic::Ordering::Relaxed;
         let mut families = self.registry.gather();
-        let following: Vec<_> = snap.containers.iter().filter(|c| c.stream_opened_ns.load(Relaxed) > 0).collect();
-        let alive: Vec<_> = snap.containers.iter().filter(|c| c.is_followed()).collect();
-
-        let g = |name: &str, help: &str, value: f64| family(name, help, MetricType::GAUGE, vec![gauge(vec![], value)]);
-        families.push(g(
-            "log_capturer_container_streams_active",
-            "Container log streams open now.",
-            following.len() as f64,
-        ));
-        families.push(g(
-            "log_capturer_containers_followed",
-            "Containers with a reader (streaming, reopening or in backoff).",
-            alive.len() as f64,
-        ));
-        families.push(g(
-            "log_capturer_tasks",
-            "Alive tasks of the capture: discovery, one reader per followed container, and with metrics_addr the listener and the connections being answered.",
-            snap.tasks as f64,
-        ));
-        families.push(g(
-            "log_capturer_rotation_interval_seconds",
-            "The configured rotation interval.",
-            snap.rotation_interval_seconds,
-        ));
-        families.push(g(
-            "log_capturer_rotation_jitter_ratio",
-            "The configured rotation jitter (fraction of the interval).",
-            snap.rotation_jitter,
-        ));
-        let mut by_state: std::collections::BTreeMap<&str, f64> =
-            ReaderState::ALL.iter().map(|s| (s.name(), 0.0)).collect();
-        for c in snap.containers {
-            *by_state.entry(c.state().name()).or_default() += 1.0;
-        }
-        families.push(family(
-            "log_capturer_readers",
-            "Containers by reader state (following, backoff, backpressure, catching_up, drained, ...).",
-            MetricType::GAUGE,
-            by_state.into_iter().map(|(state, n)| gauge(vec![label("state", state)], n)).collect(),
-        ));
-        if let Some(fds) = snap.fds {
-            families.push(g(
-                "log_capturer_file_descriptors_open",
-                "File descriptors open in this process.",
-                fds as f64,
-            ));
-        }
-        families.push(g("log_capturer_queue_records", "Records waiting for the host.", snap.queue_records as f64));
-        families.push(g("log_capturer_queue_bytes", "Message bytes waiting for the host.", snap.queue_bytes as f64));
-        families.push(family(
-            "log_capturer_queue_backpressure_seconds_total",
-            "Time readers spent waiting for room in the queue.",
-            MetricType::COUNTER,
-            vec![counter(vec![], snap.backpressure_seconds)],
-        ));
-        families.push(g(
-            "log_capturer_daemon_up",
-            "1 when the Docker daemon answered the last attempt.",
-            if snap.daemon_up { 1.0 } else { 0.0 },
-        ));
-        let stuck = alive.iter().filter(|c| c.is_rotation_stuck()).count();
-
+        families.extend(engine_families(snap));
+        let alive: Vec<&ContainerSample<'_>> = snap.containers.iter().filter(|c| c.state.is_reading()).collect();
         if self.per_container {
-            let ids = |c: &ContainerStats| {
-                vec![label("container_id", c.meta.id_str()), label("container_name", c.meta.name_str())]
-            };
-            let mut rotations = Vec::new();
-            let mut last = Vec::new();
-            let mut records = Vec::new();
-            let mut bytes = Vec::new();
-            let mut lag = Vec::new();
-            let mut stuck_series = Vec::new();
-            for c in &alive {
-                rotations.push(counter(ids(c), c.rotations.load(Relaxed) as f64));
-                last.push(gauge(ids(c), c.last_rotation_or_follow_ns() as f64 / 1e9));
-                records.push(counter(ids(c), c.records.load(Relaxed) as f64));
-                bytes.push(counter(ids(c), c.bytes.load(Relaxed) as f64));
-                let newest = c.last_ts_ns.load(Relaxed);
-                if newest > 0 {
-                    lag.push(gauge(ids(c), ((snap.now_ns - newest).max(0)) as f64 / 1e9));
-                }
-                stuck_series.push(gauge(ids(c), if c.is_rotation_stuck() { 1.0 } else { 0.0 }));
-            }
-            families.push(family(
-                "log_capturer_container_stream_rotations_total",
-                "Rotations of a container's log stream.",
-                MetricType::COUNTER,
-                rotations,
-            ));
-            families.push(family(
-                "log_capturer_container_last_rotation_timestamp",
-                "Unix time of a container's last rotation (or of when its reading began).",
-                MetricType::GAUGE,
-                last,
-            ));
-            families.push(family(
-                "log_capturer_container_records_total",
-                "Records read from a container.",
-                MetricType::COUNTER,
-                records,
-            ));
-            families.push(family(
-                "log_capturer_container_bytes_total",
-                "Message bytes read from a container.",
-                MetricType::COUNTER,
-                bytes,
-            ));
-            families.push(family(
-                "log_capturer_container_lag_seconds",
-                "Now minus the Docker timestamp of the newest line read from a container.",
-                MetricType::GAUGE,
-                lag,
-            ));
-            families.push(family(
-                "log_capturer_container_rotation_stuck",
-                "1 while a container's rotations have not advanced within the rotation interval plus grace.",
-                MetricType::GAUGE,
-                stuck_series,
-            ));
+            families.extend(per_container_families(&alive, snap.now_ns));
         } else {
-            // Aggregates only: the same names without container labels.
-            families.push(family(
-                "log_capturer_container_stream_rotations_total",
-                "Rotations of all containers' log streams.",
-                MetricType::COUNTER,
-                vec![counter(vec![], self.rotations.get() as f64)],
-            ));
-            let oldest = alive.iter().map(|c| c.last_rotation_or_follow_ns()).min();
-            if let Some(oldest) = oldest {
-                families.push(g(
-                    "log_capturer_container_last_rotation_timestamp",
-                    "Unix time of the stalest followed container's last rotation.",
-                    oldest as f64 / 1e9,
-                ));
-            }
-            let max_lag = alive
-                .iter()
-                .map(|c| c.last_ts_ns.load(Relaxed))
-                .filter(|t| *t > 0)
-                .map(|t| (snap.now_ns - t).max(0))
-                .max();
-            if let Some(lag) = max_lag {
-                families.push(g(
-                    "log_capturer_container_lag_seconds",
-                    "The largest lag over followed containers.",
-                    lag as f64 / 1e9,
-                ));
-            }
-            families.push(g(
-                "log_capturer_container_rotation_stuck",
-                "Containers whose rotations have not advanced within the rotation interval plus grace.",
-                stuck as f64,
-            ));
+            families.extend(self.aggregate_families(&alive, snap.now_ns));
         }
         // Families must be unique, not empty, and sorted for a stable
         // exposition.
-        let mut seen = HashMap::new();
-        families.retain(|f| !f.get_metric().is_empty() && seen.insert(f.name().to_string(), ()).is_none());
+        let mut seen = HashSet::new();
+        families.retain(|f| !f.get_metric().is_empty() && seen.insert(f.name().to_string()));
         families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut out = Vec::new();
         match TextEncoder::new().encode(&families, &mut out) {
@@ -311,4 +172,143 @@ impl Metrics {
             Err(e) => format!("# log-capturer could not encode its metrics: {e}\n"),
         }
     }
+
+    /// Aggregates only: the per-container names without container labels.
+    fn aggregate_families(&self, alive: &[&ContainerSample<'_>], now_ns: i64) -> Vec<MetricFamily> {
+        let mut families = vec![family(
+            "log_capturer_container_stream_rotations_total",
+            "Rotations of all containers' log streams.",
+            MetricType::COUNTER,
+            vec![counter(vec![], self.rotations.get() as f64)],
+        )];
+        if let Some(oldest) = alive.iter().map(|c| c.last_renewal_ns).min() {
+            families.push(single(
+                "log_capturer_container_last_rotation_timestamp",
+                "Unix time of the stalest followed container's last rotation.",
+                oldest as f64 / 1e9,
+            ));
+        }
+        let newest = alive.iter().map(|c| c.newest_ts_ns).filter(|t| *t > 0);
+        if let Some(lag) = newest.map(|t| (now_ns - t).max(0)).max() {
+            families.push(single(
+                "log_capturer_container_lag_seconds",
+                "The largest lag over followed containers.",
+                lag as f64 / 1e9,
+            ));
+        }
+        families.push(single(
+            "log_capturer_container_rotation_stuck",
+            "Containers whose rotations have not advanced within the rotation interval plus grace.",
+            alive.iter().filter(|c| c.rotation_stuck).count() as f64,
+        ));
+        families
+    }
+}
+
+/// What describes the engine as a whole.
+fn engine_families(snap: &Snapshot<'_>) -> Vec<MetricFamily> {
+    let open = snap.containers.iter().filter(|c| c.stream_open).count();
+    let alive = snap.containers.iter().filter(|c| c.state.is_reading()).count();
+    let mut by_state: BTreeMap<&str, f64> = ReaderState::ALL.iter().map(|s| (s.name(), 0.0)).collect();
+    for c in &snap.containers {
+        *by_state.entry(c.state.name()).or_default() += 1.0;
+    }
+    let mut families = vec![
+        single("log_capturer_container_streams_active", "Container log streams open now.", open as f64),
+        single(
+            "log_capturer_containers_followed",
+            "Containers with a reader (streaming, reopening or in backoff).",
+            alive as f64,
+        ),
+        single(
+            "log_capturer_tasks",
+            "Alive tasks of the capture: discovery, one reader per followed container, and with metrics_addr the listener and the connections being answered.",
+            snap.tasks as f64,
+        ),
+        single(
+            "log_capturer_rotation_interval_seconds",
+            "The configured rotation interval.",
+            snap.rotation_interval_seconds,
+        ),
+        single(
+            "log_capturer_rotation_jitter_ratio",
+            "The configured rotation jitter (fraction of the interval).",
+            snap.rotation_jitter,
+        ),
+        family(
+            "log_capturer_readers",
+            "Containers by reader state (following, backoff, backpressure, catching_up, drained, ...).",
+            MetricType::GAUGE,
+            by_state.into_iter().map(|(state, n)| gauge(vec![label("state", state)], n)).collect(),
+        ),
+        single("log_capturer_queue_records", "Records waiting for the host.", snap.queue_records as f64),
+        single("log_capturer_queue_bytes", "Message bytes waiting for the host.", snap.queue_bytes as f64),
+        family(
+            "log_capturer_queue_backpressure_seconds_total",
+            "Time readers spent waiting for room in the queue.",
+            MetricType::COUNTER,
+            vec![counter(vec![], snap.backpressure_seconds)],
+        ),
+        single(
+            "log_capturer_daemon_up",
+            "1 when the Docker daemon answered the last attempt.",
+            if snap.daemon_up { 1.0 } else { 0.0 },
+        ),
+    ];
+    if let Some(fds) = snap.fds {
+        families.push(single("log_capturer_file_descriptors_open", "File descriptors open in this process.", fds as f64));
+    }
+    families
+}
+
+/// The per-container series of the followed containers.
+fn per_container_families(alive: &[&ContainerSample<'_>], now_ns: i64) -> Vec<MetricFamily> {
+    let ids = |c: &ContainerSample<'_>| vec![label("container_id", c.id), label("container_name", c.name)];
+    let series = |name: &str, help: &str, kind: MetricType, value: &dyn Fn(&ContainerSample<'_>) -> Option<f64>| {
+        let metrics = alive
+            .iter()
+            .filter_map(|c| {
+                value(c).map(|v| if kind == MetricType::COUNTER { counter(ids(c), v) } else { gauge(ids(c), v) })
+            })
+            .collect();
+        family(name, help, kind, metrics)
+    };
+    vec![
+        series(
+            "log_capturer_container_stream_rotations_total",
+            "Rotations of a container's log stream.",
+            MetricType::COUNTER,
+            &|c| Some(c.rotations as f64),
+        ),
+        series(
+            "log_capturer_container_last_rotation_timestamp",
+            "Unix time of a container's last rotation (or of when its reading began).",
+            MetricType::GAUGE,
+            &|c| Some(c.last_renewal_ns as f64 / 1e9),
+        ),
+        series(
+            "log_capturer_container_records_total",
+            "Records read from a container.",
+            MetricType::COUNTER,
+            &|c| Some(c.records as f64),
+        ),
+        series(
+            "log_capturer_container_bytes_total",
+            "Message bytes read from a container.",
+            MetricType::COUNTER,
+            &|c| Some(c.bytes as f64),
+        ),
+        series(
+            "log_capturer_container_lag_seconds",
+            "Now minus the Docker timestamp of the newest line read from a container.",
+            MetricType::GAUGE,
+            &|c| (c.newest_ts_ns > 0).then(|| (now_ns - c.newest_ts_ns).max(0) as f64 / 1e9),
+        ),
+        series(
+            "log_capturer_container_rotation_stuck",
+            "1 while a container's rotations have not advanced within the rotation interval plus grace.",
+            MetricType::GAUGE,
+            &|c| Some(if c.rotation_stuck { 1.0 } else { 0.0 }),
+        ),
+    ]
 }

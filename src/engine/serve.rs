@@ -1,5 +1,5 @@
-//! The optional `/metrics` listener (`metrics_addr`): a minimal HTTP/1.0
-//! responder on the engine's runtime. Bounded: at most `MAX_CONNECTIONS` at
+//! The optional `/metrics` listener (`metrics_addr`): a minimal HTTP/1.1
+//! responder (one request per connection) on the engine's runtime. Bounded: at most `MAX_CONNECTIONS` at
 //! once, each with a deadline; stopped and joined with the engine.
 
 use std::sync::Arc;
@@ -10,21 +10,21 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use super::stats::TaskGuard;
-use super::{cancelled, Shared};
+use super::shared::Shared;
 
 const MAX_CONNECTIONS: usize = 16;
 const CONNECTION_DEADLINE: Duration = Duration::from_secs(5);
 const MAX_REQUEST_BYTES: usize = 8 * 1024;
 
 /// Serves `GET /metrics` until shutdown.
-pub async fn serve_metrics(listener: TcpListener, shared: Arc<Shared>) {
+pub(super) async fn serve_metrics(listener: TcpListener, shared: Arc<Shared>) {
     let _guard = TaskGuard::new(&shared.stats);
     let mut shutdown = shared.shutdown.clone();
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             biased;
-            _ = cancelled(&mut shutdown) => break,
+            _ = shutdown.wait() => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
@@ -61,7 +61,7 @@ async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = path.split('?').next().unwrap_or("");
     let (status, content_type, body) = match (method, path) {
-        ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", shared.metrics_text()),
+        ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", super::report::metrics_text(shared)),
         ("GET", _) => ("404 Not Found", "text/plain; charset=utf-8", "Not found: try /metrics.\n".to_string()),
         _ => ("405 Method Not Allowed", "text/plain; charset=utf-8", "Only GET is served.\n".to_string()),
     };

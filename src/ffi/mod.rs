@@ -1,29 +1,32 @@
 //! The C ABI. The only module with `extern "C"` and raw pointers; the
 //! engine behind it never sees a pointer.
 //!
-//! Every exported body runs inside `ffi_guard!`, which turns a panic into
+//! Every exported body runs inside `guard`, which turns a panic into
 //! `CAPTURE_ERR_PANIC` (or NULL / 0): a panic never crosses into the host.
-//! Every pointer argument is checked for NULL. Outputs are written only on
-//! success.
+//! Every pointer argument is checked for NULL; a handle is reached only
+//! through `with_handle`. Outputs are written only on success.
+//!
+//! The exports and the types the header shows stay in this file (cbindgen
+//! reads only it); `handle`, `guard` and `log_sink` hold the mechanics.
 
 #![allow(non_camel_case_types)]
 #![allow(clippy::missing_safety_doc)]
 
-#[macro_use]
-mod macros;
+mod guard;
+mod handle;
+mod log_sink;
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr;
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use once_cell::sync::Lazy;
+pub(crate) use guard::guard;
+use handle::{message_cstring, set_start_error, str_arg, with_handle, HandleState};
+use log_sink::callback_sink;
 
 use crate::config::Config;
-use crate::engine::checkpoint::Checkpoint;
-use crate::engine::stats::EngineStats;
-use crate::engine::{Engine, EngineError};
-use crate::queue::Record;
+use crate::engine::{Acknowledger, Engine, EngineError};
+use crate::record::Record;
 
 /// The result of every call that can fail. Values are fixed and never
 /// reused; `capture_result_message` describes each one.
@@ -52,6 +55,40 @@ pub enum capture_result {
 
 use capture_result::*;
 
+impl capture_result {
+    /// A static description of the result.
+    pub fn message(self) -> &'static CStr {
+        match self {
+            CAPTURE_OK => c"success",
+            CAPTURE_ERR_NULL_ARGUMENT => c"a required pointer argument was NULL",
+            CAPTURE_ERR_INVALID_CONFIG => c"the configuration was refused",
+            CAPTURE_ERR_INVALID_ARGUMENT => c"an argument was out of range or not valid UTF-8",
+            CAPTURE_ERR_STOPPED => c"the capture is stopped",
+            CAPTURE_ERR_RUNTIME => c"the engine could not start",
+            CAPTURE_ERR_STOP_TIMEOUT => c"the engine did not stop within its deadline",
+            CAPTURE_ERR_NOT_FOUND => c"no such container is known",
+            CAPTURE_ERR_PANIC => c"the library panicked; the call did nothing",
+        }
+    }
+
+    /// The result with this code, if any.
+    pub fn from_code(code: i32) -> Option<capture_result> {
+        [
+            CAPTURE_OK,
+            CAPTURE_ERR_NULL_ARGUMENT,
+            CAPTURE_ERR_INVALID_CONFIG,
+            CAPTURE_ERR_INVALID_ARGUMENT,
+            CAPTURE_ERR_STOPPED,
+            CAPTURE_ERR_RUNTIME,
+            CAPTURE_ERR_STOP_TIMEOUT,
+            CAPTURE_ERR_NOT_FOUND,
+            CAPTURE_ERR_PANIC,
+        ]
+        .into_iter()
+        .find(|r| *r as i32 == code)
+    }
+}
+
 /// Record stream: the container's standard output.
 pub const CAPTURE_STREAM_STDOUT: u32 = 1;
 /// Record stream: the container's standard error.
@@ -67,8 +104,8 @@ pub const CAPTURE_FLAG_PARTIAL: u32 = 1;
 pub const CAPTURE_FLAG_TRUNCATED: u32 = 2;
 
 const _: () = assert!(
-    CAPTURE_FLAG_PARTIAL == crate::position::flags::PARTIAL
-        && CAPTURE_FLAG_TRUNCATED == crate::position::flags::TRUNCATED
+    CAPTURE_FLAG_PARTIAL == crate::record::flags::PARTIAL
+        && CAPTURE_FLAG_TRUNCATED == crate::record::flags::TRUNCATED
 );
 
 /// One log record. Every pointer stays valid until its batch is freed.
@@ -113,57 +150,37 @@ struct Batch {
     public: capture_batch,
     views: Vec<capture_record>,
     records: Vec<Record>,
-    /// With `checkpoint_path`: where freeing the batch acknowledges it.
-    acknowledge: Option<(Arc<Checkpoint>, Arc<EngineStats>)>,
+    /// With `checkpoint_path`: what freeing the batch acknowledges it to.
+    acknowledge: Option<Acknowledger>,
+}
+
+impl Batch {
+    /// The records, with C views pointing into them.
+    fn new(records: Vec<Record>, acknowledge: Option<Acknowledger>) -> Box<Batch> {
+        let views: Vec<capture_record> = records
+            .iter()
+            .map(|r| capture_record {
+                container_id: r.container.id.as_ptr(),
+                container_name: r.container.name.as_ptr(),
+                container_image: r.container.image.as_ptr(),
+                message: r.message.as_ptr(),
+                message_len: r.message.len(),
+                timestamp_ns: r.ts_ns,
+                stream: r.stream as u32,
+                flags: r.flags,
+            })
+            .collect();
+        let message_bytes = views.iter().map(|v| v.message_len).sum();
+        let records_ptr = if views.is_empty() { ptr::null() } else { views.as_ptr() };
+        let public = capture_batch { records: records_ptr, len: views.len(), message_bytes };
+        // The views' heap buffer does not move when the Vec moves into the box.
+        Box::new(Batch { public, views, records, acknowledge })
+    }
 }
 
 /// A running capture. Opaque to the host.
 pub struct capture_handle {
-    engine: Engine,
-    last_error: Mutex<Option<CString>>,
-    /// Calls in progress on this handle; `capture_free` waits for them.
-    in_flight: Mutex<usize>,
-    idle: Condvar,
-}
-
-/// The last `capture_start` failure in this process (there is no handle to
-/// keep it on).
-static START_ERROR: Lazy<Mutex<Option<CString>>> = Lazy::new(|| Mutex::new(None));
-
-fn message_cstring(message: impl Into<String>) -> CString {
-    CString::new(message.into().replace('\0', " ")).unwrap_or_default()
-}
-
-fn set_start_error(message: impl Into<String>) {
-    *START_ERROR.lock().unwrap_or_else(|e| e.into_inner()) = Some(message_cstring(message));
-}
-
-impl capture_handle {
-    fn set_error(&self, message: impl Into<String>) {
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message_cstring(message));
-    }
-
-    /// Marks a call in progress until the guard drops.
-    fn enter(&self) -> InFlight<'_> {
-        *self.in_flight.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        InFlight(self)
-    }
-}
-
-struct InFlight<'a>(&'a capture_handle);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        let mut n = self.0.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        *n -= 1;
-        if *n == 0 {
-            self.0.idle.notify_all();
-        }
-    }
-}
-
-unsafe fn str_arg<'a>(p: *const c_char) -> Result<&'a str, ()> {
-    CStr::from_ptr(p).to_str().map_err(|_| ())
+    state: HandleState,
 }
 
 /// Starts a capture with a JSON configuration (`"{}"` for every
@@ -183,7 +200,8 @@ pub unsafe extern "C" fn capture_start(
     config_json: *const c_char,
     out_handle: *mut *mut capture_handle,
 ) -> capture_result {
-    ffi_guard!(CAPTURE_ERR_PANIC, { unsafe { start(config_json, None, ptr::null_mut(), out_handle) } })
+    // SAFETY: the caller's pointers, as `start` requires them.
+    guard(CAPTURE_ERR_PANIC, || unsafe { start(config_json, None, ptr::null_mut(), out_handle) })
 }
 
 /// Like `capture_start`, with the log callback (see
@@ -196,9 +214,13 @@ pub unsafe extern "C" fn capture_start_with_log(
     user_data: *mut c_void,
     out_handle: *mut *mut capture_handle,
 ) -> capture_result {
-    ffi_guard!(CAPTURE_ERR_PANIC, { unsafe { start(config_json, callback, user_data, out_handle) } })
+    // SAFETY: the caller's pointers, as `start` requires them.
+    guard(CAPTURE_ERR_PANIC, || unsafe { start(config_json, callback, user_data, out_handle) })
 }
 
+/// # Safety
+/// `config_json` is NULL or a NUL-terminated string; `out_handle` is NULL or
+/// writable.
 unsafe fn start(
     config_json: *const c_char,
     callback: capture_log_callback,
@@ -209,6 +231,7 @@ unsafe fn start(
         set_start_error("capture_start: config_json and out_handle must not be NULL");
         return CAPTURE_ERR_NULL_ARGUMENT;
     }
+    // SAFETY: not NULL (checked); NUL-terminated by the caller's contract.
     let Ok(text) = (unsafe { str_arg(config_json) }) else {
         set_start_error("capture_start: config_json is not valid UTF-8");
         return CAPTURE_ERR_INVALID_ARGUMENT;
@@ -220,7 +243,7 @@ unsafe fn start(
             return CAPTURE_ERR_INVALID_CONFIG;
         }
     };
-    let engine = match Engine::start_with_log(config, callback_sink(callback, user_data)) {
+    let engine = match Engine::start(config, callback_sink(callback, user_data)) {
         Ok(e) => e,
         Err(EngineError::Config(message)) => {
             set_start_error(message);
@@ -231,12 +254,8 @@ unsafe fn start(
             return CAPTURE_ERR_RUNTIME;
         }
     };
-    let handle = Box::new(capture_handle {
-        engine,
-        last_error: Mutex::new(None),
-        in_flight: Mutex::new(0),
-        idle: Condvar::new(),
-    });
+    let handle = Box::new(capture_handle { state: HandleState::new(engine) });
+    // SAFETY: not NULL (checked) and writable by the caller's contract.
     unsafe { *out_handle = Box::into_raw(handle) };
     CAPTURE_OK
 }
@@ -258,49 +277,28 @@ pub unsafe extern "C" fn capture_poll(
     timeout_ms: u32,
     out_batch: *mut *mut capture_batch,
 ) -> capture_result {
-    ffi_guard!(CAPTURE_ERR_PANIC, {
-        if handle.is_null() || out_batch.is_null() {
+    guard(CAPTURE_ERR_PANIC, || {
+        if out_batch.is_null() {
             return CAPTURE_ERR_NULL_ARGUMENT;
         }
-        let handle = unsafe { &*handle };
-        let _call = handle.enter();
-        if max_records == 0 {
-            handle.set_error("capture_poll: max_records must be at least 1");
-            return CAPTURE_ERR_INVALID_ARGUMENT;
-        }
-        let records = match handle.engine.poll(max_records, Duration::from_millis(timeout_ms as u64)) {
-            Ok(r) => r,
-            Err(_) => {
-                handle.set_error("capture_poll: the capture is stopped");
-                return CAPTURE_ERR_STOPPED;
-            }
-        };
-        let mut message_bytes = 0;
-        let views: Vec<capture_record> = records
-            .iter()
-            .map(|r| {
-                message_bytes += r.message.len();
-                capture_record {
-                    container_id: r.container.id.as_ptr(),
-                    container_name: r.container.name.as_ptr(),
-                    container_image: r.container.image.as_ptr(),
-                    message: r.message.as_ptr(),
-                    message_len: r.message.len(),
-                    timestamp_ns: r.ts_ns,
-                    stream: r.stream as u32,
-                    flags: r.flags,
+        // SAFETY: `handle` is the caller's, as `with_handle` requires.
+        unsafe {
+            with_handle(handle, CAPTURE_ERR_NULL_ARGUMENT, |h| {
+                if max_records == 0 {
+                    h.set_error("capture_poll: max_records must be at least 1");
+                    return CAPTURE_ERR_INVALID_ARGUMENT;
                 }
+                let Ok(records) = h.engine.poll(max_records, Duration::from_millis(timeout_ms as u64)) else {
+                    h.set_error("capture_poll: the capture is stopped");
+                    return CAPTURE_ERR_STOPPED;
+                };
+                let batch = Batch::new(records, h.engine.acknowledger());
+                // SAFETY: not NULL (checked) and writable by the caller's
+                // contract; `Batch` starts with its `capture_batch`.
+                *out_batch = Box::into_raw(batch) as *mut capture_batch;
+                CAPTURE_OK
             })
-            .collect();
-        let mut batch = Box::new(Batch {
-            public: capture_batch { records: ptr::null(), len: views.len(), message_bytes },
-            views,
-            records,
-            acknowledge: handle.engine.shared().checkpoint.clone().map(|c| (c, handle.engine.shared().stats.clone())),
-        });
-        batch.public.records = if batch.views.is_empty() { ptr::null() } else { batch.views.as_ptr() };
-        unsafe { *out_batch = Box::into_raw(batch) as *mut capture_batch };
-        CAPTURE_OK
+        }
     })
 }
 
@@ -311,14 +309,29 @@ pub unsafe extern "C" fn capture_poll(
 /// not be called twice for the same batch.
 #[no_mangle]
 pub unsafe extern "C" fn capture_batch_free(batch: *mut capture_batch) {
-    ffi_guard!((), {
+    guard((), || {
         if !batch.is_null() {
+            // SAFETY: a pointer from `capture_poll` (a boxed `Batch`, whose
+            // first field is the `capture_batch`), freed once by contract.
             let batch = unsafe { Box::from_raw(batch as *mut Batch) };
-            if let Some((checkpoint, stats)) = &batch.acknowledge {
-                checkpoint.acknowledge(&batch.records, stats);
+            if let Some(acknowledger) = &batch.acknowledge {
+                acknowledger.acknowledge(&batch.records);
             }
         }
     })
+}
+
+/// Hands `text` to the caller as a C string in `*out` (checked not NULL).
+///
+/// # Safety
+/// `out` is NULL or writable.
+unsafe fn give_string(out: *mut *mut c_char, text: String) -> capture_result {
+    if out.is_null() {
+        return CAPTURE_ERR_NULL_ARGUMENT;
+    }
+    // SAFETY: not NULL (checked) and writable by the contract.
+    unsafe { *out = message_cstring(text).into_raw() };
+    CAPTURE_OK
 }
 
 /// Writes the capture's statistics as a JSON document to `*out_json`:
@@ -329,15 +342,15 @@ pub unsafe extern "C" fn capture_batch_free(batch: *mut capture_batch) {
 /// Works after `capture_stop` too (the last figures).
 #[no_mangle]
 pub unsafe extern "C" fn capture_stats(handle: *mut capture_handle, out_json: *mut *mut c_char) -> capture_result {
-    ffi_guard!(CAPTURE_ERR_PANIC, {
-        if handle.is_null() || out_json.is_null() {
+    guard(CAPTURE_ERR_PANIC, || {
+        if out_json.is_null() {
             return CAPTURE_ERR_NULL_ARGUMENT;
         }
-        let handle = unsafe { &*handle };
-        let _call = handle.enter();
-        let text = handle.engine.stats_json().to_string();
-        unsafe { *out_json = message_cstring(text).into_raw() };
-        CAPTURE_OK
+        // SAFETY: the caller's pointers, as `with_handle` and `give_string`
+        // require them.
+        unsafe {
+            with_handle(handle, CAPTURE_ERR_NULL_ARGUMENT, |h| give_string(out_json, h.engine.stats_json().to_string()))
+        }
     })
 }
 
@@ -349,14 +362,13 @@ pub unsafe extern "C" fn capture_metrics_text(
     handle: *mut capture_handle,
     out_text: *mut *mut c_char,
 ) -> capture_result {
-    ffi_guard!(CAPTURE_ERR_PANIC, {
-        if handle.is_null() || out_text.is_null() {
+    guard(CAPTURE_ERR_PANIC, || {
+        if out_text.is_null() {
             return CAPTURE_ERR_NULL_ARGUMENT;
         }
-        let handle = unsafe { &*handle };
-        let _call = handle.enter();
-        unsafe { *out_text = message_cstring(handle.engine.metrics_text()).into_raw() };
-        CAPTURE_OK
+        // SAFETY: the caller's pointers, as `with_handle` and `give_string`
+        // require them.
+        unsafe { with_handle(handle, CAPTURE_ERR_NULL_ARGUMENT, |h| give_string(out_text, h.engine.metrics_text())) }
     })
 }
 
@@ -371,35 +383,39 @@ pub unsafe extern "C" fn capture_container_info(
     id_or_name: *const c_char,
     out_json: *mut *mut c_char,
 ) -> capture_result {
-    ffi_guard!(CAPTURE_ERR_PANIC, {
-        if handle.is_null() || id_or_name.is_null() || out_json.is_null() {
+    guard(CAPTURE_ERR_PANIC, || {
+        if id_or_name.is_null() || out_json.is_null() {
             return CAPTURE_ERR_NULL_ARGUMENT;
         }
-        let handle = unsafe { &*handle };
-        let _call = handle.enter();
-        let Ok(key) = (unsafe { str_arg(id_or_name) }) else {
-            handle.set_error("capture_container_info: id_or_name is not valid UTF-8");
-            return CAPTURE_ERR_INVALID_ARGUMENT;
-        };
-        match handle.engine.container_json(key) {
-            Some(v) => {
-                unsafe { *out_json = message_cstring(v.to_string()).into_raw() };
-                CAPTURE_OK
-            }
-            None => {
-                handle.set_error(format!("capture_container_info: no container {key:?} is known"));
-                CAPTURE_ERR_NOT_FOUND
-            }
+        // SAFETY: the caller's pointers, as `with_handle`, `str_arg` (not
+        // NULL: checked) and `give_string` require them.
+        unsafe {
+            with_handle(handle, CAPTURE_ERR_NULL_ARGUMENT, |h| {
+                let Ok(key) = str_arg(id_or_name) else {
+                    h.set_error("capture_container_info: id_or_name is not valid UTF-8");
+                    return CAPTURE_ERR_INVALID_ARGUMENT;
+                };
+                match h.engine.container_json(key) {
+                    Some(v) => give_string(out_json, v.to_string()),
+                    None => {
+                        h.set_error(format!("capture_container_info: no container {key:?} is known"));
+                        CAPTURE_ERR_NOT_FOUND
+                    }
+                }
+            })
         }
     })
 }
 
-/// Frees a string from `capture_stats` or `capture_container_info`.
-/// Calling with NULL is fine. Must not be called twice.
+/// Frees a string from `capture_stats`, `capture_metrics_text` or
+/// `capture_container_info`. Calling with NULL is fine. Must not be called
+/// twice.
 #[no_mangle]
 pub unsafe extern "C" fn capture_string_free(s: *mut c_char) {
-    ffi_guard!((), {
+    guard((), || {
         if !s.is_null() {
+            // SAFETY: a string this library made with `CString::into_raw`,
+            // freed once by contract.
             drop(unsafe { CString::from_raw(s) });
         }
     })
@@ -411,14 +427,14 @@ pub unsafe extern "C" fn capture_string_free(s: *mut c_char) {
 /// context, a shutdown signal) without stopping. Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn capture_wake(handle: *mut capture_handle) -> capture_result {
-    ffi_guard!(CAPTURE_ERR_PANIC, {
-        if handle.is_null() {
-            return CAPTURE_ERR_NULL_ARGUMENT;
+    guard(CAPTURE_ERR_PANIC, || {
+        // SAFETY: the caller's handle, as `with_handle` requires it.
+        unsafe {
+            with_handle(handle, CAPTURE_ERR_NULL_ARGUMENT, |h| {
+                h.engine.wake_pollers();
+                CAPTURE_OK
+            })
         }
-        let handle = unsafe { &*handle };
-        let _call = handle.enter();
-        handle.engine.wake_pollers();
-        CAPTURE_OK
     })
 }
 
@@ -432,18 +448,16 @@ pub unsafe extern "C" fn capture_wake(handle: *mut capture_handle) -> capture_re
 /// not end in time (it is then left running, detached).
 #[no_mangle]
 pub unsafe extern "C" fn capture_stop(handle: *mut capture_handle) -> capture_result {
-    ffi_guard!(CAPTURE_ERR_PANIC, {
-        if handle.is_null() {
-            return CAPTURE_ERR_NULL_ARGUMENT;
-        }
-        let handle = unsafe { &*handle };
-        let _call = handle.enter();
-        match handle.engine.stop() {
-            Ok(()) => CAPTURE_OK,
-            Err(e) => {
-                handle.set_error(e.message());
-                CAPTURE_ERR_STOP_TIMEOUT
-            }
+    guard(CAPTURE_ERR_PANIC, || {
+        // SAFETY: the caller's handle, as `with_handle` requires it.
+        unsafe {
+            with_handle(handle, CAPTURE_ERR_NULL_ARGUMENT, |h| match h.engine.stop() {
+                Ok(()) => CAPTURE_OK,
+                Err(e) => {
+                    h.set_error(e.message());
+                    CAPTURE_ERR_STOP_TIMEOUT
+                }
+            })
         }
     })
 }
@@ -454,20 +468,19 @@ pub unsafe extern "C" fn capture_stop(handle: *mut capture_handle) -> capture_re
 /// been called. Calling with NULL is fine. Must not be called twice.
 #[no_mangle]
 pub unsafe extern "C" fn capture_free(handle: *mut capture_handle) {
-    ffi_guard!((), {
+    guard((), || {
         if handle.is_null() {
             return;
         }
-        let boxed = unsafe { &*handle };
-        let _ = boxed.engine.stop();
-        let mut n = boxed.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        while *n > 0 {
-            n = boxed.idle.wait(n).unwrap_or_else(|e| e.into_inner());
-        }
-        drop(n);
+        // SAFETY: a handle from `capture_start`, not freed yet (contract).
+        let state = unsafe { &(*handle).state };
+        let _ = state.engine.stop();
+        state.wait_idle();
         // An engine thread that did not stop in time must not call the
         // host's callback after this returns.
-        boxed.engine.shared().log.set_sink(None);
+        state.engine.set_log_sink(None);
+        // SAFETY: made by `Box::into_raw` in `start`; no call is in
+        // progress (waited for) and none may start (contract).
         drop(unsafe { Box::from_raw(handle) });
     })
 }
@@ -481,25 +494,20 @@ pub unsafe extern "C" fn capture_free(handle: *mut capture_handle) {
 /// be NULL when `len` is 0.
 #[no_mangle]
 pub unsafe extern "C" fn capture_last_error(handle: *const capture_handle, buf: *mut c_char, len: usize) -> usize {
-    ffi_guard!(0, {
-        let copy = |message: &Option<CString>| -> usize {
-            let Some(message) = message else { return 0 };
-            let bytes = message.as_bytes();
-            if !buf.is_null() && len > 0 {
-                let n = bytes.len().min(len - 1);
-                unsafe {
-                    ptr::copy_nonoverlapping(bytes.as_ptr(), buf as *mut u8, n);
-                    *buf.add(n) = 0;
-                }
+    guard(0, || {
+        // SAFETY: the caller's handle, as `with_handle` requires it.
+        let message = unsafe { with_handle(handle, handle::start_error(), |h| h.last_error()) };
+        let Some(message) = message else { return 0 };
+        let bytes = message.as_bytes();
+        if !buf.is_null() && len > 0 {
+            let n = bytes.len().min(len - 1);
+            // SAFETY: `buf` holds `len` bytes (contract); `n + 1 <= len`.
+            unsafe {
+                ptr::copy_nonoverlapping(bytes.as_ptr(), buf as *mut u8, n);
+                *buf.add(n) = 0;
             }
-            bytes.len()
-        };
-        if handle.is_null() {
-            copy(&START_ERROR.lock().unwrap_or_else(|e| e.into_inner()))
-        } else {
-            let handle = unsafe { &*handle };
-            copy(&handle.last_error.lock().unwrap_or_else(|e| e.into_inner()))
         }
+        bytes.len()
     })
 }
 
@@ -512,6 +520,13 @@ pub const CAPTURE_LOG_INFO: i32 = 3;
 /// Log level: detail (reopens, widenings).
 pub const CAPTURE_LOG_DEBUG: i32 = 4;
 
+const _: () = assert!(
+    CAPTURE_LOG_ERROR == crate::log::LogLevel::Error as i32
+        && CAPTURE_LOG_WARN == crate::log::LogLevel::Warn as i32
+        && CAPTURE_LOG_INFO == crate::log::LogLevel::Info as i32
+        && CAPTURE_LOG_DEBUG == crate::log::LogLevel::Debug as i32
+);
+
 /// Receives the library's log lines: a `CAPTURE_LOG_*` level and a
 /// NUL-terminated line (a sentence, then `key=value` fields) valid only
 /// during the call. Called from the library's own thread (and from the
@@ -520,29 +535,6 @@ pub const CAPTURE_LOG_DEBUG: i32 = 4;
 /// returned (nor after `capture_stop` returned `CAPTURE_OK`).
 pub type capture_log_callback =
     Option<unsafe extern "C" fn(user_data: *mut c_void, level: i32, message: *const c_char)>;
-
-struct CallbackSink {
-    callback: unsafe extern "C" fn(*mut c_void, i32, *const c_char),
-    user_data: *mut c_void,
-}
-
-// The host promises (above) that the callback is thread-safe.
-unsafe impl Send for CallbackSink {}
-unsafe impl Sync for CallbackSink {}
-
-impl CallbackSink {
-    fn call(&self, level: crate::log::LogLevel, line: &str) {
-        let text = message_cstring(line);
-        unsafe { (self.callback)(self.user_data, level as i32, text.as_ptr()) };
-    }
-}
-
-fn callback_sink(callback: capture_log_callback, user_data: *mut c_void) -> Option<crate::log::Sink> {
-    callback.map(|callback| {
-        let sink = CallbackSink { callback, user_data };
-        Arc::new(move |level: crate::log::LogLevel, line: &str| sink.call(level, line)) as crate::log::Sink
-    })
-}
 
 /// Sends the library's log lines for this handle to `callback` instead of
 /// stderr (lines at or below the configured `log_level`); NULL restores
@@ -555,15 +547,14 @@ pub unsafe extern "C" fn capture_set_log_callback(
     callback: capture_log_callback,
     user_data: *mut c_void,
 ) -> capture_result {
-    ffi_guard!(CAPTURE_ERR_PANIC, {
-        if handle.is_null() {
-            return CAPTURE_ERR_NULL_ARGUMENT;
+    guard(CAPTURE_ERR_PANIC, || {
+        // SAFETY: the caller's handle, as `with_handle` requires it.
+        unsafe {
+            with_handle(handle, CAPTURE_ERR_NULL_ARGUMENT, |h| {
+                h.engine.set_log_sink(callback_sink(callback, user_data));
+                CAPTURE_OK
+            })
         }
-        let handle = unsafe { &*handle };
-        let _call = handle.enter();
-        let sink = callback_sink(callback, user_data);
-        handle.engine.shared().log.set_sink(sink);
-        CAPTURE_OK
     })
 }
 
@@ -577,20 +568,5 @@ pub extern "C" fn capture_version() -> *const c_char {
 /// get "unknown result code"). Do not free.
 #[no_mangle]
 pub extern "C" fn capture_result_message(result: i32) -> *const c_char {
-    let text: &'static str = match result {
-        0 => "success\0",
-        1 => "a required pointer argument was NULL\0",
-        2 => "the configuration was refused\0",
-        3 => "an argument was out of range or not valid UTF-8\0",
-        4 => "the capture is stopped\0",
-        5 => "the engine could not start\0",
-        6 => "the engine did not stop within its deadline\0",
-        7 => "no such container is known\0",
-        99 => "the library panicked; the call did nothing\0",
-        _ => "unknown result code\0",
-    };
-    text.as_ptr() as *const c_char
+    capture_result::from_code(result).map_or(c"unknown result code", capture_result::message).as_ptr()
 }
-
-#[cfg(test)]
-mod tests;

@@ -24,7 +24,8 @@
 //! it was started on (each threaded input has its own), or is the only one.
 //! State lives in a static that Init fills and Exit empties.
 //!
-//! Every export runs inside `guard`: a panic never unwinds into Fluent Bit.
+//! Every export runs inside `guard` (the C ABI's): a panic never unwinds
+//! into Fluent Bit.
 //! The buffer handed over is `malloc`ed, so Fluent Bit versions that free
 //! it themselves instead of calling the cleanup callback free it correctly.
 //!
@@ -39,7 +40,6 @@ pub mod properties;
 pub mod record;
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use std::panic::AssertUnwindSafe;
 use std::ptr;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::thread::ThreadId;
@@ -47,8 +47,9 @@ use std::time::{Duration, Instant};
 
 use abi::*;
 
-use crate::engine::Engine;
-use crate::log::LogLevel;
+use crate::engine::{Acknowledger, Engine};
+use crate::ffi::guard;
+use crate::log::{LogLevel, Sink};
 use properties::PluginOptions;
 
 /// The input's name (`-i log_capturer`). Not `docker`: Fluent Bit has a
@@ -60,12 +61,6 @@ static DESCRIPTION: &CStr = c"Docker container logs through the Docker Engine AP
 const POLL_CHUNK: usize = 256;
 /// Room beyond `batch_max_bytes` for the poll that crosses it.
 const BUFFER_SLACK: usize = 256 << 10;
-
-/// Runs `body`; a panic becomes `on_panic` (the panic boundary of every
-/// export, as `ffi_guard!` is for the C ABI).
-fn guard<R>(on_panic: R, body: impl FnOnce() -> R) -> R {
-    std::panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or(on_panic)
-}
 
 // ---- Logging through Fluent Bit's `log_print`.
 
@@ -82,9 +77,11 @@ struct FluentBitLog {
     target: RwLock<Option<LogTarget>>,
 }
 
-// The target's pointers stay valid until `detach`, which waits (write lock)
-// for every line being printed; Fluent Bit's logger is thread-safe.
+// SAFETY: the target's pointers stay valid until `detach`, which waits
+// (write lock) for every line being printed; Fluent Bit's logger is
+// thread-safe.
 unsafe impl Send for FluentBitLog {}
+// SAFETY: as for Send.
 unsafe impl Sync for FluentBitLog {}
 
 impl FluentBitLog {
@@ -101,6 +98,8 @@ impl FluentBitLog {
         };
         [LogLevel::Debug, LogLevel::Info, LogLevel::Warn, LogLevel::Error]
             .into_iter()
+            // SAFETY: Fluent Bit's own function, on its live instance (see
+            // `detach`).
             .find(|&level| unsafe { check(*instance, level as c_int) } != 0)
             .unwrap_or(LogLevel::Off)
     }
@@ -112,12 +111,15 @@ impl FluentBitLog {
             return;
         };
         if let Some(check) = target.log_check {
+            // SAFETY: Fluent Bit's own function, on its live instance.
             if unsafe { check(target.instance, level as c_int) } == 0 {
                 return;
             }
         }
         // Fluent Bit's levels are ours: error 1, warn 2, info 3, debug 4.
         let text = CString::new(format!("[input:log_capturer] {line}").replace('\0', " ")).unwrap_or_default();
+        // SAFETY: Fluent Bit's printf-like logger with a "%s" format and one
+        // NUL-terminated argument that lives through the call.
         unsafe { (target.log_print)(level as c_int, c"log_capturer".as_ptr(), 0, c"%s".as_ptr(), text.as_ptr()) };
     }
 
@@ -133,6 +135,8 @@ struct Instance {
     /// The thread Init ran on: the instance's own.
     thread: ThreadId,
     engine: Engine,
+    /// With `checkpoint_path`: records handed over are received.
+    acknowledger: Option<Acknowledger>,
     log: Arc<FluentBitLog>,
     options: PluginOptions,
     /// The encoding buffer, reused; `unsent` when a failed `malloc` left
@@ -184,7 +188,9 @@ impl Instance {
             }
             // Fluent Bit copies the buffer as soon as the callback returns:
             // these records are received.
-            self.engine.acknowledge(&records);
+            if let Some(acknowledger) = &self.acknowledger {
+                acknowledger.acknowledge(&records);
+            }
             if records.len() < POLL_CHUNK {
                 break;
             }
@@ -215,6 +221,8 @@ pub unsafe extern "C" fn FLBPluginRegister(def: *mut c_void) -> c_int {
             return -1;
         }
         pin_library();
+        // SAFETY: `def` is Fluent Bit's registration record (not NULL:
+        // checked); only the five members every version has are written.
         unsafe {
             ptr::addr_of_mut!((*def).type_).write(FLB_PROXY_INPUT_PLUGIN);
             ptr::addr_of_mut!((*def).proxy).write(FLB_PROXY_GOLANG);
@@ -231,6 +239,8 @@ pub unsafe extern "C" fn FLBPluginRegister(def: *mut c_void) -> c_int {
 /// its stop deadline must never find its code unmapped.
 fn pin_library() {
     static PINNED: std::sync::Once = std::sync::Once::new();
+    // SAFETY: dladdr fills `info` for an address of this library (a
+    // plain C struct, valid zeroed); dlopen gets the path it returned.
     PINNED.call_once(|| unsafe {
         let mut info: libc::Dl_info = std::mem::zeroed();
         let symbol = FLBPluginRegister as *const c_void;
@@ -248,62 +258,50 @@ fn pin_library() {
 /// stopped first.
 #[no_mangle]
 pub unsafe extern "C" fn FLBPluginInit(plugin: *mut c_void) -> c_int {
+    // SAFETY: Fluent Bit's plugin record, as `init` requires it.
     guard(FLB_ERROR, || unsafe { init(plugin as *mut flbgo_input_plugin) })
 }
 
+/// # Safety
+/// `plugin` is NULL or Fluent Bit's live `flbgo_input_plugin`.
 unsafe fn init(plugin: *mut flbgo_input_plugin) -> c_int {
-    if plugin.is_null() || unsafe { (*plugin).api.is_null() } {
+    // SAFETY: NULL or Fluent Bit's plugin record, whose API table lives as
+    // long as the instance (checked for NULL before use).
+    let Some((api, instance)) = (unsafe { plugin.as_ref() }).and_then(|p| unsafe { p.api.as_ref() }.map(|a| (a, p.i_ins)))
+    else {
         eprintln!("[log_capturer] ERROR FLBPluginInit: no plugin or API table was given.");
         return FLB_ERROR;
-    }
-    let (api, instance) = unsafe { (&*(*plugin).api, (*plugin).i_ins) };
+    };
     let log = Arc::new(FluentBitLog::new(api, instance));
-    let Some(get_property) = api.input_get_property else {
-        log.print(LogLevel::Error, "Fluent Bit gave no input_get_property; cannot read the properties.");
-        return FLB_ERROR;
-    };
-    let get = |key: &str| -> Result<Option<String>, String> {
-        let key_c = CString::new(key).map_err(|_| format!("Invalid property key {key:?}."))?;
-        let value = unsafe { get_property(key_c.as_ptr(), instance) };
-        if value.is_null() {
-            return Ok(None);
-        }
-        // The string belongs to Fluent Bit: copy it.
-        match unsafe { CStr::from_ptr(value) }.to_str() {
-            Ok(text) => Ok(Some(text.to_string())),
-            Err(_) => Err(format!("Invalid property {key}: the value is not UTF-8.")),
-        }
-    };
-    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
-    let written = properties::written_keys(&args, &|path| std::fs::read_to_string(path).ok());
-    let (config, options) = match properties::read(&get, &written, log.instance_level()) {
+    let (config, options) = match read_properties(api, instance, &log) {
         Ok(read) => read,
-        Err(e) => {
-            log.print(LogLevel::Error, &e.0);
+        Err(message) => {
+            log.print(LogLevel::Error, &message);
             return FLB_ERROR;
         }
     };
-    let engine = match Engine::start(config) {
+    let sink_log = log.clone();
+    let sink: Sink = Arc::new(move |level: LogLevel, line: &str| sink_log.print(level, line));
+    let engine = match Engine::start(config, Some(sink)) {
         Ok(engine) => engine,
         Err(e) => {
             log.print(LogLevel::Error, &format!("Cannot start: {e}."));
             return FLB_ERROR;
         }
     };
-    let sink_log = log.clone();
-    engine.shared().log.set_sink(Some(Arc::new(move |level: LogLevel, line: &str| sink_log.print(level, line))));
     log.print(
         LogLevel::Info,
         &format!(
             "Started. docker_host={} batch_max_bytes={} batch_max_time={:?} version={}",
-            engine.shared().docker.endpoint.describe(),
+            engine.docker_host(),
             options.batch_max_bytes,
             options.batch_max_time,
             env!("CARGO_PKG_VERSION")
         ),
     );
-    let instance =
-        Instance { thread: std::thread::current().id(), engine, log, options, buffer: Vec::new(), unsent: false };
+    let acknowledger = engine.acknowledger();
+    let thread = std::thread::current().id();
+    let instance = Instance { thread, engine, acknowledger, log, options, buffer: Vec::new(), unsent: false };
     let replaced = {
         let mut list = instances();
         let replaced = list.iter().position(|i| i.thread == instance.thread).map(|at| list.remove(at));
@@ -316,6 +314,35 @@ unsafe fn init(plugin: *mut flbgo_input_plugin) -> c_int {
     FLB_OK
 }
 
+/// Reads and checks every property of the instance; the error is a line
+/// for Fluent Bit's log.
+fn read_properties(
+    api: &flb_api,
+    instance: *mut c_void,
+    log: &FluentBitLog,
+) -> Result<(crate::config::Config, PluginOptions), String> {
+    let Some(get_property) = api.input_get_property else {
+        return Err("Fluent Bit gave no input_get_property; cannot read the properties.".into());
+    };
+    let get = |key: &str| -> Result<Option<String>, String> {
+        let key_c = CString::new(key).map_err(|_| format!("Invalid property key {key:?}."))?;
+        // SAFETY: Fluent Bit's own lookup on its live instance, with a
+        // NUL-terminated key that lives through the call.
+        let value = unsafe { get_property(key_c.as_ptr(), instance) };
+        if value.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: a NUL-terminated string Fluent Bit owns; copied at once.
+        match unsafe { CStr::from_ptr(value) }.to_str() {
+            Ok(text) => Ok(Some(text.to_string())),
+            Err(_) => Err(format!("Invalid property {key}: the value is not UTF-8.")),
+        }
+    };
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let written = properties::written_keys(&args, &|path| std::fs::read_to_string(path).ok());
+    properties::read(&get, &written, log.instance_level()).map_err(|e| e.0)
+}
+
 /// Hands Fluent Bit what the engine has queued, without waiting: a
 /// `malloc`ed buffer of msgpack records in `*buf` and its length in
 /// `*len`, or NULL and 0 when there is nothing. Fluent Bit copies it and
@@ -326,6 +353,7 @@ pub unsafe extern "C" fn FLBPluginInputCallback(buf: *mut *mut c_void, len: *mut
     if buf.is_null() || len.is_null() {
         return FLB_ERROR;
     }
+    // SAFETY: Fluent Bit's out-parameters, not NULL (checked).
     unsafe {
         *buf = ptr::null_mut();
         *len = 0;
@@ -340,12 +368,15 @@ pub unsafe extern "C" fn FLBPluginInputCallback(buf: *mut *mut c_void, len: *mut
             return FLB_OK;
         }
         let size = encoded.len();
+        // SAFETY: a plain allocation; NULL is handled below.
         let copy = unsafe { libc::malloc(size) };
         if copy.is_null() {
             instance.unsent = true;
             instance.log.print(LogLevel::Error, &format!("Out of memory for a batch; retrying. bytes={size}"));
             return FLB_OK;
         }
+        // SAFETY: `copy` holds `size` bytes and does not overlap `encoded`;
+        // the out-parameters were checked above.
         unsafe {
             ptr::copy_nonoverlapping(encoded.as_ptr(), copy as *mut u8, size);
             *buf = copy;
@@ -360,6 +391,8 @@ pub unsafe extern "C" fn FLBPluginInputCallback(buf: *mut *mut c_void, len: *mut
 pub unsafe extern "C" fn FLBPluginInputCleanupCallback(buf: *mut c_void) -> c_int {
     guard(FLB_ERROR, || {
         if !buf.is_null() {
+            // SAFETY: a buffer `FLBPluginInputCallback` malloc'ed, freed
+            // once (Fluent Bit's contract).
             unsafe { libc::free(buf) };
         }
         FLB_OK

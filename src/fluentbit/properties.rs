@@ -29,7 +29,8 @@ use std::collections::BTreeSet;
 
 use std::time::Duration;
 
-use crate::config::{parse_duration, parse_size, Config, LogLevel, KEYS};
+use crate::config::{parse_bool, parse_duration, parse_size, Config, KEYS};
+use crate::log::LogLevel;
 
 use super::record::RecordOptions;
 
@@ -115,14 +116,9 @@ pub fn read(
             pairs.push((key, value));
         }
     }
-    let level = match log_level {
-        LogLevel::Off => "off",
-        LogLevel::Error => "error",
-        LogLevel::Warn => "warn",
-        LogLevel::Info => "info",
-        LogLevel::Debug => "debug",
-    };
-    let config = Config::from_properties(pairs.iter().map(|(k, v)| (*k, v.as_str())).chain([("log_level", level)]))
+    let config = Config::from_properties(
+        pairs.iter().map(|(k, v)| (*k, v.as_str())).chain([("log_level", log_level.name())]),
+    )
         .map_err(|e| PropertyError(format!("Invalid property {e}.")))?;
 
     let flag = |key: &str| -> Result<bool, PropertyError> {
@@ -157,14 +153,6 @@ pub fn read(
         },
     };
     Ok((config, PluginOptions { record, batch_max_bytes, batch_max_time }))
-}
-
-fn parse_bool(text: &str) -> Option<bool> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "on" | "true" | "yes" | "1" => Some(true),
-        "off" | "false" | "no" | "0" => Some(false),
-        _ => None,
-    }
 }
 
 /// Every key accepted by the plugin (ours and Fluent Bit's own).
@@ -305,7 +293,7 @@ mod tests {
             ("tag", "docker.*"),
         ])
         .unwrap();
-        assert_eq!(config.include_containers, vec!["web", "api"]);
+        assert_eq!(config.filters.include_containers, vec!["web", "api"]);
         assert_eq!(config.rotation_interval, Duration::from_secs(90));
         assert_eq!(config.rotation_jitter, 0.25);
         assert_eq!(config.log_level, LogLevel::Info);

@@ -11,8 +11,8 @@
 //! `truncated_message`, both `"true"`, and only then.
 
 use crate::frame::Stream;
-use crate::position::flags;
-use crate::queue::Record;
+use crate::record::flags;
+use crate::record::Record;
 
 /// What the body holds besides the fixed keys.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -131,7 +131,7 @@ mod tests {
     use bytes::Bytes;
     use rmpv::Value;
 
-    use crate::engine::container::ContainerMeta;
+    use crate::record::ContainerMeta;
 
     fn meta(labels: &[(&str, &str)]) -> Arc<ContainerMeta> {
         let mut meta = ContainerMeta::for_tests("0123456789abcdef", "web-1");

@@ -7,10 +7,13 @@ liblog_capturer's C ABI (ctypes; standard library only).
         for record in cap:
             print(record.container_name, record.stream, record.text)
 
-The library is found through ``$LOG_CAPTURER_LIB``, a copy inside this
-package, or a cargo build directory (``target/release`` or
-``target/debug``) above this package or the current directory.
+The library ships inside this package (``pip install`` builds it); it can
+also be given with ``$LOG_CAPTURER_LIB``, or found in a cargo build
+directory (``target/release`` or ``target/debug``) above this package or
+the current directory when run from the source tree.
 """
+
+from importlib import metadata as _metadata
 
 from .capture import Capture, Record, library_path, library_version, result_message
 from .errors import (
@@ -26,8 +29,12 @@ from .errors import (
     StoppedError,
     StopTimeoutError,
 )
+from .stats import ContainerStats, DaemonStats, Gaps, GapSpan, Mark, Position, QueueStats, Reopens, Stats
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("log_capturer")
+except _metadata.PackageNotFoundError:  # imported from the source tree
+    __version__ = "0+unknown"
 
 __all__ = [
     "Capture",
@@ -35,6 +42,15 @@ __all__ = [
     "library_path",
     "library_version",
     "result_message",
+    "Stats",
+    "ContainerStats",
+    "DaemonStats",
+    "QueueStats",
+    "Reopens",
+    "Gaps",
+    "GapSpan",
+    "Position",
+    "Mark",
     "CaptureError",
     "ClosedError",
     "ConfigError",

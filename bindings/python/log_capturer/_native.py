@@ -126,6 +126,9 @@ else:
     LIBRARY_FILE = "liblog_capturer.so"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# The library inside the package: as `pip install` builds it (setup.py),
+# then a copy placed by hand.
+PACKAGED_FILES = ("liblog_capturer.abi3.so", LIBRARY_FILE)
 
 
 def _ancestors(start: Path) -> list[Path]:
@@ -142,7 +145,8 @@ def candidate_paths(
     1. ``$LOG_CAPTURER_LIB`` when set (then nothing else is tried: an
        explicit choice that fails is an error, not a reason to load another
        build);
-    2. a copy inside the package (``log_capturer/liblog_capturer.so``);
+    2. the library inside the package (``log_capturer/liblog_capturer.abi3.so``,
+       built by ``pip install``, or a ``liblog_capturer.so`` copied there);
     3. ``$CARGO_TARGET_DIR/{release,debug}`` when set;
     4. ``target/release`` and ``target/debug`` in the package's directory and
        each of its parents, then in the current directory and its parents.
@@ -152,7 +156,7 @@ def candidate_paths(
     explicit = environ.get(LIBRARY_ENV)
     if explicit:
         return [(f"${LIBRARY_ENV}", Path(explicit))]
-    found: list[tuple[str, Path]] = [("inside the package", package_dir / LIBRARY_FILE)]
+    found: list[tuple[str, Path]] = [("inside the package", package_dir / name) for name in PACKAGED_FILES]
     target_dir = environ.get("CARGO_TARGET_DIR")
     if target_dir:
         for profile in ("release", "debug"):
@@ -183,7 +187,8 @@ def find_library(
             return path
     lines = "\n".join(f"  {path}  ({why})" for why, path in candidates)
     raise LibraryNotFoundError(
-        f"{LIBRARY_FILE} not found. Build it with `cargo build --release`, or set "
+        f"{LIBRARY_FILE} not found. Install the package with `pip install ./bindings/python` "
+        f"(it builds the library into the package), build it with `cargo build --release`, or set "
         f"${LIBRARY_ENV} to its path. Looked in:\n{lines}",
         [str(path) for _why, path in candidates],
     )

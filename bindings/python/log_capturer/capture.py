@@ -29,6 +29,7 @@ from .errors import (
     StoppedError,
     error_for_code,
 )
+from .stats import Stats
 
 __all__ = ["Capture", "Record", "library_version", "library_path", "result_message"]
 
@@ -242,6 +243,8 @@ class _Handle:
         self.stop_timed_out = False
         self.in_flight = 0
         self.idle = threading.Condition(threading.Lock())
+        # Bumped by `Capture.wake`: a poll that sees it change returns [].
+        self.wakes = 0
 
     @contextmanager
     def call(self) -> Iterator[Any]:
@@ -300,8 +303,9 @@ class Capture:
             for record in cap:
                 print(record.container_name, record.text)
 
-    `poll`, `stats`, `container_info` and `stop` may be called from several
-    threads at once; `stop` (or `close`) from another thread wakes a blocked
+    `poll`, `wake`, `stats`, `metrics_text`, `container_info` and `stop` may
+    be called from several threads at once; `stop` (or `close`) from another
+    thread wakes a blocked
     `poll`, which then raises `StoppedError`, and ends an iteration.
     """
 
@@ -350,6 +354,7 @@ class Capture:
         if timeout is not None and math.isinf(timeout):
             timeout = None
         deadline = None if timeout is None else time.monotonic() + timeout
+        wakes = self._handle.wakes
         while True:
             if deadline is None:
                 slice_ms = _POLL_SLICE_MS
@@ -357,7 +362,9 @@ class Capture:
                 remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
                 slice_ms = min(remaining_ms, _POLL_SLICE_MS, _U32_MAX)
             records = self._poll_once(max_records, slice_ms)
-            if records or (deadline is not None and time.monotonic() >= deadline):
+            if records or self._handle.wakes != wakes:
+                return records
+            if deadline is not None and time.monotonic() >= deadline:
                 return records
 
     def _poll_once(self, max_records: int, timeout_ms: int) -> list[Record]:
@@ -381,12 +388,42 @@ class Capture:
                 return
             yield from records
 
+    def wake(self) -> None:
+        """Makes every `poll` blocked in another thread return ``[]`` now,
+        without stopping the capture (``capture_wake``); an iteration goes
+        on waiting. Thread-safe; a no-op once closed. (A poll about to
+        start its wait in the very instant of the call returns within
+        250 ms instead.)
+        """
+        try:
+            with self._handle.call() as handle:
+                with self._handle.idle:
+                    self._handle.wakes += 1
+                code = self._handle.lib.capture_wake(handle)
+                if code != CAPTURE_OK:
+                    raise _error(self._handle.lib, handle, code)
+        except ClosedError:
+            return
+
     # ---- introspection
 
-    def stats(self) -> dict[str, Any]:
-        """Rotation and health statistics (``capture_stats``); works after `stop` too."""
+    def stats(self) -> Stats:
+        """Rotation and health statistics (``capture_stats``) as `Stats`;
+        works after `stop` too. `stats_dict` gives the document as it is."""
+        return Stats.from_dict(self.stats_dict())
+
+    def stats_dict(self) -> dict[str, Any]:
+        """The statistics document (``capture_stats``) as a dict, as the
+        library wrote it (times as RFC 3339 text with nanoseconds)."""
         with self._handle.call() as handle:
-            return self._json_call(handle, lambda out: self._handle.lib.capture_stats(handle, out))
+            return json.loads(self._string_call(handle, lambda out: self._handle.lib.capture_stats(handle, out)))
+
+    def metrics_text(self) -> str:
+        """The capture's Prometheus metrics in the text exposition format
+        (``capture_metrics_text``), for a host serving its own /metrics."""
+        with self._handle.call() as handle:
+            text = self._string_call(handle, lambda out: self._handle.lib.capture_metrics_text(handle, out))
+            return text.decode("utf-8", "replace")
 
     def container_info(self, id_or_name: str) -> dict[str, Any]:
         """A followed container's identity: ``id``, ``name``, ``image``,
@@ -400,19 +437,19 @@ class Capture:
             raise InvalidArgumentError("id_or_name: contains a NUL character", _native.CAPTURE_ERR_INVALID_ARGUMENT)
         key = id_or_name.encode("utf-8", "surrogatepass")
         with self._handle.call() as handle:
-            return self._json_call(handle, lambda out: self._handle.lib.capture_container_info(handle, key, out))
+            return json.loads(self._string_call(handle, lambda out: self._handle.lib.capture_container_info(handle, key, out)))
 
-    def _json_call(self, handle: Any, call: Any) -> dict[str, Any]:
+    def _string_call(self, handle: Any, call: Any) -> bytes:
+        """Runs ``call(&out)`` for a library-owned string; returns its bytes and frees it."""
         lib = self._handle.lib
         out = ctypes.c_void_p()
         code = call(ctypes.byref(out))
         if code != CAPTURE_OK:
             raise _error(lib, handle, code)
         try:
-            text = ctypes.string_at(out.value)
+            return ctypes.string_at(out.value)
         finally:
             lib.capture_string_free(out)
-        return json.loads(text)
 
     # ---- lifecycle
 

@@ -127,6 +127,6 @@ def collect_until(
         records.extend(capture.poll(4096, timeout=0.2))
 
 
-def container_stats(capture: log_capturer.Capture, name: str) -> dict | None:
-    """The stats entry of the container with this name, if the capture knows it."""
-    return next((c for c in capture.stats()["containers"] if c["name"] == name), None)
+def container_stats(capture: log_capturer.Capture, name: str) -> log_capturer.ContainerStats | None:
+    """The stats of the container with this name, if the capture knows it."""
+    return capture.stats().container(name)

@@ -24,7 +24,7 @@ def test_seq_is_read_exactly_once_and_in_order(containers, start_capture):
     records: list[log_capturer.Record] = []
     collect_until(cap, records, lambda r: len(of(r, name)) >= 1000, 30, "1000 lines")
     # Nothing more may come: wait until the container is drained, then take the rest.
-    wait_for(lambda: (container_stats(cap, name) or {}).get("state") == "drained", 30, "the container to be drained")
+    wait_for(lambda: getattr(container_stats(cap, name), "state", None) == "drained", 30, "the container to be drained")
     records.extend(cap.poll(100_000, timeout=0.3))
 
     lines = of(records, name)
@@ -43,7 +43,11 @@ def test_seq_is_read_exactly_once_and_in_order(containers, start_capture):
     assert first.timestamp == datetime.datetime.fromtimestamp(first.timestamp_ns // 1000 / 1e6, datetime.timezone.utc)
     assert first.timestamp_rfc3339.endswith("Z") and len(first.timestamp_rfc3339.split(".")[1]) == 10
     stats = container_stats(cap, name)
-    assert stats["records"] == 1000 and stats["id"] == container_id
+    assert stats.records == 1000 and stats.id == container_id
+    assert stats.position.stdout.count >= 1
+    assert stats.last_timestamp == lines[-1].timestamp  # both cut to microseconds
+    raw = next(c for c in cap.stats_dict()["containers"] if c["name"] == name)
+    assert raw["last_timestamp"] == lines[-1].timestamp_rfc3339  # the dict keeps nanoseconds
 
 
 def test_paced_lines_survive_rotations_exactly_once(containers, start_capture):
@@ -53,10 +57,10 @@ def test_paced_lines_survive_rotations_exactly_once(containers, start_capture):
     name = containers.name("paced")
     records: list[log_capturer.Record] = []
     collect_until(cap, records, lambda r: len(of(r, name)) >= 600, 30, "600 lines")
-    wait_for(lambda: (container_stats(cap, name) or {}).get("state") == "drained", 30, "the container to be drained")
+    wait_for(lambda: getattr(container_stats(cap, name), "state", None) == "drained", 30, "the container to be drained")
     records.extend(cap.poll(100_000, timeout=0.3))
     assert [r.text for r in of(records, name)] == [str(i) for i in range(1, 601)]
-    rotations = container_stats(cap, name)["rotations"]
+    rotations = container_stats(cap, name).rotations
     assert rotations >= 3, f"only {rotations} rotations"
 
 
@@ -104,16 +108,19 @@ def test_rotations_grow_for_an_idle_container(containers, start_capture):
     container_id = containers.run("idle", "sleep 60")
     name = containers.name("idle")
     stats = wait_for(
-        lambda: (s := container_stats(cap, name)) and s["rotations"] >= 2 and s,
+        lambda: (s := container_stats(cap, name)) and s.rotations >= 2 and s,
         20, "two rotations of an idle container",
     )
-    assert stats["id"] == container_id
-    assert stats["last_rotation"] is not None
+    assert stats.id == container_id
+    assert stats.last_rotation is not None and stats.last_rotation.tzinfo is datetime.timezone.utc
+    assert stats.reopens.rotation >= 2
     assert cap.poll(timeout=0) == []  # nothing was written, nothing repeated
 
     whole = cap.stats()
-    assert whole["daemon"]["reachable"] is True
-    assert whole["version"] == log_capturer.library_version()
+    assert whole.daemon.reachable is True
+    assert whole.version == log_capturer.library_version()
+    metrics = cap.metrics_text()
+    assert "log_capturer_container_stream_rotations_total{" in metrics and name in metrics
 
     info = cap.container_info(name)
     assert info["id"] == container_id and info["name"] == name and info["image"] == IMAGE

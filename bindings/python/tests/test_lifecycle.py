@@ -79,6 +79,8 @@ def test_use_after_close_raises_closed_error():
         lambda: cap.poll(),
         lambda: cap.poll(timeout=0),
         lambda: cap.stats(),
+        lambda: cap.stats_dict(),
+        lambda: cap.metrics_text(),
         lambda: cap.container_info("x" * 12),
     ):
         with pytest.raises(log_capturer.ClosedError, match="closed"):
@@ -107,7 +109,7 @@ def test_stop_is_idempotent_and_poll_after_stop_raises():
         assert caught.value.code == 4 and "stopped" in str(caught.value)
         with pytest.raises(log_capturer.StoppedError):
             cap.poll(timeout=None)  # never blocks once stopped
-        assert "containers" in cap.stats()  # still works after stop
+        assert cap.stats().containers == [] and "containers" in cap.stats_dict()  # still work after stop
 
 
 def test_poll_arguments_are_checked():
@@ -161,6 +163,19 @@ def test_stop_from_another_thread_wakes_a_blocked_poll(timeout):
         assert not thread.is_alive(), "the poll did not return after stop"
         assert time.monotonic() - started < 6  # capture_stop's own deadline is 5 s
         assert isinstance(outcome.get("error"), log_capturer.StoppedError), outcome
+
+
+@pytest.mark.parametrize("timeout", [60.0, None])
+def test_wake_from_another_thread_returns_an_empty_poll(timeout):
+    with offline_capture() as cap:
+        thread, outcome = poll_in_thread(cap, timeout)
+        cap.wake()
+        thread.join(10)
+        assert not thread.is_alive(), "the poll did not return after wake"
+        assert outcome.get("records") == [], outcome
+        assert outcome["seconds"] < 5, outcome  # not the poll's own timeout
+        assert cap.poll(timeout=0) == []  # the capture still runs
+    cap.wake()  # a no-op once closed
 
 
 def test_close_from_another_thread_wakes_a_blocked_poll():

@@ -83,7 +83,7 @@ def test_not_found_lists_every_place_looked(tree):
     error = caught.value
     assert isinstance(error, log_capturer.CaptureError)
     searched = error.searched
-    assert searched[0] == str(package / LIB)
+    assert searched[:2] == [str(package / "liblog_capturer.abi3.so"), str(package / LIB)]
     assert str(root / "repo" / "target" / "release" / LIB) in searched
     assert str(root / "repo" / "target" / "debug" / LIB) in searched
     assert str(cwd / "target" / "release" / LIB) in searched
@@ -124,8 +124,20 @@ def test_a_file_that_is_not_a_library_is_reported(tmp_path):
     assert "could not be loaded" in library_error_in_fresh_interpreter(bogus, "log_capturer.library_version()", tmp_path)
 
 
-def test_the_loaded_library_is_this_checkouts_build():
+def test_the_library_pip_built_comes_before_a_copy(tree):
+    root, package, cwd = tree
+    touch(package / LIB)
+    built = touch(package / "liblog_capturer.abi3.so")
+    assert _native.find_library({}, package, cwd) == built
+
+
+def test_the_installed_package_loads_the_library_inside_it():
+    """Run by test.sh from a venv outside the checkout: the package is the
+    installed one, and the library it loads is the one its wheel shipped."""
+    package = Path(log_capturer.__file__).resolve().parent
     loaded = Path(log_capturer.library_path()).resolve()
-    assert loaded.name == LIB
-    if "LOG_CAPTURER_LIB" not in os.environ:
-        assert loaded.is_relative_to(REPO / "target") or loaded.parent == Path(log_capturer.__file__).parent
+    if "LOG_CAPTURER_LIB" in os.environ:
+        pytest.skip("$LOG_CAPTURER_LIB chooses the library")
+    assert not package.is_relative_to(REPO), f"{package} is the source tree, not an installed package"
+    assert loaded.parent == package, loaded
+    assert log_capturer.__version__ == log_capturer.library_version()

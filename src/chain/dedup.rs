@@ -1,0 +1,74 @@
+//! De-duplication against the position: a reopened stream replays what was
+//! already passed, and a 20.10 daemon may re-send a line within one stream;
+//! only entries past the stream's watermark go on.
+
+use bytes::Bytes;
+
+use super::PieceRule;
+use crate::frame::{Entry, Stream};
+use crate::position::Position;
+
+/// Per-connection duplicate filter: counts entries per stream at the same
+/// timestamp to compare them with the watermark's count.
+#[derive(Debug)]
+pub struct Dedup {
+    seen: [(i64, u32); 3],
+    /// The last entry of each stream that ended a line.
+    last_complete: [Option<(i64, Bytes)>; 3],
+    /// Whether `check_entry` drops a re-sent last line (see there), and
+    /// what ends a line.
+    resend_rule: bool,
+    pieces: PieceRule,
+}
+
+impl Default for Dedup {
+    fn default() -> Dedup {
+        Dedup::new(true, PieceRule::default())
+    }
+}
+
+impl Dedup {
+    /// With `resend_rule`, an entry repeating the line just ended on its
+    /// stream, stamp and bytes, is a re-send (see `check_entry`).
+    pub fn new(resend_rule: bool, pieces: PieceRule) -> Dedup {
+        Dedup { seen: [(0, 0); 3], last_complete: [None, None, None], resend_rule, pieces }
+    }
+
+    /// Returns the entry's index (from 1) among this stream's entries at its
+    /// timestamp on this connection, and whether it is new (not yet passed).
+    #[inline]
+    pub fn check(&mut self, position: &Position, stream: Stream, ts_ns: i64) -> (u32, bool) {
+        let i = stream.index();
+        let seen = &mut self.seen[i];
+        if seen.0 != ts_ns {
+            *seen = (ts_ns, 0);
+        }
+        seen.1 += 1;
+        let k = seen.1;
+        let mark = position.marks[i];
+        let new = ts_ns > mark.ts_ns || (ts_ns == mark.ts_ns && k > mark.count);
+        (k, new)
+    }
+
+    /// Like `check`, and also drops an entry that repeats, stamp and bytes,
+    /// the line-ending entry just before it on its stream: a 20.10 daemon
+    /// re-sends the last line of a json-file log that rotates under a follow
+    /// stream. (Entries sharing a stamp are otherwise the pieces of one long
+    /// line, or distinct lines on a coarse clock, which differ in bytes.)
+    #[inline]
+    pub fn check_entry(&mut self, position: &Position, entry: &Entry) -> (u32, bool) {
+        if !self.resend_rule {
+            return self.check(position, entry.stream, entry.ts_ns);
+        }
+        let i = entry.stream.index();
+        if let Some((ts, payload)) = &self.last_complete[i] {
+            if *ts == entry.ts_ns && *payload == entry.payload {
+                return (self.seen[i].1, false);
+            }
+        }
+        let result = self.check(position, entry.stream, entry.ts_ns);
+        self.last_complete[i] =
+            if self.pieces.ends_line(&entry.payload) { Some((entry.ts_ns, entry.payload.clone())) } else { None };
+        result
+    }
+}

@@ -1,0 +1,86 @@
+//! What discovery makes of a listing (at the first subscription, and after
+//! every gap in the event stream): readers for running containers and for
+//! those born during the gap, forgetting those gone meanwhile.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::{is_running, Discovery, Slot};
+use crate::config::filter::Candidate;
+use crate::docker::ContainerSummary;
+
+/// Containers created this long before the event stream broke are looked
+/// at again when listing after the gap.
+const GAP_MARGIN_NS: i64 = 5_000_000_000;
+
+impl Discovery {
+    pub(super) fn on_connected(&mut self, list: Vec<ContainerSummary>) {
+        if self.daemon_down {
+            let endpoint = self.shared.docker.endpoint.describe();
+            self.shared.log.warn("Docker daemon reachable again.", &[("docker_host", &endpoint)]);
+        }
+        self.daemon_down = false;
+        self.backoff.reset();
+        self.shared.stats.daemon_reachable.store(true, Relaxed);
+        let first = std::mem::take(&mut self.first_listing);
+        let listed: HashSet<&str> = list.iter().map(|c| c.id.as_str()).collect();
+        if first {
+            // Containers destroyed while no capture ran lose their positions.
+            if let Some(c) = &self.shared.checkpoint {
+                c.retain(&listed);
+            }
+        } else {
+            self.forget_unlisted(&listed);
+        }
+        for c in &list {
+            self.on_listed(c, first);
+        }
+    }
+
+    /// Gone during the gap: forget what no reader holds.
+    fn forget_unlisted(&mut self, listed: &HashSet<&str>) {
+        let gone: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|(id, slot)| !listed.contains(id.as_str()) && !matches!(slot, Slot::Reading(_)))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in gone {
+            self.slots.remove(&id);
+            self.shared.registry.forget(&id);
+        }
+    }
+
+    fn on_listed(&mut self, c: &ContainerSummary, first: bool) {
+        // Running ones are read; stopped ones with `include_stopped` at
+        // start, and those born during a gap (or since the start).
+        let running = is_running(c) || (first && self.shared.config.include_stopped);
+        match self.slots.get_mut(&c.id) {
+            None => {
+                let gap_start = self.events_lost_ns.map(|t| t - GAP_MARGIN_NS);
+                let born_in_gap = gap_start.is_some_and(|g| c.created.saturating_mul(1_000_000_000) >= g);
+                let name = c.names.first().map(|n| n.trim_start_matches('/')).unwrap_or("");
+                let labels = c.labels.clone().unwrap_or_default();
+                let candidate = Candidate { id: &c.id, name, image: None, labels: Some(&labels) };
+                if !self.shared.config.filters.wants(&candidate) {
+                    // Left out by name or label: no reader, no inspect.
+                    self.exclude(c.id.clone(), name);
+                } else if running || born_in_gap {
+                    self.spawn(c.id.clone(), None, first);
+                }
+            }
+            // It may have restarted during the gap; the reader checks again
+            // when its stream ends.
+            Some(Slot::Reading(r)) => r.restart_pending |= running,
+            // Stopped and drained: it may have run again (and stopped again)
+            // while events were missed; its reader looks (an inspect) and
+            // reads only what is new.
+            Some(Slot::Idle(_)) if running || !first => {
+                if let Some(state) = self.take_idle(&c.id) {
+                    self.spawn(c.id.clone(), Some(state), false);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The engine's internal events that both count and log: each is one type
+//! whose `emit` bumps its counters and writes its line, so the kind, the
+//! metric label and the message come from one place.
+
+use std::fmt::Display;
+
+use super::kinds::ErrorKind;
+use super::stats::{ContainerStats, EngineStats};
+use crate::docker::DockerError;
+use crate::log::Logger;
+use crate::record::ContainerMeta;
+use crate::timestamp::format_rfc3339;
+
+/// A log stream failed; the reader reopens it after a backoff.
+pub struct StreamFailed<'a> {
+    pub meta: &'a ContainerMeta,
+    pub kind: ErrorKind,
+    pub error: &'a dyn Display,
+}
+
+impl StreamFailed<'_> {
+    pub fn emit(&self, log: &Logger, stats: &ContainerStats) {
+        stats.error(self.kind, self.error.to_string());
+        log.warn(
+            "Log stream failed; reopening after a backoff.",
+            &[("container_id", &self.meta.short_id()), ("error_type", &self.kind.name()), ("error", self.error)],
+        );
+    }
+}
+
+/// The container's log driver cannot be read (501); it is not retried.
+pub struct DriverUnreadable<'a> {
+    pub meta: &'a ContainerMeta,
+    pub message: &'a str,
+}
+
+impl DriverUnreadable<'_> {
+    pub fn emit(&self, log: &Logger, stats: &ContainerStats) {
+        stats.error(ErrorKind::UnreadableDriver, self.message);
+        log.warn(
+            "Container's log driver cannot be read; it will not be retried.",
+            &[
+                ("container_id", &self.meta.short_id()),
+                ("container_name", &self.meta.name_str()),
+                ("log_driver", &self.meta.log_driver),
+                ("error", &self.message),
+            ],
+        );
+    }
+}
+
+/// The log no longer holds entries the reader had passed: the daemon
+/// deleted them (a rotated log file) with whatever followed them that was
+/// not read yet.
+pub struct LogGap<'a> {
+    pub meta: &'a ContainerMeta,
+    /// The newest passed entry that is gone.
+    pub after_ns: i64,
+    /// The first entry still there.
+    pub before_ns: i64,
+}
+
+impl LogGap<'_> {
+    pub fn emit(&self, log: &Logger, stats: &ContainerStats) {
+        let (after, before) = (format_rfc3339(self.after_ns), format_rfc3339(self.before_ns));
+        let message =
+            format!("log rotated away before it was read: lines stamped between {after} and {before} may be lost");
+        stats.gap(self.after_ns, self.before_ns, message);
+        log.warn(
+            "Log rotated away before it was read: lines in between may be lost.",
+            &[
+                ("container_id", &self.meta.short_id()),
+                ("container_name", &self.meta.name_str()),
+                ("after", &after),
+                ("before", &before),
+            ],
+        );
+    }
+}
+
+/// A followed container's stream has not been renewed within the rotation
+/// interval plus grace (counted and logged once per episode).
+pub struct RotationStuck<'a> {
+    pub meta: &'a ContainerMeta,
+    pub since_renewal_ns: i64,
+    pub rotations: u64,
+}
+
+impl RotationStuck<'_> {
+    pub fn emit(&self, log: &Logger, stats: &ContainerStats) {
+        stats.error(ErrorKind::RotationStuck, format!("no rotation for {:.1} s", self.since_renewal_ns as f64 / 1e9));
+        log.warn(
+            "Container stream rotation is stuck; restarting its reader.",
+            &[
+                ("container_id", &self.meta.short_id()),
+                ("container_name", &self.meta.name_str()),
+                ("rotations", &self.rotations),
+            ],
+        );
+    }
+}
+
+/// A call of discovery's to the daemon failed; it retries with backoff.
+pub struct DaemonUnavailable<'a> {
+    pub endpoint: &'a str,
+    pub error: &'a DockerError,
+    /// The daemon was reachable until now (a warning; later ones are debug).
+    pub first: bool,
+}
+
+impl DaemonUnavailable<'_> {
+    pub fn emit(&self, log: &Logger, stats: &EngineStats) {
+        stats.daemon_error(ErrorKind::of(self.error), self.error.to_string());
+        let fields: &[(&str, &dyn Display)] = &[("docker_host", &self.endpoint), ("error", self.error)];
+        if self.first {
+            log.warn("Docker daemon unavailable; retrying with backoff.", fields);
+        } else {
+            log.debug("Docker daemon still unavailable.", fields);
+        }
+    }
+}
+
+/// A followed container was removed (its logs or inspect answered 404).
+pub struct ContainerGone<'a> {
+    pub id: &'a str,
+}
+
+impl ContainerGone<'_> {
+    pub fn emit(&self, log: &Logger, stats: &EngineStats) {
+        stats.gone();
+        log.info("Container removed; it is no longer followed.", &[("container_id", &crate::record::short_id(self.id))]);
+    }
+}

@@ -1,0 +1,108 @@
+//! Where a container's reading stands: written by its reader alone, read by
+//! discovery's watchdog (is it renewing its stream?), by the checkpoint
+//! (how far may the other streams follow an acknowledged record?) and by
+//! stats and metrics.
+
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering::Relaxed};
+use std::sync::Mutex;
+
+use crate::named::named_enum;
+use crate::position::Position;
+
+named_enum! {
+    /// A container reader's lifecycle state.
+    pub enum ReaderState {
+        Starting = "starting",
+        Following = "following",
+        Backoff = "backoff",
+        /// Waiting for room in the queue (the host is not polling fast enough).
+        Backpressure = "backpressure",
+        /// Reading a backlog; the due rotation waits until it has caught up.
+        CatchingUp = "catching_up",
+        /// A busy rotating log read by polling (non-follow reads).
+        Polling = "polling",
+        Drained = "drained",
+        Unreadable = "unreadable",
+        Excluded = "excluded",
+    }
+}
+
+impl ReaderState {
+    /// A reader runs (streaming, reopening, waiting).
+    pub fn is_reading(self) -> bool {
+        !matches!(self, ReaderState::Drained | ReaderState::Unreadable | ReaderState::Excluded)
+    }
+
+    /// Working, though its stream may not be renewed on time: waiting for
+    /// the host, or working through a backlog.
+    pub fn is_busy(self) -> bool {
+        matches!(self, ReaderState::Backpressure | ReaderState::CatchingUp | ReaderState::Polling)
+    }
+}
+
+/// One container's progress.
+pub struct Progress {
+    state: AtomicU8,
+    /// The position as of the last delivery (or the reader's start).
+    position: Mutex<Position>,
+    /// The newest Docker timestamp delivered (0: none yet).
+    newest_ts_ns: AtomicI64,
+    /// When the current reading began (Unix ns; a watchdog restart keeps it).
+    followed_since_ns: AtomicI64,
+    /// When the stream was last renewed on schedule (Unix ns; 0: never).
+    last_rotation_ns: AtomicI64,
+}
+
+impl Progress {
+    pub fn new(position: &Position) -> Progress {
+        Progress {
+            state: AtomicU8::new(ReaderState::Starting as u8),
+            position: Mutex::new(position.clone()),
+            newest_ts_ns: AtomicI64::new(0),
+            followed_since_ns: AtomicI64::new(0),
+            last_rotation_ns: AtomicI64::new(0),
+        }
+    }
+
+    pub fn set_state(&self, state: ReaderState) {
+        self.state.store(state as u8, Relaxed);
+    }
+
+    pub fn state(&self) -> ReaderState {
+        ReaderState::ALL[self.state.load(Relaxed) as usize]
+    }
+
+    /// What the reader has passed, after a delivery.
+    pub fn publish(&self, position: &Position, newest_ts_ns: i64) {
+        self.position.lock().unwrap_or_else(|e| e.into_inner()).clone_from(position);
+        self.newest_ts_ns.fetch_max(newest_ts_ns, Relaxed);
+    }
+
+    pub fn position(&self) -> Position {
+        self.position.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn newest_ts_ns(&self) -> i64 {
+        self.newest_ts_ns.load(Relaxed)
+    }
+
+    /// Reading began anew at `now_ns`.
+    pub fn began(&self, now_ns: i64) {
+        self.followed_since_ns.store(now_ns, Relaxed);
+    }
+
+    /// The stream was renewed on schedule at `now_ns`.
+    pub fn rotated(&self, now_ns: i64) {
+        self.last_rotation_ns.store(now_ns, Relaxed);
+    }
+
+    pub fn last_rotation_ns(&self) -> i64 {
+        self.last_rotation_ns.load(Relaxed)
+    }
+
+    /// The last renewal: the last rotation, or when reading began if it is
+    /// later or none happened yet (0: not begun).
+    pub fn last_renewal_ns(&self) -> i64 {
+        self.last_rotation_ns.load(Relaxed).max(self.followed_since_ns.load(Relaxed))
+    }
+}

@@ -1,0 +1,97 @@
+//! Reading one follow stream until it rotates, idles, ends, fails, or (a
+//! busy rotating log) is better polled.
+
+use tokio::time::Instant;
+
+use super::busy::BusyDetector;
+use super::coalesce::Coalescer;
+use super::connection::{Connection, Intake};
+use super::deadlines::{Deadlines, Due, CATCH_UP_LAG};
+use super::error::ReadError;
+use super::state::ContainerState;
+use super::Reader;
+use crate::docker::BodyRead;
+use crate::engine::progress::ReaderState;
+use crate::engine::shutdown::Cancelled;
+use crate::timestamp::unix_now_ns;
+
+/// How a follow stream ended.
+pub enum FollowEnd {
+    /// The rotation interval passed.
+    Rotation,
+    /// Nothing came within `read_timeout`.
+    Idle,
+    /// The window did not reach back far enough.
+    Widen,
+    /// A rotating log's stream is busy: poll it instead.
+    Busy,
+    /// The daemon ended the stream (the container stopped, or a daemon bug).
+    StreamEnd,
+    Error(ReadError),
+}
+
+/// A follow stream's end, and how many lines it delivered.
+pub struct Followed {
+    pub end: FollowEnd,
+    pub delivered: u64,
+}
+
+impl Reader {
+    /// Reads a follow stream opened as `conn` until it ends.
+    pub(super) async fn follow(&mut self, state: &mut ContainerState, mut conn: Connection) -> Result<Followed, Cancelled> {
+        let end = self.follow_until_end(state, &mut conn).await?;
+        Ok(Followed { end, delivered: conn.delivered })
+    }
+
+    async fn follow_until_end(&mut self, state: &mut ContainerState, conn: &mut Connection) -> Result<FollowEnd, Cancelled> {
+        let shared = self.shared.clone();
+        let now = Instant::now();
+        let mut deadlines = Deadlines::new(state.next_rotation, shared.config.read_timeout, now);
+        let watch_busy = state.meta.log_rotates && shared.profile.poll_busy_rotating_logs;
+        let mut busy = BusyDetector::new(now);
+        let mut coalescer = Coalescer::new(&shared.busy_readers);
+        let sleep = tokio::time::sleep_until(deadlines.next());
+        tokio::pin!(sleep);
+        loop {
+            let read = tokio::select! {
+                biased;
+                _ = self.shutdown.wait() => return Err(Cancelled),
+                _ = &mut sleep => {
+                    let newest = state.tracked.progress.newest_ts_ns();
+                    let behind = newest > 0 && unix_now_ns() - newest > CATCH_UP_LAG.as_nanos() as i64;
+                    match deadlines.due(Instant::now(), behind) {
+                        Due::Rotation => return Ok(FollowEnd::Rotation),
+                        Due::Idle => return Ok(FollowEnd::Idle),
+                        Due::CatchingUp => state.tracked.progress.set_state(ReaderState::CatchingUp),
+                        Due::Nothing => {}
+                    }
+                    sleep.as_mut().reset(deadlines.next());
+                    continue;
+                }
+                r = async {
+                    coalescer.wait().await;
+                    conn.read().await
+                } => r,
+            };
+            coalescer.after_read(&read);
+            let eof = match read {
+                Err(e) => return Ok(FollowEnd::Error(ReadError::Docker(e))),
+                Ok(read) => read == BodyRead::End,
+            };
+            let before = conn.delivered;
+            match self.take_in(state, conn, eof, false).await? {
+                Intake::More if eof => return Ok(FollowEnd::StreamEnd),
+                Intake::More => {}
+                Intake::Widen => return Ok(FollowEnd::Widen),
+                Intake::Error(e) => return Ok(FollowEnd::Error(e)),
+            }
+            // The sleep is not reset here (a timer per read): when it fires,
+            // `due` looks at the time of the last data.
+            let now = Instant::now();
+            deadlines.on_data(now);
+            if watch_busy && busy.observe(now, before, conn.delivered) {
+                return Ok(FollowEnd::Busy);
+            }
+        }
+    }
+}

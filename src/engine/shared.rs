@@ -1,0 +1,36 @@
+//! What the engine's tasks share. Private to the engine: the C ABI and the
+//! Fluent Bit plugin go through `Engine`'s methods.
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use super::checkpoint::Checkpoint;
+use super::registry::Registry;
+use super::shutdown::Shutdown;
+use super::stats::EngineStats;
+use crate::config::Config;
+use crate::docker::{Docker, Profile};
+use crate::log::Logger;
+use crate::queue::Queue;
+
+pub(in crate::engine) struct Shared {
+    pub config: Arc<Config>,
+    pub docker: Docker,
+    /// How this daemon's logs are read.
+    pub profile: Profile,
+    pub queue: Queue,
+    pub stats: Arc<EngineStats>,
+    pub registry: Arc<Registry>,
+    pub log: Arc<Logger>,
+    pub shutdown: Shutdown,
+    /// When the capture started (Unix ns): the `since` of `now`.
+    pub started_ns: i64,
+    /// The position file, with `checkpoint_path`.
+    pub checkpoint: Option<Arc<Checkpoint>>,
+    /// Bounds how many readers start (inspect, first open) at once.
+    pub starting: Arc<Semaphore>,
+    /// Readers whose streams are busy now (see `reader::coalesce`).
+    pub busy_readers: AtomicUsize,
+}
