@@ -61,7 +61,7 @@ impl Discovery {
                 let born_in_gap = gap_start.is_some_and(|g| c.created.saturating_mul(1_000_000_000) >= g);
                 let name = c.names.first().map(|n| n.trim_start_matches('/')).unwrap_or("");
                 let labels = c.labels.clone().unwrap_or_default();
-                let candidate = Candidate { id: &c.id, name, image: None, labels: Some(&labels) };
+                let candidate = Candidate { id: &c.id, name, image: None, image_alias: None, labels: Some(&labels) };
                 if !self.shared.config.filters.wants(&candidate) {
                     // Left out by name or label: no reader, no inspect.
                     self.exclude(c.id.clone(), name);

@@ -25,6 +25,7 @@ use super::shared::Shared;
 use super::shutdown::{Cancelled, Shutdown};
 use super::stats::TaskGuard;
 use crate::config::filter::Candidate;
+use crate::docker::profile::Lifecycle;
 use crate::docker::{ContainerSummary, DockerError, Event};
 use crate::timestamp::unix_now_ns;
 use event_stream::EventStream;
@@ -215,8 +216,10 @@ impl Discovery {
         }
         let Some(actor) = event.actor else { return };
         let id = actor.id;
-        match event.action.as_str() {
-            "start" => {
+        // A dying container's reader sees its stream end and drains it:
+        // only starts and removals matter here.
+        match self.shared.daemon.profile().lifecycle(&event.action) {
+            Some(Lifecycle::Start) => {
                 if let Some(state) = self.take_idle(&id) {
                     return self.spawn(id, Some(state), false);
                 }
@@ -227,7 +230,8 @@ impl Discovery {
                         // The attributes mix labels with `name`, `image`…: only
                         // the name is filtered on here, the rest after inspect.
                         let name = actor.attributes.get("name").map(String::as_str).unwrap_or("");
-                        if self.shared.config.filters.wants(&Candidate { id: &id, name, image: None, labels: None }) {
+                        let candidate = Candidate { id: &id, name, image: None, image_alias: None, labels: None };
+                        if self.shared.config.filters.wants(&candidate) {
                             self.spawn(id, None, false);
                         } else {
                             let name = name.to_string();
@@ -236,9 +240,8 @@ impl Discovery {
                     }
                 }
             }
-            "destroy" => self.on_destroyed(&id),
-            // A dying container's reader sees its stream end and drains it.
-            _ => {}
+            Some(Lifecycle::Destroy) => self.on_destroyed(&id),
+            None => {}
         }
     }
 

@@ -2,6 +2,8 @@
 //! A follow stream (`follow.rs`) and a bounded window (`window.rs`) both
 //! read through this.
 
+use std::sync::Arc;
+
 use bytes::BytesMut;
 
 use super::error::ReadError;
@@ -10,7 +12,9 @@ use super::state::ContainerState;
 use super::verify::Verdict;
 use super::Reader;
 use crate::chain::ChainOptions;
-use crate::docker::{Body, BodyRead, DockerError, LogsQuery};
+use crate::docker::{
+    is_error_body, may_be_error_answer, Body, BodyRead, Docker, DockerError, LogsQuery, Profile, Request, Response,
+};
 use crate::engine::shutdown::Cancelled;
 use crate::frame::Framing;
 
@@ -19,14 +23,33 @@ const BUFFER_BYTES: usize = 4 * 1024;
 
 /// One open logs response and what has been read of it.
 pub struct Connection {
-    pub body: Body,
+    body: LogBody,
     pub buf: BytesMut,
     pub session: Session,
     pub query: LogsQuery,
+    /// The daemon's profile as it was when the request was made: the
+    /// connection is read with it to its end.
+    pub profile: Arc<Profile>,
     /// The window was shown to reach back far enough (see `verify`).
     verified: bool,
     /// Lines delivered from it.
     pub delivered: u64,
+}
+
+/// A logs response, or a request whose headers are still to come (see
+/// `Profile::follow_headers_wait_for_a_line`).
+enum LogBody {
+    Waiting(Request),
+    /// The response; `suspect` while its first bytes may still turn out to
+    /// be an error (see `docker::may_be_error_answer`).
+    Open { body: Body, suspect: bool },
+}
+
+impl LogBody {
+    fn open(response: Response) -> LogBody {
+        let suspect = may_be_error_answer(&response.headers);
+        LogBody::Open { body: response.body, suspect }
+    }
 }
 
 /// What one read's bytes did.
@@ -39,33 +62,54 @@ pub enum Intake {
 }
 
 impl Reader {
-    /// Sends a logs request; `Ok(Err)` when the daemon refused or failed it.
+    /// Sends the logs request that reads on from the position (a follow
+    /// stream, or a window); `Ok(Err)` when the daemon refused or failed it.
     pub(super) async fn open(
         &mut self,
         state: &ContainerState,
+        follow: bool,
+    ) -> Result<Result<Connection, ReadError>, Cancelled> {
+        let profile = self.shared.daemon.profile();
+        let query = state.query(self.shared.config.streams, follow, &profile);
+        self.open_query(state, query, profile).await
+    }
+
+    /// Sends `query`, read with `profile`. A follow request to a daemon
+    /// that holds its headers until a line comes is not waited for here:
+    /// the wait is the stream's (bounded like a silent stream).
+    pub(super) async fn open_query(
+        &mut self,
+        state: &ContainerState,
         query: LogsQuery,
+        profile: Arc<Profile>,
     ) -> Result<Result<Connection, ReadError>, Cancelled> {
         state.tracked.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let shared = self.shared.clone();
-        let response = self.shutdown.run(shared.docker.logs(&self.id, &query)).await?;
-        Ok(response.map_err(ReadError::Docker).map(|r| Connection {
-            body: r.body,
+        let body = if query.follow && profile.follow_headers_wait_for_a_line {
+            self.shutdown.run(shared.docker.send_logs(&self.id, &query)).await?.map(LogBody::Waiting)
+        } else {
+            self.shutdown.run(shared.docker.logs(&self.id, &query)).await?.map(LogBody::open)
+        };
+        let session = Session::new(Framing::of(state.meta.tty), self.chain_options(&profile));
+        Ok(body.map_err(ReadError::Docker).map(|body| Connection {
+            body,
             buf: BytesMut::with_capacity(BUFFER_BYTES),
-            session: Session::new(Framing::of(state.meta.tty), self.chain_options()),
+            session,
             query,
+            profile,
             verified: false,
             delivered: 0,
         }))
     }
 
     /// What shapes a connection's chain: the configuration and the daemon.
-    pub(super) fn chain_options(&self) -> ChainOptions {
+    fn chain_options(&self, profile: &Profile) -> ChainOptions {
         let config = &self.shared.config;
-        let profile = &self.shared.profile;
         ChainOptions {
             merge: config.auto_partial_merge,
             max_line_bytes: config.max_line_bytes,
             pieces: profile.pieces,
+            pieces_share_stamp: profile.pieces_share_stamp,
             resends_last_line: profile.resends_last_line,
         }
     }
@@ -88,7 +132,7 @@ impl Reader {
                 Ok(first) => first,
             };
             conn.verified = true;
-            match self.verify(state, &conn.query, first).await? {
+            match self.verify(state, &conn.query, &conn.profile, first).await? {
                 Verdict::Continuous => {}
                 Verdict::Widen => return Ok(Intake::Widen),
                 Verdict::Error(e) => return Ok(Intake::Error(e)),
@@ -108,8 +152,22 @@ impl Reader {
 }
 
 impl Connection {
-    /// Reads once (no deadline here: the caller bounds it).
-    pub async fn read(&mut self) -> Result<BodyRead, DockerError> {
-        self.body.read(&mut self.buf).await
+    /// Reads once, after the response headers when they are still to come
+    /// (no deadline here: the caller bounds it). Cancel-safe.
+    pub async fn read(&mut self, docker: &Docker) -> Result<BodyRead, DockerError> {
+        if let LogBody::Waiting(request) = &mut self.body {
+            self.body = LogBody::open(request.response().await?);
+        }
+        let LogBody::Open { body, suspect } = &mut self.body else {
+            unreachable!("the response was taken above");
+        };
+        let read = body.read(&mut self.buf).await?;
+        if *suspect && !self.buf.is_empty() {
+            *suspect = false;
+            if is_error_body(&self.buf) {
+                return Err(docker.error_answer(&self.buf.split(), body).await);
+            }
+        }
+        Ok(read)
     }
 }

@@ -143,8 +143,14 @@ impl Reader {
     /// then read from its saved position, or where the `since` policy says.
     fn new_state(&mut self, inspect: &ContainerInspect, found_at_start: bool) -> Result<ContainerState, ReaderExit> {
         let meta = Arc::new(inspect.meta());
-        let candidate =
-            Candidate { id: meta.id_str(), name: meta.name_str(), image: Some(meta.image_str()), labels: Some(&meta.labels) };
+        let profile = self.shared.daemon.profile();
+        let candidate = Candidate {
+            id: meta.id_str(),
+            name: meta.name_str(),
+            image: Some(meta.image_str()),
+            image_alias: profile.image_alias(meta.image_str()),
+            labels: Some(&meta.labels),
+        };
         let config = &self.shared.config;
         if !config.filters.wants(&candidate) {
             return Err(ReaderExit::Excluded(meta.name_str().to_string()));
@@ -154,14 +160,20 @@ impl Reader {
         } else {
             config.initial_since_ns(self.shared.started_ns)
         };
-        // A saved position wins over the `since` policy.
+        // A saved position wins over the `since` policy. A starting point
+        // is a stamp the daemon may write coarser (Podman: whole seconds):
+        // entries stamped from its second on pass, and the requests ask the
+        // daemon for nothing before `since` itself (see `query`).
         let saved = self.shared.checkpoint.as_ref().and_then(|c| c.position(&self.id));
-        let position = saved.unwrap_or_else(|| Position::starting_at(since));
+        let start_ns = if saved.is_some() { 0 } else { since };
+        let position = saved.unwrap_or_else(|| Position::starting_at(profile.stamp_floor(since)));
         let tracked = self.shared.registry.track(&meta, &position, &self.shared.stats.metrics);
         self.shared
             .log
             .info("Following container.", &[("container_id", &meta.short_id()), ("container_name", &meta.name_str())]);
-        Ok(ContainerState::new(tracked, position, config, &mut self.backoff, false))
+        let mut state = ContainerState::new(tracked, position, config, &mut self.backoff, false);
+        state.start_ns = start_ns;
+        Ok(state)
     }
 
     async fn inspect_with_retry(&mut self) -> Result<ContainerInspect, ReaderExit> {
@@ -169,7 +181,7 @@ impl Reader {
             let shared = self.shared.clone();
             match self.shutdown.run(shared.docker.inspect(&self.id)).await? {
                 Ok(i) => return Ok(i),
-                Err(DockerError::Status { code: 404, .. }) => return Err(ReaderExit::Gone),
+                Err(e) if shared.daemon.profile().is_gone(&e) => return Err(ReaderExit::Gone),
                 Err(e) => {
                     let id = crate::record::short_id(&self.id);
                     self.shared.log.debug("Inspect failed; retrying.", &[("container_id", &id), ("error", &e)]);
@@ -217,8 +229,7 @@ impl Reader {
     async fn follow_once(&mut self, state: &mut ContainerState, reason: Option<ReopenReason>) -> Next {
         let progress = &state.tracked.progress;
         progress.set_state(ReaderState::Starting);
-        let query = state.query(self.shared.config.streams, true);
-        let conn = match self.open(state, query).await? {
+        let conn = match self.open(state, true).await? {
             Ok(conn) => conn,
             Err(e) => {
                 self.back_off_after(state, &e).await?;
@@ -272,7 +283,7 @@ impl Reader {
     async fn after_stream_end(&mut self, state: &mut ContainerState, opened: Instant) -> Next {
         let shared = self.shared.clone();
         match self.shutdown.run(shared.docker.inspect(&self.id)).await? {
-            Err(DockerError::Status { code: 404, .. }) => Err(ReaderExit::Gone),
+            Err(e) if shared.daemon.profile().is_gone(&e) => Err(ReaderExit::Gone),
             Ok(i) if !i.state.running => Err(self.drain(state).await),
             Ok(_) => {
                 // An at-once end of a running container's stream must not
@@ -304,19 +315,22 @@ impl Reader {
     }
 
     /// After a failed open or stream: ends the reader when the capture stops
-    /// or the status is final (404, 501); otherwise counts and logs the error
-    /// and waits the next backoff step.
+    /// or the answer is final (the container is gone, its log driver cannot
+    /// be read: see the profile); otherwise counts and logs the error and
+    /// waits the next backoff step.
     async fn back_off_after(&mut self, state: &ContainerState, e: &ReadError) -> Result<(), ReaderExit> {
         if self.shutdown.is_set() {
             return Err(ReaderExit::Cancelled);
         }
-        match e {
-            ReadError::Docker(DockerError::Status { code: 404, .. }) => return Err(ReaderExit::Gone),
-            ReadError::Docker(DockerError::Status { code: 501, message }) => {
+        if let ReadError::Docker(e) = e {
+            let profile = self.shared.daemon.profile();
+            if profile.is_gone(e) {
+                return Err(ReaderExit::Gone);
+            }
+            if let (true, DockerError::Status { message, .. }) = (profile.is_unreadable(e), e) {
                 DriverUnreadable { meta: &state.meta, message }.emit(&self.shared.log, &state.tracked.stats);
                 return Err(ReaderExit::Unreadable(message.clone()));
             }
-            _ => {}
         }
         self.note_error(state, e);
         state.tracked.progress.set_state(ReaderState::Backoff);

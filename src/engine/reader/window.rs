@@ -37,8 +37,7 @@ impl Reader {
     /// With `finish`, a line still waiting for its end at the end of the
     /// window goes out as it is. Returns how it ended and the lines read.
     async fn read_window(&mut self, state: &mut ContainerState, finish: bool) -> Result<(WindowEnd, u64), Cancelled> {
-        let query = state.query(self.shared.config.streams, false);
-        let mut conn = match self.open(state, query).await? {
+        let mut conn = match self.open(state, false).await? {
             Ok(conn) => conn,
             Err(e) => return Ok((WindowEnd::Error(e), 0)),
         };
@@ -60,7 +59,7 @@ impl Reader {
                 .shutdown
                 .run(tokio::time::timeout(read_timeout, async {
                     coalescer.wait().await;
-                    conn.read().await
+                    conn.read(&shared.docker).await
                 }))
                 .await?;
             let Ok(read) = read else {
