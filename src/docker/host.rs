@@ -100,6 +100,12 @@ impl Hosts {
     }
 }
 
+impl From<DockerHost> for Hosts {
+    fn from(host: DockerHost) -> Hosts {
+        Hosts::Configured(host)
+    }
+}
+
 impl fmt::Display for Hosts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, host) in self.candidates().iter().enumerate() {

@@ -106,7 +106,8 @@ const MIN_READ_CHUNK: usize = 4 * 1024;
 const MAX_READ_CHUNK: usize = 64 * 1024;
 
 impl Endpoint {
-    pub fn new(hosts: Hosts) -> Endpoint {
+    pub fn new(hosts: impl Into<Hosts>) -> Endpoint {
+        let hosts = hosts.into();
         let chosen = OnceLock::new();
         if let Hosts::Configured(host) = &hosts {
             let _ = chosen.set(host.clone());

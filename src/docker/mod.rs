@@ -144,7 +144,7 @@ pub struct EventActor {
 }
 
 /// Options of one logs request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct LogsQuery {
     pub follow: bool,
     pub stdout: bool,
