@@ -15,6 +15,7 @@ use crate::chain::ChainOptions;
 use crate::docker::{
     is_error_body, may_be_error_answer, Body, BodyRead, Docker, DockerError, LogsQuery, Profile, Request, Response,
 };
+use crate::engine::kinds::ReopenReason;
 use crate::engine::shutdown::Cancelled;
 use crate::frame::Framing;
 
@@ -34,6 +35,9 @@ pub struct Connection {
     verified: bool,
     /// Lines delivered from it.
     pub delivered: u64,
+    /// The stream's renewal (with the reason of its reopen) is counted
+    /// when its headers come (see `headers::answered`).
+    pub renewal_due: Option<Option<ReopenReason>>,
 }
 
 /// A logs response, or a request whose headers are still to come (see
@@ -99,6 +103,7 @@ impl Reader {
             profile,
             verified: false,
             delivered: 0,
+            renewal_due: None,
         }))
     }
 
@@ -152,14 +157,26 @@ impl Reader {
 }
 
 impl Connection {
-    /// Reads once, after the response headers when they are still to come
-    /// (no deadline here: the caller bounds it). Cancel-safe.
-    pub async fn read(&mut self, docker: &Docker) -> Result<BodyRead, DockerError> {
+    /// True while the response headers are still to come.
+    pub fn is_waiting(&self) -> bool {
+        matches!(self.body, LogBody::Waiting(_))
+    }
+
+    /// Waits for the response headers if they are still to come (no
+    /// deadline here: the caller bounds it). Cancel-safe.
+    pub async fn headers(&mut self) -> Result<(), DockerError> {
         if let LogBody::Waiting(request) = &mut self.body {
             self.body = LogBody::open(request.response().await?);
         }
+        Ok(())
+    }
+
+    /// Reads once, after the response headers when they are still to come
+    /// (no deadline here: the caller bounds it). Cancel-safe.
+    pub async fn read(&mut self, docker: &Docker) -> Result<BodyRead, DockerError> {
+        self.headers().await?;
         let LogBody::Open { body, suspect } = &mut self.body else {
-            unreachable!("the response was taken above");
+            unreachable!("the headers were taken above");
         };
         let read = body.read(&mut self.buf).await?;
         if *suspect && !self.buf.is_empty() {

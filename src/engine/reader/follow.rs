@@ -81,6 +81,9 @@ impl Reader {
                 Err(e) => return Ok(FollowEnd::Error(ReadError::Docker(e))),
                 Ok(read) => read == BodyRead::End,
             };
+            if let Some(reason) = conn.renewal_due.take() {
+                self.renewed(state, reason);
+            }
             let before = conn.delivered;
             match self.take_in(state, conn, eof, false).await? {
                 Intake::More if eof => return Ok(FollowEnd::StreamEnd),

@@ -19,6 +19,7 @@ mod deadlines;
 mod deliver;
 mod error;
 mod follow;
+mod headers;
 mod session;
 mod state;
 mod verify;
@@ -32,6 +33,7 @@ use tokio::time::Instant;
 
 pub use error::ReadError;
 use follow::{FollowEnd, Followed};
+use headers::Answer;
 pub use state::ContainerState;
 
 use super::backoff::Backoff;
@@ -229,7 +231,7 @@ impl Reader {
     async fn follow_once(&mut self, state: &mut ContainerState, reason: Option<ReopenReason>) -> Next {
         let progress = &state.tracked.progress;
         progress.set_state(ReaderState::Starting);
-        let conn = match self.open(state, true).await? {
+        let mut conn = match self.open(state, true).await? {
             Ok(conn) => conn,
             Err(e) => {
                 self.back_off_after(state, &e).await?;
@@ -238,15 +240,28 @@ impl Reader {
         };
         self.starting = None;
         let opened = Instant::now();
-        self.rotate_if_due(state, opened);
+        match self.answered(state, &mut conn).await? {
+            Answer::Open => self.renewed(state, reason),
+            Answer::Later => conn.renewal_due = Some(reason),
+            Answer::Failed(e) => {
+                self.back_off_after(state, &e).await?;
+                return Ok(Some(ReopenReason::Error));
+            }
+        }
+        let followed = self.follow(state, conn).await?;
+        state.tracked.stats.stream_closed(unix_now_ns());
+        self.after_follow(state, followed, opened).await
+    }
+
+    /// A new follow stream is open (the daemon answered): the reading is
+    /// renewed (a rotation when one was due), counting `reason`.
+    fn renewed(&mut self, state: &mut ContainerState, reason: Option<ReopenReason>) {
+        self.rotate_if_due(state, Instant::now());
         if let Some(r) = reason {
             state.tracked.stats.reopened(r);
         }
         state.tracked.stats.stream_opened(unix_now_ns());
         state.tracked.progress.set_state(ReaderState::Following);
-        let followed = self.follow(state, conn).await?;
-        state.tracked.stats.stream_closed(unix_now_ns());
-        self.after_follow(state, followed, opened).await
     }
 
     async fn after_follow(&mut self, state: &mut ContainerState, followed: Followed, opened: Instant) -> Next {

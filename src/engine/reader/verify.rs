@@ -64,7 +64,7 @@ impl Reader {
 
     /// Reads a non-follow response to its end and counts its entries,
     /// delivering nothing.
-    async fn count_entries(
+    pub(super) async fn count_entries(
         &mut self,
         state: &ContainerState,
         query: LogsQuery,

@@ -82,6 +82,9 @@ impl Reader {
     /// Reads a stopped container's log to its end: a window from the
     /// position, widened until it reaches back far enough.
     pub(super) async fn drain(&mut self, state: &mut ContainerState) -> ReaderExit {
+        // Working through what is left: not a stream to renew (a follow
+        // stream that Podman ends with the container can leave much).
+        state.tracked.progress.set_state(ReaderState::CatchingUp);
         loop {
             let end = match self.read_window(state, true).await {
                 Ok((end, _)) => end,
