@@ -68,13 +68,18 @@ impl std::fmt::Display for FrameError {
 }
 
 /// How a logs response frames its entries: decided from the container's
-/// `Config.Tty`, never guessed from the bytes.
+/// `Config.Tty` (a TTY's raw output may well start with byte 1 or 2), or,
+/// when the container could not be inspected (removed already), from the
+/// first byte: with `timestamps=1` a raw stream starts with a digit of its
+/// timestamp, a multiplexed one with a stream type (0 to 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
     /// 8-byte headers naming stdout, stderr or an in-band error.
     Multiplexed,
     /// A TTY's raw stream: one `console` stream, no headers.
     Raw,
+    /// Not known yet: decided by the first byte.
+    Detect,
 }
 
 impl Framing {
@@ -86,13 +91,23 @@ impl Framing {
         }
     }
 
+    /// What `Detect` becomes once `buf` holds a byte (itself otherwise).
+    pub fn resolved(self, buf: &[u8]) -> Framing {
+        match (self, buf.first()) {
+            (Framing::Detect, Some(b)) if b.is_ascii_digit() => Framing::Raw,
+            (Framing::Detect, Some(_)) => Framing::Multiplexed,
+            (framing, _) => framing,
+        }
+    }
+
     /// Takes the next entry off the front of `buf`; `Ok(None)` means more
     /// bytes are needed. At `eof`, a raw stream's rest is its last entry.
     #[inline]
     pub fn next(self, buf: &mut BytesMut, eof: bool) -> Result<Option<Decoded>, FrameError> {
-        match self {
+        match self.resolved(buf) {
             Framing::Multiplexed => decode_multiplexed(buf),
             Framing::Raw => decode_raw(buf, eof),
+            Framing::Detect => Ok(None),
         }
     }
 }
@@ -134,6 +149,13 @@ pub fn decode_multiplexed(buf: &mut BytesMut) -> Result<Option<Decoded>, FrameEr
 /// Takes the next entry off the front of a raw (TTY) stream: `<ts> <text>\n`,
 /// or a 16 KiB piece without newline. At `eof`, whatever remains is the last
 /// entry.
+///
+/// A raw stream has no frame lengths, so an entry without a newline (the
+/// last output of a run that did not end its line) runs straight into the
+/// next entry: `…Z no-newline2026-…Z first-…\n` when a restarted TTY
+/// container's runs are read in one response. A timestamp inside the text,
+/// stamped no earlier than the entry itself, starts the next entry (a line
+/// that prints a time prints one from before the daemon stamped it).
 pub fn decode_raw(buf: &mut BytesMut, eof: bool) -> Result<Option<Decoded>, FrameError> {
     if buf.is_empty() {
         return Ok(None);
@@ -147,16 +169,43 @@ pub fn decode_raw(buf: &mut BytesMut, eof: bool) -> Result<Option<Decoded>, Fram
         }
         return Ok(None);
     };
+    let ts_ns = stamp(&buf[..space])
+        .ok_or_else(|| FrameError(format!("bad timestamp {:?}", String::from_utf8_lossy(&buf[..space]))))?;
     let body_start = space + 1;
     let limit = (buf.len() - body_start).min(PIECE_BYTES);
-    let end = match memchr(b'\n', &buf[body_start..body_start + limit]) {
-        Some(i) => body_start + i + 1,
-        None if limit == PIECE_BYTES => body_start + PIECE_BYTES,
-        None if eof => buf.len(),
-        None => return Ok(None),
+    let line = &buf[body_start..body_start + limit];
+    let newline = memchr(b'\n', line).map(|i| i + 1);
+    let glued = next_entry_inside(&line[..newline.unwrap_or(line.len())], ts_ns);
+    let end = match (glued, newline) {
+        (Some(i), _) | (None, Some(i)) => body_start + i,
+        (None, None) if limit == PIECE_BYTES => body_start + PIECE_BYTES,
+        (None, None) if eof => buf.len(),
+        (None, None) => return Ok(None),
     };
-    let frame = buf.split_to(end).freeze();
-    split_timestamp(Stream::Console, frame).map(|e| Some(Decoded::Entry(e)))
+    let mut frame = buf.split_to(end).freeze();
+    frame.advance(body_start);
+    Ok(Some(Decoded::Entry(Entry { stream: Stream::Console, ts_ns, payload: frame })))
+}
+
+/// Where, in an entry's text, the next entry begins: a timestamp
+/// (`YYYY-MM-DDThh:mm:ss[.frac]Z `) stamped at or after `ts_ns`, not at the
+/// start of the text.
+fn next_entry_inside(text: &[u8], ts_ns: i64) -> Option<usize> {
+    let mut from = 0;
+    while let Some(z) = memchr(b'Z', &text[from..]).map(|i| from + i) {
+        from = z + 1;
+        if text.get(z + 1) != Some(&b' ') || z < 19 {
+            continue;
+        }
+        // The date begins 19 bytes (no fraction) to 29 bytes (9 digits)
+        // before the `Z`.
+        for start in z.saturating_sub(29).max(1)..=z - 19 {
+            if text[start].is_ascii_digit() && parse_rfc3339(&text[start..=z]).is_some_and(|t| t >= ts_ns) {
+                return Some(start);
+            }
+        }
+    }
+    None
 }
 
 /// The longest timestamp prefix accepted (RFC 3339 with 9 digits and an
@@ -176,10 +225,22 @@ fn split_timestamp(stream: Stream, mut frame: Bytes) -> Result<Entry, FrameError
         .take(TIMESTAMP_MAX + 1)
         .position(|&b| b == b' ')
         .ok_or_else(|| FrameError("log entry has no timestamp prefix".into()))?;
-    let ts_ns = parse_rfc3339(&frame[..space])
+    let ts_ns = stamp(&frame[..space])
         .ok_or_else(|| FrameError(format!("bad timestamp {:?}", String::from_utf8_lossy(&frame[..space]))))?;
     frame.advance(space + 1);
     Ok(Entry { stream, ts_ns, payload: frame })
+}
+
+/// An entry's timestamp prefix: Docker's fixed form (fast), else any
+/// RFC 3339.
+#[inline]
+fn stamp(prefix: &[u8]) -> Option<i64> {
+    if prefix.len() == 30 && prefix[29] == b'Z' {
+        if let Some(ts) = parse_fixed(prefix) {
+            return Some(ts);
+        }
+    }
+    parse_rfc3339(prefix)
 }
 
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
@@ -221,6 +282,37 @@ mod tests {
         );
         assert!(matches!(&out[1], Decoded::Entry(e) if e.stream == Stream::Stderr && &e.payload[..] == b"oops\n"));
         assert_eq!(out[2], Decoded::DaemonError("Error grabbing logs: boom".into()));
+    }
+
+    #[test]
+    fn a_raw_entry_without_newline_ends_where_the_next_entry_begins() {
+        // A restarted TTY container: the first run's last output had no
+        // newline, the next run's first line is glued to it.
+        let mut buf = BytesMut::from(
+            &b"2026-11-30T10:00:00.000000001Z first-1\r\n2026-11-30T10:00:00.000000002Z no-newline2026-11-30T10:05:00.000000003Z first-2\r\n"[..],
+        );
+        let mut texts = Vec::new();
+        while let Some(Decoded::Entry(e)) = decode_raw(&mut buf, false).unwrap() {
+            texts.push((e.ts_ns % 1_000, String::from_utf8_lossy(&e.payload).into_owned()));
+        }
+        assert_eq!(texts, vec![(1, "first-1\r\n".into()), (2, "no-newline".into()), (3, "first-2\r\n".into())]);
+        // Podman's whole-second stamps too; and a fragment waits for no newline.
+        let mut buf = BytesMut::from(&b"2026-11-30T10:00:00Z piece2026-11-30T10:00:01Z rest"[..]);
+        assert!(matches!(decode_raw(&mut buf, false), Ok(Some(Decoded::Entry(e))) if &e.payload[..] == b"piece"));
+        // A time the line printed, from before its own stamp, is text.
+        let mut buf = BytesMut::from(&b"2026-11-30T10:00:00.000000005Z at 2026-11-30T09:59:59.999999999Z ok\n"[..]);
+        assert!(matches!(decode_raw(&mut buf, false), Ok(Some(Decoded::Entry(e))) if e.payload.len() == 37));
+    }
+
+    #[test]
+    fn framing_is_detected_from_the_first_byte_with_timestamps() {
+        let raw = b"2024-01-02T03:04:05.000000001Z \x01\x00 tty text\n";
+        assert_eq!(Framing::Detect.resolved(raw), Framing::Raw);
+        assert_eq!(Framing::Detect.resolved(&frame(2, b"2024-01-02T03:04:05.000000001Z x\n")), Framing::Multiplexed);
+        assert_eq!(Framing::Detect.resolved(b""), Framing::Detect);
+        assert_eq!(Framing::Raw.resolved(&frame(1, b"x")), Framing::Raw, "a known framing stays");
+        let mut buf = BytesMut::from(&raw[..]);
+        assert!(matches!(Framing::Detect.next(&mut buf, false), Ok(Some(Decoded::Entry(e))) if e.stream == Stream::Console));
     }
 
     #[test]

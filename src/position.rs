@@ -38,6 +38,11 @@ pub struct Position {
     /// stamped before it lies before the last entry read, in file order.
     /// Not so for a starting point or a position loaded from a file.
     pub anchored: [bool; 3],
+    /// Per stream: the stamp of a line being assembled (pieces came, its
+    /// end has not; every piece of a line carries its first piece's stamp,
+    /// however much later it is written). A reopened window must hold its
+    /// first piece, like an entry a mark counts, or the line would be cut.
+    pub unfinished: [Option<i64>; 3],
 }
 
 impl Position {
@@ -47,6 +52,7 @@ impl Position {
             marks: [Watermark { ts_ns: since_ns.max(0), count: 0 }; 3],
             discarding: [None; 3],
             anchored: [false; 3],
+            unfinished: [None; 3],
         }
     }
 
@@ -83,7 +89,8 @@ impl Position {
     /// passed on a stream whose watermark this process read, so the window
     /// starts at or before the last entry read (a dense log then costs a
     /// replay as long as the gap since that read, not as long as the margin),
-    /// and it comes after no entry that another stream's count refers to.
+    /// and it comes after no entry that another stream's count (or
+    /// unfinished line) refers to.
     pub fn proves_continuity(&self, streams: &[Stream], first: (Stream, i64)) -> bool {
         let (stream, ts) = first;
         let i = stream.index();
@@ -92,12 +99,16 @@ impl Position {
         }
         self.anchored[i]
             && ts < self.marks[i].ts_ns
+            && self.unfinished[i].map_or(true, |u| ts < u)
             && streams.iter().filter(|s| **s != stream).all(|s| {
                 // Entries of another stream before this one in the file are
                 // stamped at most the bound later; none may be among the
-                // `count` entries passed at that stream's mark.
+                // `count` entries passed at that stream's mark, nor the
+                // first piece of its unfinished line.
                 let m = self.marks[s.index()];
-                m.count == 0 || ts < m.ts_ns - INVERSION_BOUND_NS
+                let unfinished = self.unfinished[s.index()];
+                (m.count == 0 || ts < m.ts_ns - INVERSION_BOUND_NS)
+                    && unfinished.map_or(true, |u| ts < u - INVERSION_BOUND_NS)
             })
     }
 
@@ -108,21 +119,24 @@ impl Position {
     /// starts after it, the daemon has deleted it (a rotated log file), and
     /// with it whatever followed it that was not read yet. Returns the stamp
     /// of the newest passed entry that is gone: lines stamped between it and
-    /// the window's first entry may be lost.
+    /// the window's first entry may be lost. An unfinished line's first
+    /// piece counts as passed: when it is gone, so is the line's start.
     pub fn passed_entry_gone(&self, streams: &[Stream], first: Option<(Stream, i64)>) -> Option<i64> {
+        let missing = |s: Stream, at: i64| match first {
+            None => true,
+            Some((stream, ts)) if stream == s => ts > at,
+            Some((_, ts)) => ts > at + INVERSION_BOUND_NS,
+        };
         let mut gone = None;
         for s in streams {
             let mark = self.marks[s.index()];
-            if mark.count == 0 {
-                continue; // a starting point or a lifted mark: no entry of its own
-            }
-            let missing = match first {
-                None => true,
-                Some((stream, ts)) if stream == *s => ts > mark.ts_ns,
-                Some((_, ts)) => ts > mark.ts_ns + INVERSION_BOUND_NS,
-            };
-            if missing {
-                gone = gone.max(Some(mark.ts_ns));
+            // A starting point or a lifted mark (count 0) has no entry of its
+            // own to look for.
+            let needed = [(mark.count > 0).then_some(mark.ts_ns), self.unfinished[s.index()]];
+            for at in needed.into_iter().flatten() {
+                if missing(*s, at) {
+                    gone = gone.max(Some(at));
+                }
             }
         }
         gone

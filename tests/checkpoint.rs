@@ -223,3 +223,60 @@ fn a_log_rotated_away_while_the_capture_was_down_is_reported_as_a_gap() {
     let metrics = cap.metrics_text();
     assert!(metrics.contains("log_capturer_container_stream_errors_total{error_type=\"log_gap\"} 1"), "{metrics}");
 }
+
+#[test]
+fn a_container_removed_while_events_were_missed_loses_its_position() {
+    // The destroy event never comes (the event stream is frozen behind a
+    // proxy): the listing after the stream is renewed finds it gone.
+    let proxy = common::proxy::Proxy::start();
+    let mut c = Containers::new("gapgone");
+    let path = temp_file("gapgone");
+    let cap = Capture::start(&json!({
+        "include_containers": [c.prefix],
+        "checkpoint_path": path,
+        "checkpoint_interval": "50ms",
+        "docker_host": proxy.docker_host(),
+        "rotation_interval": "1s",
+    }));
+    cap.baseline();
+    let name = c.name("done");
+    let id = c.run("done", &[], "echo one");
+    let mut recs = Vec::new();
+    cap.collect_until(&mut recs, Duration::from_secs(30), "its line", |r| of(r, &name, STDOUT).len() == 1);
+    wait_until(Duration::from_secs(30), "its position saved", || saved(&path)["containers"].get(&id).is_some());
+    proxy.freeze(common::proxy::Target::Events);
+    c.remove(&[name]);
+    wait_until(Duration::from_secs(60), "the position of the container gone to go", || {
+        cap.poll(100, 0).unwrap();
+        saved(&path)["containers"].get(&id).is_none()
+    });
+}
+
+#[test]
+fn a_late_acknowledgement_does_not_bring_a_destroyed_container_back() {
+    // Fluent Bit collects once a second: the host may free a batch of a
+    // `--rm` container after its destroy event came.
+    let mut c = Containers::new("lateack");
+    let path = temp_file("lateack");
+    let cap = Capture::start(&json!({
+        "include_containers": [c.prefix],
+        "checkpoint_path": path,
+        "checkpoint_interval": "50ms",
+    }));
+    cap.baseline();
+    let name = c.name("short");
+    let id = c.run("short", &[], "echo one");
+    let mut held = std::ptr::null_mut();
+    wait_until(Duration::from_secs(30), "its line queued", || cap.stats()["queue"]["records"] == 1);
+    assert_eq!(unsafe { log_capturer::ffi::capture_poll(cap.handle, 10, 0, &mut held) }, CAPTURE_OK);
+    c.remove(&[name.clone()]);
+    wait_until(Duration::from_secs(30), "the destroy to be seen", || cap.container_stats(&name).is_none());
+    unsafe { log_capturer::ffi::capture_batch_free(held) };
+    // A witness's line acknowledged after that: once the file names the
+    // witness, it was written after the late acknowledgement.
+    let witness = c.run("witness", &[], "echo two; sleep 600");
+    let mut recs = Vec::new();
+    cap.collect_until(&mut recs, Duration::from_secs(30), "the witness's line", |r| !r.is_empty());
+    wait_until(Duration::from_secs(30), "the witness saved", || saved(&path)["containers"].get(&witness).is_some());
+    assert!(saved(&path)["containers"].get(&id).is_none(), "{}", saved(&path));
+}

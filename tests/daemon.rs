@@ -136,3 +136,42 @@ fn a_long_daemon_outage_is_retried_with_backoff_not_at_every_watchdog_tick() {
         assert!(*n <= 15, "{name}: {n} attempts in {outage:?}");
     }
 }
+
+#[test]
+fn readers_backing_off_through_an_outage_resume_when_the_daemon_answers() {
+    // Readers back off long (40 s at first); discovery probes the daemon at
+    // least every 5 s and wakes them once it answers again.
+    let mut daemon = TestDaemon::start().unwrap_or_else(|e| panic!("a second dockerd cannot run here: {e}"));
+    daemon.load_test_image();
+    let host = daemon.host();
+    let mut c = Containers::on("dwake", &host);
+    let cap = Capture::start(&json!({
+        "docker_host": host,
+        "include_containers": [c.prefix],
+        "read_timeout": "2s",
+        "request_timeout": "2s",
+        "retry_backoff_secs": 40,
+        "retry_backoff_max_secs": 80,
+    }));
+    let n = 3000;
+    let (_, names) = c.run_each("seq", 2, &seq_script(n, 10, "0.1"));
+    let mut tally = Tally::default();
+    cap.tally_each(&mut tally, &names, 50, Duration::from_secs(60));
+    daemon.kill();
+    let killed_at = Instant::now();
+    while killed_at.elapsed() < Duration::from_secs(3) {
+        tally.add(cap.poll(4096, 100).unwrap());
+    }
+    daemon.restart().unwrap_or_else(|e| panic!("the test dockerd did not come back: {e}"));
+    let up_at = Instant::now();
+    let at_up: HashMap<&String, usize> = names.iter().map(|n| (n, tally.count(n, STDOUT))).collect();
+    cap.tally_until(&mut tally, Duration::from_secs(90), "new lines from every container", |t| {
+        names.iter().all(|n| t.count(n, STDOUT) > at_up[n])
+    });
+    let recovered = up_at.elapsed();
+    eprintln!("every container delivered again {recovered:?} after the daemon answered");
+    // The readers' own backoff was 20 to 40 s; woken, they are back well
+    // within discovery's probing interval.
+    assert!(recovered < Duration::from_secs(12), "recovery took {recovered:?}");
+    cap.assert_all_exactly_once(&mut tally, &names, n);
+}

@@ -52,6 +52,43 @@ proptest! {
     }
 
     #[test]
+    fn raw_decoding_survives_any_split_and_glued_entries(
+        entries in prop::collection::vec(("[a-z :.]{1,40}", any::<bool>(), 0i64..5_000_000_000), 1..30),
+        cuts in prop::collection::vec(1usize..60, 0..30),
+    ) {
+        // A TTY stream: entries ending in a newline or not (the last output
+        // of a run), each stamped no earlier than the one before.
+        let mut ts = 1_700_000_000_000_000_000i64;
+        let mut wire = Vec::new();
+        let mut want = Vec::new();
+        for (text, newline, step) in &entries {
+            ts += step;
+            let mut payload = text.clone().into_bytes();
+            if *newline {
+                payload.extend_from_slice(b"\r\n");
+            }
+            wire.extend_from_slice(format_rfc3339(ts).as_bytes());
+            wire.push(b' ');
+            wire.extend_from_slice(&payload);
+            want.push(Decoded::Entry(Entry { stream: Stream::Console, ts_ns: ts, payload: Bytes::from(payload) }));
+        }
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        let mut at: usize = 0;
+        for c in cuts.iter().chain(std::iter::once(&usize::MAX)) {
+            let end = at.saturating_add(*c).min(wire.len());
+            buf.extend_from_slice(&wire[at..end]);
+            at = end;
+            let eof = at == wire.len() && *c == usize::MAX;
+            while let Some(d) = decode_raw(&mut buf, eof).unwrap() {
+                out.push(d);
+            }
+        }
+        prop_assert!(buf.is_empty());
+        prop_assert_eq!(out, want);
+    }
+
+    #[test]
     fn decoders_never_panic_or_spin_on_garbage(bytes in prop::collection::vec(any::<u8>(), 0..2000), eof in any::<bool>()) {
         for raw in [false, true] {
             let mut buf = BytesMut::from(&bytes[..]);
@@ -81,11 +118,13 @@ proptest! {
 
 /// A log as the daemon keeps it, in file order: entries of stdout (0) and
 /// stderr (1); per stream timestamps never go back; across streams they may,
-/// by less than the inversion bound; long lines are several pieces with one
-/// timestamp.
+/// by less than the inversion bound, where lines begin; long lines are
+/// several pieces with one timestamp (the first piece's), and a long line
+/// may pause between pieces while the other stream writes on (its later
+/// pieces then come after entries stamped well after them).
 fn arbitrary_log() -> impl Strategy<Value = Vec<(Stream, i64, Vec<u8>)>> {
     let line = prop_oneof![
-        8 => (1usize..40).prop_map(|n| vec![1usize; 1].into_iter().map(|_| n).collect::<Vec<_>>()),
+        8 => (1usize..40).prop_map(|n| vec![n]),
         1 => (1usize..4, 0usize..100).prop_map(|(pieces, tail)| {
             let mut v = vec![PIECE_BYTES; pieces];
             v.push(tail);
@@ -96,31 +135,59 @@ fn arbitrary_log() -> impl Strategy<Value = Vec<(Stream, i64, Vec<u8>)>> {
     prop::collection::vec(step, 1..120).prop_map(|steps| {
         let mut clock = [10 * RESUME_MARGIN_NS; 2];
         let mut log = Vec::new();
+        // Per stream: a long line begun, (its number, its stamp, pieces left).
+        let mut open: [Option<(u32, i64, Vec<usize>)>; 2] = [None, None];
         let mut n = 0u32;
         for (err, advance_ms, pieces, lag) in steps {
             let s = err as usize;
+            let stream = if err { Stream::Stderr } else { Stream::Stdout };
+            if let Some((line, ts, mut left)) = open[s].take() {
+                // The paused line goes on: its next piece (the last one ends it).
+                let len = left.remove(0);
+                log.push((stream, ts, piece(line, left.len(), len, left.is_empty())));
+                if !left.is_empty() {
+                    open[s] = Some((line, ts, left));
+                }
+                continue;
+            }
             // Time moves on for this stream (often not at all: equal stamps).
             clock[s] += advance_ms * 7_000_000;
             // The other stream may be a little behind in file order.
             let other = 1 - s;
             clock[other] = clock[other].max(clock[s] - lag);
             n += 1;
-            let stream = if err { Stream::Stderr } else { Stream::Stdout };
-            let count = pieces.len();
-            for (i, len) in pieces.into_iter().enumerate() {
-                let mut p = format!("{n}:{i}:").into_bytes();
-                p.resize(len.max(p.len()), b'x');
-                if i + 1 == count {
-                    p.push(b'\n');
-                } else {
-                    p.truncate(PIECE_BYTES);
-                    p.resize(PIECE_BYTES, b'x');
+            let mut left = pieces;
+            let len = left.remove(0);
+            log.push((stream, clock[s], piece(n, left.len(), len, left.is_empty())));
+            if !left.is_empty() {
+                open[s] = Some((n, clock[s], left));
+            }
+        }
+        // Lines still open end.
+        for (s, line) in open.iter_mut().enumerate() {
+            let stream = if s == 1 { Stream::Stderr } else { Stream::Stdout };
+            if let Some((line, ts, left)) = line.take() {
+                for (i, len) in left.iter().enumerate() {
+                    log.push((stream, ts, piece(line, left.len() - i - 1, *len, i + 1 == left.len())));
                 }
-                log.push((stream, clock[s], p));
             }
         }
         log
     })
+}
+
+/// A piece of line `line` (`left` pieces follow it): a full 16 KiB piece,
+/// or its last, ending in a newline.
+fn piece(line: u32, left: usize, len: usize, last: bool) -> Vec<u8> {
+    let mut p = format!("{line}:{left}:").into_bytes();
+    p.resize(len.max(p.len()), b'x');
+    if last {
+        p.push(b'\n');
+    } else {
+        p.truncate(PIECE_BYTES);
+        p.resize(PIECE_BYTES, b'x');
+    }
+    p
 }
 
 /// Reads `log[..upto]` from `position` as a reopened stream does: every
@@ -293,23 +360,38 @@ proptest! {
         let mut pieces = Vec::new();
         read_bounded(&log[..a], tail, &mut position, &mut pieces, false);
         let read_marks = position.marks;
+        let read_unfinished = position.unfinished;
         let gap = read_bounded(&log[d..], tail, &mut position, &mut pieces, true);
         // The newest entry read per stream, by (stamp, count): is it still
-        // in the log?
+        // in the log? And the first piece of a line left unfinished: is it?
         let still_there = |i: usize| {
             let m = read_marks[i];
             m.count == 0 || log[d..].iter().any(|(s, ts, _)| s.index() == i && *ts == m.ts_ns)
         };
+        let first_piece_gone = |i: usize| read_unfinished[i].is_some() && open_line_start(&log[..a], i) < d;
         if let Some(after) = gap {
-            // Only a read entry that is really gone is reported.
-            prop_assert!((0..2).any(|i| read_marks[i].count > 0 && read_marks[i].ts_ns == after && !still_there(i)));
+            // Only a read entry (or a line's start) that is really gone is
+            // reported.
+            let counted = (0..2).any(|i| read_marks[i].count > 0 && read_marks[i].ts_ns == after && !still_there(i));
+            let line_start = (0..2).any(|i| read_unfinished[i] == Some(after) && first_piece_gone(i));
+            prop_assert!(counted || line_start, "gap after {after}");
         }
         // Everything read is gone and the log now starts clearly later.
-        let newest = read_marks[..2].iter().filter(|m| m.count > 0).map(|m| m.ts_ns).max();
+        let counted = read_marks[..2].iter().filter(|m| m.count > 0).map(|m| m.ts_ns);
+        let newest = counted.chain(read_unfinished[..2].iter().flatten().copied()).max();
         if let (Some(newest), true) = (newest, d >= a && d < log.len()) {
             if log[d].1 > newest + INVERSION_BOUND_NS {
                 prop_assert_eq!(gap, Some(newest));
             }
         }
     }
+}
+
+/// The index of the first piece of the line stream `i` left open at the end
+/// of `read` (the line its last entry belongs to).
+fn open_line_start(read: &[(Stream, i64, Vec<u8>)], i: usize) -> usize {
+    let line_of = |p: &[u8]| p.split(|b| *b == b':').next().map(<[u8]>::to_vec);
+    let last = read.iter().rposition(|(s, _, _)| s.index() == i).expect("an entry of the open line");
+    let line = line_of(&read[last].2);
+    read.iter().position(|(s, _, p)| s.index() == i && line_of(p) == line).expect("its first piece")
 }

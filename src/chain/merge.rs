@@ -68,6 +68,12 @@ impl Assembler {
     /// Takes one new entry (`k` from `Dedup::check`).
     pub fn accept(&mut self, position: &mut Position, entry: Entry, k: u32, out: &mut Vec<Line>) {
         let i = entry.stream.index();
+        self.accept_piece(position, entry, k, out);
+        position.unfinished[i] = self.pending[i].as_ref().map(|p| p.ts_ns);
+    }
+
+    fn accept_piece(&mut self, position: &mut Position, entry: Entry, k: u32, out: &mut Vec<Line>) {
+        let i = entry.stream.index();
         let complete = self.pieces.ends_line(&entry.payload);
         if self.skip_discarded(position, &entry, k, complete) || self.held_already(position, &entry, k, out) {
             return;
@@ -180,7 +186,8 @@ impl Assembler {
     /// can have nothing undelivered before `ts_ns − INVERSION_BOUND_NS`
     /// earlier in the log: lift their watermarks there (count 0), so a
     /// silent stream does not hold every reopen back at its last line (or at
-    /// the beginning). Never past a line still being assembled.
+    /// the beginning). Never past a line still being assembled (here, or
+    /// on the connection before: its first piece is still to come again).
     #[inline]
     pub fn lift_others(&self, position: &mut Position, stream: Stream, ts_ns: i64) {
         let floor = ts_ns - INVERSION_BOUND_NS;
@@ -189,7 +196,9 @@ impl Assembler {
                 continue;
             }
             let i = other.index();
-            let limit = self.pending[i].as_ref().map_or(floor, |p| p.ts_ns.min(floor));
+            // A line begun on an earlier connection counts until it is read
+            // again (its stamp is the same as a pending one's).
+            let limit = position.unfinished[i].map_or(floor, |u| u.min(floor));
             if position.marks[i].ts_ns < limit {
                 position.marks[i] = Watermark { ts_ns: limit, count: 0 };
                 position.anchored[i] = true;
@@ -204,6 +213,7 @@ impl Assembler {
             if let Some(p) = self.pending[stream.index()].take() {
                 self.emit(position, stream, p, flags::PARTIAL, out);
             }
+            position.unfinished[stream.index()] = None;
         }
     }
 

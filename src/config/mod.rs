@@ -91,11 +91,11 @@ struct RawConfig {
     rotation_interval: Option<Positive>,
     /// The fraction (0 to 0.5) by which the rotation interval is jittered.
     rotation_jitter: Option<Jitter>,
-    /// A stream that delivers nothing for this long is closed (its socket
-    /// freed) and reopened. Default 30 s.
+    /// A stream that delivers nothing for this long (its response headers
+    /// included) is closed (its socket freed) and reopened. Default 30 s.
     read_timeout: Option<Positive>,
     /// The deadline for one request to the daemon's control endpoints
-    /// (ping, list, inspect) and for response headers. Default 10 s.
+    /// (ping, list, inspect, events) and for response headers. Default 10 s.
     request_timeout: Option<Positive>,
     /// Containers whose name or id starts with one of these are read
     /// (default: all).
@@ -132,7 +132,9 @@ struct RawConfig {
     /// the `since` position): a one-shot read of a host's logs. Default off.
     include_stopped: Option<Flag>,
     /// The first wait before retrying after the daemon failed; it doubles
-    /// up to `retry_backoff_max_secs`. Default 2 s.
+    /// up to `retry_backoff_max_secs`. Default 2 s. (Discovery, one request,
+    /// waits at most 5 s between its tries, and wakes every reader waiting
+    /// once the daemon answers again.)
     retry_backoff_secs: Option<Positive>,
     /// The longest wait between retries. Default 30 s.
     retry_backoff_max_secs: Option<Positive>,

@@ -134,7 +134,7 @@ pub struct Event {
     pub time_nano: i64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Default)]
 pub struct EventActor {
     #[serde(rename = "ID", default)]
     pub id: String,
@@ -142,6 +142,35 @@ pub struct EventActor {
     #[serde(rename = "Attributes", default)]
     pub attributes: HashMap<String, String>,
 }
+
+impl EventActor {
+    /// The container's identity as a start event tells it (for a container
+    /// removed before it could be inspected): its name, image and labels
+    /// (the attributes besides name and image), stamped `time_ns`. Whether
+    /// it has a TTY is not told (the framing is detected instead).
+    pub fn meta(&self, time_ns: i64) -> ContainerMeta {
+        let attr = |key: &str| self.attributes.get(key).map(String::as_str).unwrap_or("");
+        let labels = self
+            .attributes
+            .iter()
+            .filter(|(k, _)| !EVENT_ATTRIBUTES.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        ContainerMeta {
+            id: c_string(&self.id),
+            name: c_string(attr("name")),
+            image: c_string(attr("image")),
+            labels,
+            created_ns: time_ns,
+            tty: false,
+            log_driver: String::new(),
+            log_rotates: false,
+        }
+    }
+}
+
+/// Attributes of a container event that are not labels.
+const EVENT_ATTRIBUTES: &[&str] = &["name", "image", "exitCode", "signal", "execDuration", "container"];
 
 /// Options of one logs request.
 #[derive(Debug, Clone, Copy, Default)]
@@ -243,9 +272,11 @@ impl Docker {
         self.endpoint.get(&format!("/events?filters={}", percent_encode(filters)), self.request_timeout).await
     }
 
-    /// Opens a logs stream; headers within the request deadline.
-    pub async fn logs(&self, id: &str, query: &LogsQuery) -> Result<Response, DockerError> {
-        self.endpoint.get(&query.path(id), self.request_timeout).await
+    /// Opens a logs stream; its headers within `header_deadline` (a logs
+    /// response is a stream: its first sign of life counts as its first
+    /// read, bounded like every other).
+    pub async fn logs(&self, id: &str, query: &LogsQuery, header_deadline: Duration) -> Result<Response, DockerError> {
+        self.endpoint.get(&query.path(id), header_deadline).await
     }
 
     /// Sends a logs request without waiting for its headers (see

@@ -142,11 +142,12 @@ impl Profile {
         }
     }
 
-    /// The answer says the container is gone: 404, or (Podman) a 500 from a
+    /// The answer says the container is gone, or going: 404, 409 for one
+    /// dead or marked for removal (Docker), or (Podman) a 500 from a
     /// container being removed ("does not exist in database").
     pub fn is_gone(&self, e: &DockerError) -> bool {
         match e {
-            DockerError::Status { code: 404, .. } => true,
+            DockerError::Status { code: 404 | 409, .. } => true,
             DockerError::Status { code: 500, message } if self.daemon.kind == EngineKind::Podman => {
                 message.contains("no such container") || message.contains("does not exist in database")
             }
@@ -189,6 +190,18 @@ impl Profile {
             ts_ns
         } else {
             ts_ns - 1
+        }
+    }
+
+    /// The `since` of a request resuming at `resume_ns` for a reading that
+    /// started at `start_ns` (0: none to keep to). Coarse stamps cannot
+    /// tell what came before the starting point within its second: the
+    /// daemon's finer filter must.
+    pub fn since(&self, resume_ns: i64, start_ns: i64) -> i64 {
+        if start_ns > 0 && self.stamp_resolution_ns > 1 {
+            resume_ns.max(self.since_for_at_least(start_ns))
+        } else {
+            resume_ns
         }
     }
 
@@ -241,6 +254,7 @@ mod tests {
         assert!(p.is_unreadable(&none) && !d.is_unreadable(&none) && !p.is_gone(&none));
         assert!(d.is_unreadable(&status(501, "configured logging driver does not support reading")));
         assert!(!p.is_gone(&status(500, "something else")));
+        assert!(d.is_gone(&status(409, "container is marked for removal and cannot be started")));
     }
 
     #[test]

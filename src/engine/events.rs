@@ -161,3 +161,20 @@ impl ContainerGone<'_> {
         log.info("Container removed; it is no longer followed.", &[("container_id", &crate::record::short_id(self.id))]);
     }
 }
+
+/// A container was removed before any of its log could be read (a
+/// short-lived `--rm` container whose removal beat the logs request): what
+/// it wrote is lost, and said so.
+pub struct ContainerRemovedUnread<'a> {
+    pub id: &'a str,
+}
+
+impl ContainerRemovedUnread<'_> {
+    pub fn emit(&self, log: &Logger, stats: &EngineStats) {
+        stats.removed_unread();
+        log.warn(
+            "Container removed before its log could be read; its lines are lost.",
+            &[("container_id", &crate::record::short_id(self.id))],
+        );
+    }
+}

@@ -30,6 +30,8 @@ named_enum! {
         DaemonError = "daemon_error",
         /// The log no longer held what the reader had reached (deleted).
         LogGap = "log_gap",
+        /// A container was removed before any of its log could be read.
+        RemovedUnread = "removed_unread",
     }
 }
 

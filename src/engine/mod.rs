@@ -224,6 +224,7 @@ fn build_shared(config: Config, sink: Option<Sink>, shutdown: Shutdown) -> Resul
         checkpoint,
         starting: Arc::new(Semaphore::new(reader::MAX_STARTING)),
         busy_readers: AtomicUsize::new(0),
+        daemon_back: tokio::sync::Notify::new(),
         docker: Docker::new(Endpoint::new(config.docker_host.clone()), config.request_timeout),
         daemon: daemon::CurrentDaemon::new(),
         queue: Queue::new(config.queue_max_records, config.queue_max_bytes),

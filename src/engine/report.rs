@@ -50,6 +50,7 @@ pub(super) fn stats_json(shared: &Shared) -> Value {
         },
         "excluded_containers": shared.registry.excluded_names(),
         "containers_gone": s.containers_gone.load(Relaxed),
+        "containers_removed_unread": s.containers_removed_unread.load(Relaxed),
         "containers": containers,
     })
 }

@@ -4,7 +4,7 @@
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use super::checkpoint::Checkpoint;
 use super::daemon::CurrentDaemon;
@@ -34,4 +34,7 @@ pub(in crate::engine) struct Shared {
     pub starting: Arc<Semaphore>,
     /// Readers whose streams are busy now (see `reader::coalesce`).
     pub busy_readers: AtomicUsize,
+    /// Told when discovery finds the daemon answering again after a
+    /// failure: readers backing off retry at once.
+    pub daemon_back: Notify,
 }

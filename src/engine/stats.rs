@@ -171,6 +171,8 @@ pub struct EngineStats {
     pub listings: AtomicU64,
     /// Followed containers that were removed.
     pub containers_gone: AtomicU64,
+    /// Containers removed before any of their log could be read.
+    pub containers_removed_unread: AtomicU64,
     pub records: AtomicU64,
     pub bytes: AtomicU64,
     pub tasks: AtomicI64,
@@ -186,6 +188,7 @@ impl EngineStats {
             events_connects: AtomicU64::new(0),
             listings: AtomicU64::new(0),
             containers_gone: AtomicU64::new(0),
+            containers_removed_unread: AtomicU64::new(0),
             records: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             tasks: AtomicI64::new(0),
@@ -206,6 +209,12 @@ impl EngineStats {
     pub fn gone(&self) {
         self.containers_gone.fetch_add(1, Relaxed);
         self.metrics.error(ErrorKind::NotFound);
+    }
+
+    /// A container was removed before any of its log could be read.
+    pub fn removed_unread(&self) {
+        self.containers_removed_unread.fetch_add(1, Relaxed);
+        self.metrics.error(ErrorKind::RemovedUnread);
     }
 
     pub fn last_daemon_error(&self) -> Option<String> {

@@ -11,7 +11,7 @@ use std::ffi::{CStr, CString};
 use std::process::Command;
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Once;
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use log_capturer::ffi::*;
@@ -38,6 +38,15 @@ pub fn engine_host() -> &'static str {
     &Engine::under_test().host
 }
 
+
+/// `config` aimed at the engine under test unless it names a `docker_host`.
+pub fn on_engine_under_test(config: &serde_json::Value) -> serde_json::Value {
+    let mut config = config.clone();
+    if let Some(keys) = config.as_object_mut() {
+        keys.entry("docker_host").or_insert_with(|| engine_host().into());
+    }
+    config
+}
 /// Runs `docker` with `args`; panics with its stderr on failure.
 pub fn docker(args: &[&str]) -> String {
     let out = docker_cmd().args(args).output().expect("run docker");
@@ -216,14 +225,29 @@ impl Capture {
         Capture::try_start(config).unwrap_or_else(|(code, msg)| panic!("capture_start: {code:?}: {msg}"))
     }
 
+    /// A capture whose log lines (level word, then the line) are pushed to
+    /// `lines` from the first, through `capture_start_with_log`.
+    pub fn start_with_log_lines(config: &serde_json::Value, lines: Arc<Mutex<Vec<String>>>) -> Capture {
+        unsafe extern "C" fn on_log(user: *mut std::ffi::c_void, level: i32, line: *const std::ffi::c_char) {
+            // SAFETY: `user` is the `Mutex` leaked below (it outlives the
+            // capture); `line` is valid during the call.
+            let lines = unsafe { &*(user as *const Mutex<Vec<String>>) };
+            let text = unsafe { CStr::from_ptr(line) }.to_string_lossy().into_owned();
+            lines.lock().unwrap().push(format!("{level} {text}"));
+        }
+        // Leaked on purpose: the callback may run until capture_free returns.
+        let user = Arc::into_raw(lines) as *mut std::ffi::c_void;
+        let text = CString::new(on_engine_under_test(config).to_string()).unwrap();
+        let mut handle = ptr::null_mut();
+        let r = unsafe { capture_start_with_log(text.as_ptr(), Some(on_log), user, &mut handle) };
+        assert_eq!(r, capture_result::CAPTURE_OK, "capture_start_with_log: {}", start_error());
+        Capture { handle }
+    }
+
     /// Starts a capture of `config`, on the engine under test unless it
     /// names a `docker_host`.
     pub fn try_start(config: &serde_json::Value) -> Result<Capture, (capture_result, String)> {
-        let mut config = config.clone();
-        if let Some(keys) = config.as_object_mut() {
-            keys.entry("docker_host").or_insert_with(|| engine_host().into());
-        }
-        let text = CString::new(config.to_string()).unwrap();
+        let text = CString::new(on_engine_under_test(config).to_string()).unwrap();
         let mut handle = ptr::null_mut();
         let r = unsafe { capture_start(text.as_ptr(), &mut handle) };
         if r != capture_result::CAPTURE_OK {

@@ -13,6 +13,9 @@
 //!   `cut_mid_frame` closes them after half of their next piece of data.
 //! - `delay_headers`: requests arriving while the rule is set get no
 //!   response bytes until the delay has passed (or the rule is cleared).
+//! - `hold_requests`: requests arriving while the rule is set reach the
+//!   daemon only once the hold has passed (or the rule is cleared): a
+//!   client that asks late.
 //! - `requests`: every request seen (method, path, query); `live`: the
 //!   connections open now.
 //!
@@ -109,6 +112,7 @@ struct Rules {
     /// Frozen connections to close once their partial write is done.
     cut_after_split: HashSet<u64>,
     delay: Option<(Target, Duration)>,
+    hold: Option<(Target, Duration)>,
 }
 
 #[derive(Default)]
@@ -227,6 +231,18 @@ impl Proxy {
     /// on for `delay` (or until `clear_delay`).
     pub fn delay_headers(&self, target: Target, delay: Duration) {
         lock(&self.state.rules).delay = Some((target, delay));
+        self.notify();
+    }
+
+    /// Holds every matching request that arrives from now on for `hold`
+    /// (or until `clear_hold`) before it goes to the daemon.
+    pub fn hold_requests(&self, target: Target, hold: Duration) {
+        lock(&self.state.rules).hold = Some((target, hold));
+        self.notify();
+    }
+
+    pub fn clear_hold(&self) {
+        lock(&self.state.rules).hold = None;
         self.notify();
     }
 
@@ -357,6 +373,12 @@ async fn serve(
     // The delay in force when the request arrived (re-checked on changes:
     // clearing the rule releases it).
     let delay = lock(&state.rules).delay.as_ref().filter(|(t, _)| request.matches(t)).map(|(_, d)| *d);
+    let hold = lock(&state.rules).hold.as_ref().filter(|(t, _)| request.matches(t)).map(|(_, d)| *d);
+    if let Some(hold) = hold {
+        if !wait_hold(&state, &request, arrived + hold, &mut changed, &mut client).await {
+            return;
+        }
+    }
 
     let Ok(mut daemon) = UnixStream::connect(&upstream).await else {
         return;
@@ -442,6 +464,29 @@ async fn serve(
                     }
                 }
             },
+        }
+    }
+}
+
+/// Waits until `until` or until the hold rule no longer applies; false
+/// when the client went away meanwhile.
+async fn wait_hold(
+    state: &State,
+    request: &Request,
+    until: tokio::time::Instant,
+    changed: &mut watch::Receiver<u64>,
+    client: &mut UnixStream,
+) -> bool {
+    let mut probe = [0u8; 1];
+    loop {
+        let still = lock(&state.rules).hold.as_ref().is_some_and(|(t, _)| request.matches(t));
+        if !still || tokio::time::Instant::now() >= until {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => {}
+            r = changed.changed() => if r.is_err() { return false },
+            r = client.read(&mut probe) => if matches!(r, Ok(0) | Err(_)) { return false },
         }
     }
 }

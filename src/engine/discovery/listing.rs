@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::{is_running, Discovery, Slot};
+use crate::engine::reader::Origin;
 use crate::config::filter::Candidate;
 use crate::docker::ContainerSummary;
 
@@ -18,6 +19,7 @@ impl Discovery {
         if self.daemon_down {
             let endpoint = self.shared.docker.endpoint.describe();
             self.shared.log.warn("Docker daemon reachable again.", &[("docker_host", &endpoint)]);
+            self.shared.daemon_back.notify_waiters();
         }
         self.daemon_down = false;
         self.backoff.reset();
@@ -48,6 +50,7 @@ impl Discovery {
         for id in gone {
             self.slots.remove(&id);
             self.shared.registry.forget(&id);
+            self.forget_position(&id);
         }
     }
 
@@ -66,7 +69,7 @@ impl Discovery {
                     // Left out by name or label: no reader, no inspect.
                     self.exclude(c.id.clone(), name);
                 } else if running || born_in_gap {
-                    self.spawn(c.id.clone(), None, first);
+                    self.spawn(c.id.clone(), None, Origin::Listed { at_start: first });
                 }
             }
             // It may have restarted during the gap; the reader checks again
@@ -77,7 +80,7 @@ impl Discovery {
             // reads only what is new.
             Some(Slot::Idle(_)) if running || !first => {
                 if let Some(state) = self.take_idle(&c.id) {
-                    self.spawn(c.id.clone(), Some(state), false);
+                    self.spawn(c.id.clone(), Some(state), Origin::Listed { at_start: false });
                 }
             }
             Some(_) => {}

@@ -18,9 +18,9 @@ use std::time::Duration;
 use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
 
 use super::backoff::Backoff;
-use super::events::{ContainerGone, DaemonUnavailable};
+use super::events::{ContainerGone, ContainerRemovedUnread, DaemonUnavailable};
 use super::progress::ReaderState;
-use super::reader::{ContainerState, Reader, ReaderExit};
+use super::reader::{ContainerState, Origin, Reader, ReaderExit};
 use super::shared::Shared;
 use super::shutdown::{Cancelled, Shutdown};
 use super::stats::TaskGuard;
@@ -34,6 +34,9 @@ use watchdog::{watchdog_period, Episode};
 
 /// The shortest time between event-stream renewals (each renewal re-lists).
 const MIN_EVENTS_ROTATION: Duration = Duration::from_secs(10);
+/// The longest wait between discovery's tries while the daemon is away: one
+/// request, and readers backing off longer are woken when it succeeds.
+const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What discovery knows of a container.
 enum Slot {
@@ -85,7 +88,11 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
     let mut shutdown = shared.shutdown.clone();
     let config = shared.config.clone();
     let mut d = Discovery {
-        backoff: Backoff::new(config.retry_backoff, config.retry_backoff_max, "discovery"),
+        backoff: Backoff::new(
+            config.retry_backoff.min(MAX_PROBE_INTERVAL),
+            config.retry_backoff_max.min(MAX_PROBE_INTERVAL),
+            "discovery",
+        ),
         slots: HashMap::new(),
         readers: JoinSet::new(),
         task_ids: HashMap::new(),
@@ -167,11 +174,11 @@ impl Discovery {
         self.events_lost_ns = self.subscribed_ns.or(Some(unix_now_ns()));
     }
 
-    fn spawn(&mut self, id: String, state: Option<ContainerState>, found_at_start: bool) {
-        self.spawn_with(id, state, found_at_start, Episode::default());
+    fn spawn(&mut self, id: String, state: Option<ContainerState>, origin: Origin) {
+        self.spawn_with(id, state, origin, Episode::default());
     }
 
-    fn spawn_with(&mut self, id: String, state: Option<ContainerState>, found_at_start: bool, episode: Episode) {
+    fn spawn_with(&mut self, id: String, state: Option<ContainerState>, origin: Origin, episode: Episode) {
         if let Some(state) = &state {
             state.tracked.progress.set_state(ReaderState::Starting);
         }
@@ -179,7 +186,7 @@ impl Discovery {
         let guard = TaskGuard::new(&self.shared.stats);
         let abort = self.readers.spawn(async move {
             let _guard = guard;
-            reader.run(state, found_at_start).await
+            reader.run(state, origin).await
         });
         self.task_ids.insert(abort.id(), id.clone());
         let running = Running { abort, restart_pending: false, destroyed: false, torn_down: false, episode };
@@ -195,6 +202,13 @@ impl Discovery {
                 None
             }
             None => None,
+        }
+    }
+
+    /// A container destroyed, or found gone, loses its saved position.
+    fn forget_position(&self, id: &str) {
+        if let Some(c) = &self.shared.checkpoint {
+            c.forget(id);
         }
     }
 
@@ -215,13 +229,13 @@ impl Discovery {
             return;
         }
         let Some(actor) = event.actor else { return };
-        let id = actor.id;
+        let id = actor.id.clone();
         // A dying container's reader sees its stream end and drains it:
         // only starts and removals matter here.
         match self.shared.daemon.profile().lifecycle(&event.action) {
             Some(Lifecycle::Start) => {
                 if let Some(state) = self.take_idle(&id) {
-                    return self.spawn(id, Some(state), false);
+                    return self.spawn(id, Some(state), Origin::Listed { at_start: false });
                 }
                 match self.slots.get_mut(&id) {
                     Some(Slot::Reading(r)) => r.restart_pending = true,
@@ -232,7 +246,8 @@ impl Discovery {
                         let name = actor.attributes.get("name").map(String::as_str).unwrap_or("");
                         let candidate = Candidate { id: &id, name, image: None, image_alias: None, labels: None };
                         if self.shared.config.filters.wants(&candidate) {
-                            self.spawn(id, None, false);
+                            let time_ns = event.time_nano;
+                            self.spawn(id, None, Origin::Started { actor, time_ns });
                         } else {
                             let name = name.to_string();
                             self.exclude(id, &name);
@@ -248,9 +263,7 @@ impl Discovery {
     /// A destroyed container is forgotten (once its reader ends), and its
     /// saved position goes with it.
     fn on_destroyed(&mut self, id: &str) {
-        if let Some(c) = &self.shared.checkpoint {
-            c.forget(id);
-        }
+        self.forget_position(id);
         match self.slots.get_mut(id) {
             Some(Slot::Reading(r)) => r.destroyed = true,
             Some(_) => {
@@ -273,22 +286,28 @@ impl Discovery {
             Some(Slot::Reading(r)) => (r.restart_pending, r.destroyed),
             _ => (false, false),
         };
-        if destroyed {
+        if destroyed && !matches!(exit, ReaderExit::Gone { .. }) {
             self.shared.registry.forget(&id);
             return;
         }
         match exit {
             ReaderExit::Drained => match state {
-                Some(state) if restart_pending => self.spawn(id, Some(state), false),
+                Some(state) if restart_pending => self.spawn(id, Some(state), Origin::Listed { at_start: false }),
                 Some(state) => {
                     self.slots.insert(id, Slot::Idle(state));
                 }
                 None => {}
             },
-            ReaderExit::Gone => {
-                // Removed while followed: counted once, then forgotten.
-                ContainerGone { id: &id }.emit(&self.shared.log, &self.shared.stats);
+            ReaderExit::Gone { read } => {
+                // Removed: counted once (as lost if nothing could be read of
+                // it), then forgotten.
+                if read {
+                    ContainerGone { id: &id }.emit(&self.shared.log, &self.shared.stats);
+                } else {
+                    ContainerRemovedUnread { id: &id }.emit(&self.shared.log, &self.shared.stats);
+                }
                 self.shared.registry.forget(&id);
+                self.forget_position(&id);
             }
             ReaderExit::Unreadable(_) => {
                 self.slots.insert(id, Slot::Unreadable);

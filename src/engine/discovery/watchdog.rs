@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::engine::backoff::Backoff;
 use crate::engine::events::RotationStuck;
 use crate::engine::progress::ReaderState;
-use crate::engine::reader::ContainerState;
+use crate::engine::reader::{ContainerState, Origin};
 use crate::timestamp::unix_now_ns;
 
 /// Restarts of one stuck episode: spaced twice as far each time.
@@ -84,6 +84,6 @@ impl Discovery {
         let mut jitter = Backoff::new(config.retry_backoff, config.retry_backoff_max, &id);
         let position = tracked.progress.position();
         let state = ContainerState::new(tracked, position, config, &mut jitter, true);
-        self.spawn_with(id, Some(state), false, episode);
+        self.spawn_with(id, Some(state), Origin::Listed { at_start: false }, episode);
     }
 }

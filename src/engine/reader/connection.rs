@@ -16,6 +16,7 @@ use crate::docker::{
     is_error_body, may_be_error_answer, Body, BodyRead, Docker, DockerError, LogsQuery, Profile, Request, Response,
 };
 use crate::engine::kinds::ReopenReason;
+use crate::engine::shared::Shared;
 use crate::engine::shutdown::Cancelled;
 use crate::frame::Framing;
 
@@ -65,6 +66,48 @@ pub enum Intake {
     Error(ReadError),
 }
 
+/// Sends a logs request for container `id`, to be read with `profile`. A
+/// follow request to a daemon that holds its headers until a line comes is
+/// not waited for here: that wait is the stream's (bounded like a silent
+/// stream). Other responses' headers are their first sign of life: bounded
+/// by the read deadline as much as by the request deadline.
+pub(super) async fn open_request(
+    shared: &Shared,
+    id: &str,
+    query: LogsQuery,
+    framing: Framing,
+    profile: Arc<Profile>,
+) -> Result<Connection, DockerError> {
+    let body = if query.follow && profile.follow_headers_wait_for_a_line {
+        LogBody::Waiting(shared.docker.send_logs(id, &query).await?)
+    } else {
+        let headers = shared.config.read_timeout.min(shared.config.request_timeout);
+        LogBody::open(shared.docker.logs(id, &query, headers).await?)
+    };
+    Ok(Connection {
+        body,
+        buf: BytesMut::with_capacity(BUFFER_BYTES),
+        session: Session::new(framing, chain_options(shared, &profile)),
+        query,
+        profile,
+        verified: false,
+        delivered: 0,
+        renewal_due: None,
+    })
+}
+
+/// What shapes a connection's chain: the configuration and the daemon.
+fn chain_options(shared: &Shared, profile: &Profile) -> ChainOptions {
+    let config = &shared.config;
+    ChainOptions {
+        merge: config.auto_partial_merge,
+        max_line_bytes: config.max_line_bytes,
+        pieces: profile.pieces,
+        pieces_share_stamp: profile.pieces_share_stamp,
+        resends_last_line: profile.resends_last_line,
+    }
+}
+
 impl Reader {
     /// Sends the logs request that reads on from the position (a follow
     /// stream, or a window); `Ok(Err)` when the daemon refused or failed it.
@@ -78,9 +121,7 @@ impl Reader {
         self.open_query(state, query, profile).await
     }
 
-    /// Sends `query`, read with `profile`. A follow request to a daemon
-    /// that holds its headers until a line comes is not waited for here:
-    /// the wait is the stream's (bounded like a silent stream).
+    /// Sends `query`, read with `profile` (see `open_request`).
     pub(super) async fn open_query(
         &mut self,
         state: &ContainerState,
@@ -89,34 +130,11 @@ impl Reader {
     ) -> Result<Result<Connection, ReadError>, Cancelled> {
         state.tracked.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let shared = self.shared.clone();
-        let body = if query.follow && profile.follow_headers_wait_for_a_line {
-            self.shutdown.run(shared.docker.send_logs(&self.id, &query)).await?.map(LogBody::Waiting)
-        } else {
-            self.shutdown.run(shared.docker.logs(&self.id, &query)).await?.map(LogBody::open)
-        };
-        let session = Session::new(Framing::of(state.meta.tty), self.chain_options(&profile));
-        Ok(body.map_err(ReadError::Docker).map(|body| Connection {
-            body,
-            buf: BytesMut::with_capacity(BUFFER_BYTES),
-            session,
-            query,
-            profile,
-            verified: false,
-            delivered: 0,
-            renewal_due: None,
-        }))
-    }
-
-    /// What shapes a connection's chain: the configuration and the daemon.
-    fn chain_options(&self, profile: &Profile) -> ChainOptions {
-        let config = &self.shared.config;
-        ChainOptions {
-            merge: config.auto_partial_merge,
-            max_line_bytes: config.max_line_bytes,
-            pieces: profile.pieces,
-            pieces_share_stamp: profile.pieces_share_stamp,
-            resends_last_line: profile.resends_last_line,
-        }
+        let framing = Framing::of(state.meta.tty);
+        let opened = self.shutdown.run(open_request(&shared, &self.id, query, framing, profile)).await?;
+        // The first attempt is over: retries do not hold the start permit.
+        self.starting = None;
+        Ok(opened.map_err(ReadError::Docker))
     }
 
     /// Takes in what the connection's buffer holds after a read: checks
@@ -145,8 +163,12 @@ impl Reader {
         }
         // What came before an error is delivered, then the error counts.
         let decoded = conn.session.decode(&mut state.position, &mut conn.buf, eof);
-        if finish && eof && decoded.is_ok() {
-            conn.session.finish(&mut state.position);
+        if eof && decoded.is_ok() {
+            // Read to its end: whatever the log held was had.
+            self.read_log = true;
+            if finish {
+                conn.session.finish(&mut state.position);
+            }
         }
         conn.delivered += self.deliver(state, &mut conn.session.lines).await?;
         Ok(match decoded {

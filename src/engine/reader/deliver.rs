@@ -48,6 +48,7 @@ impl Reader {
             }
         });
         self.shutdown.run(push).await?.map_err(|_| Cancelled)?;
+        self.read_log = true;
         state.tracked.stats.delivered(n, bytes);
         progress.publish(&state.position, newest);
         shared.stats.records.fetch_add(n, Relaxed);

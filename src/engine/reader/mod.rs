@@ -21,6 +21,7 @@ mod error;
 mod follow;
 mod headers;
 mod session;
+mod start;
 mod state;
 mod verify;
 mod window;
@@ -32,8 +33,10 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 pub use error::ReadError;
+use connection::Connection;
 use follow::{FollowEnd, Followed};
 use headers::Answer;
+use start::Started;
 pub use state::ContainerState;
 
 use super::backoff::Backoff;
@@ -42,9 +45,7 @@ use super::kinds::ReopenReason;
 use super::progress::ReaderState;
 use super::shared::Shared;
 use super::shutdown::{Cancelled, Shutdown};
-use crate::config::filter::Candidate;
-use crate::docker::{ContainerInspect, DockerError};
-use crate::position::Position;
+use crate::docker::{DockerError, EventActor};
 use crate::timestamp::unix_now_ns;
 
 /// How many readers may be starting (inspect, first open) at once.
@@ -55,8 +56,9 @@ pub const MAX_STARTING: usize = 16;
 pub enum ReaderExit {
     /// The container stopped and its log was read to the end.
     Drained,
-    /// The container no longer exists.
-    Gone,
+    /// The container no longer exists; `read` says whether its log could be
+    /// read first (lines delivered, or a stream read to its end).
+    Gone { read: bool },
     /// The container's log driver cannot be read; reported once.
     Unreadable(String),
     /// The filters leave this container out (its name).
@@ -71,6 +73,21 @@ impl From<Cancelled> for ReaderExit {
     }
 }
 
+/// How discovery came to know a container.
+pub enum Origin {
+    /// Listed: at the capture's start (`at_start`: the `since` policy
+    /// applies to it), or after a gap in the event stream.
+    Listed { at_start: bool },
+    /// A start event: what it told of the container, and when.
+    Started { actor: EventActor, time_ns: i64 },
+}
+
+impl Origin {
+    fn at_start(&self) -> bool {
+        matches!(self, Origin::Listed { at_start: true })
+    }
+}
+
 /// What comes after a follow stream: `Ok` reopens (counting the reason
 /// given, if any, once the new stream is open); `Err` ends the reader.
 type Next = Result<Option<ReopenReason>, ReaderExit>;
@@ -81,8 +98,11 @@ pub struct Reader {
     shutdown: Shutdown,
     id: String,
     backoff: Backoff,
-    /// Held from the start until the first stream is open: at most
-    /// `MAX_STARTING` readers inspect and open at once (start-up with
+    /// Some of this container's log was read: lines delivered, or a stream
+    /// read to its end (an empty log is read too).
+    read_log: bool,
+    /// A start permit, held until the first attempt to open a stream (at
+    /// most `MAX_STARTING` readers inspect and open at once: start-up with
     /// thousands of containers must not open thousands of connections).
     starting: Option<OwnedSemaphorePermit>,
 }
@@ -91,154 +111,80 @@ impl Reader {
     pub(in crate::engine) fn new(shared: Arc<Shared>, id: String) -> Reader {
         let shutdown = shared.shutdown.clone();
         let backoff = Backoff::new(shared.config.retry_backoff, shared.config.retry_backoff_max, &id);
-        Reader { shared, shutdown, id, backoff, starting: None }
+        Reader { shared, shutdown, id, backoff, read_log: false, starting: None }
     }
 
     /// Runs until the container is drained, gone, unreadable or the capture
-    /// stops. `state` is the container's state from an earlier run, if any;
-    /// `found_at_start` says the container was running when the capture
-    /// started (the `since` policy applies to it).
-    pub async fn run(
-        mut self,
-        state: Option<ContainerState>,
-        found_at_start: bool,
-    ) -> (String, Option<ContainerState>, ReaderExit) {
-        let (mut state, inspect) = match self.start(state, found_at_start).await {
+    /// stops. `state` is the container's state from an earlier run, if any.
+    pub async fn run(mut self, state: Option<ContainerState>, origin: Origin) -> (String, Option<ContainerState>, ReaderExit) {
+        let started = match self.start(state, origin).await {
             Ok(started) => started,
             Err((state, exit)) => return (self.id, state, exit),
         };
-        let exit = self.read(&mut state, &inspect).await;
+        let (state, exit) = self.read(started).await;
         state.tracked.stats.stream_closed(unix_now_ns());
         let done = if matches!(exit, ReaderExit::Unreadable(_)) { ReaderState::Unreadable } else { ReaderState::Drained };
         state.tracked.progress.set_state(done);
         (self.id, Some(state), exit)
     }
 
-    /// Waits for a start permit, inspects the container, and makes its
-    /// state if it is new (and wanted).
-    async fn start(
-        &mut self,
-        state: Option<ContainerState>,
-        found_at_start: bool,
-    ) -> Result<(ContainerState, ContainerInspect), (Option<ContainerState>, ReaderExit)> {
-        let permits = self.shared.starting.clone();
-        match self.shutdown.run(permits.acquire_owned()).await {
-            Ok(permit) => self.starting = permit.ok(),
-            Err(Cancelled) => return Err((state, ReaderExit::Cancelled)),
-        }
-        let inspect = match self.inspect_with_retry().await {
-            Ok(i) => i,
-            Err(exit) => return Err((state, exit)),
-        };
-        let mut state = match state {
-            Some(state) => state,
-            None => self.new_state(&inspect, found_at_start).map_err(|exit| (None, exit))?,
-        };
-        if !std::mem::take(&mut state.resumed) {
-            state.tracked.progress.began(unix_now_ns());
-        }
-        state.tracked.progress.publish(&state.position, 0);
-        Ok((state, inspect))
-    }
-
-    /// A container seen for the first time: filtered on what inspect says,
-    /// then read from its saved position, or where the `since` policy says.
-    fn new_state(&mut self, inspect: &ContainerInspect, found_at_start: bool) -> Result<ContainerState, ReaderExit> {
-        let meta = Arc::new(inspect.meta());
-        let profile = self.shared.daemon.profile();
-        let candidate = Candidate {
-            id: meta.id_str(),
-            name: meta.name_str(),
-            image: Some(meta.image_str()),
-            image_alias: profile.image_alias(meta.image_str()),
-            labels: Some(&meta.labels),
-        };
-        let config = &self.shared.config;
-        if !config.filters.wants(&candidate) {
-            return Err(ReaderExit::Excluded(meta.name_str().to_string()));
-        }
-        let since = if !found_at_start && meta.created_ns >= self.shared.started_ns {
-            0 // it started after the capture: read it all
-        } else {
-            config.initial_since_ns(self.shared.started_ns)
-        };
-        // A saved position wins over the `since` policy. A starting point
-        // is a stamp the daemon may write coarser (Podman: whole seconds):
-        // entries stamped from its second on pass, and the requests ask the
-        // daemon for nothing before `since` itself (see `query`).
-        let saved = self.shared.checkpoint.as_ref().and_then(|c| c.position(&self.id));
-        let start_ns = if saved.is_some() { 0 } else { since };
-        let position = saved.unwrap_or_else(|| Position::starting_at(profile.stamp_floor(since)));
-        let tracked = self.shared.registry.track(&meta, &position, &self.shared.stats.metrics);
-        self.shared
-            .log
-            .info("Following container.", &[("container_id", &meta.short_id()), ("container_name", &meta.name_str())]);
-        let mut state = ContainerState::new(tracked, position, config, &mut self.backoff, false);
-        state.start_ns = start_ns;
-        Ok(state)
-    }
-
-    async fn inspect_with_retry(&mut self) -> Result<ContainerInspect, ReaderExit> {
-        loop {
-            let shared = self.shared.clone();
-            match self.shutdown.run(shared.docker.inspect(&self.id)).await? {
-                Ok(i) => return Ok(i),
-                Err(e) if shared.daemon.profile().is_gone(&e) => return Err(ReaderExit::Gone),
-                Err(e) => {
-                    let id = crate::record::short_id(&self.id);
-                    self.shared.log.debug("Inspect failed; retrying.", &[("container_id", &id), ("error", &e)]);
-                    let wait = self.backoff.next_delay();
-                    self.shutdown.sleep(wait).await?;
-                }
-            }
-        }
-    }
-
-    /// Reads the container as its inspect found it: a running one is
+    /// Reads the container as its start found it: a running one is
     /// followed, a stopped one drained (unless that run was read already).
-    async fn read(&mut self, state: &mut ContainerState, inspect: &ContainerInspect) -> ReaderExit {
-        let started_at = &inspect.state.started_at;
-        if !inspect.state.running && state.drained_run.as_ref() == Some(started_at) {
+    async fn read(&mut self, started: Started) -> (ContainerState, ReaderExit) {
+        let Started { mut state, running, started_at, early } = started;
+        if !running && state.drained_run.as_ref() == Some(&started_at) {
             // Stopped, and not run again since it was read to its end.
-            return ReaderExit::Drained;
+            return (state, ReaderExit::Drained);
         }
-        let exit = if inspect.state.running { self.follow_running(state).await } else { self.drain(state).await };
+        let exit = if running {
+            self.follow_running(&mut state, early).await
+        } else {
+            // A follow request on a stopped container is a whole window: it
+            // sends what there is and ends.
+            self.drain(&mut state, early).await
+        };
         if exit == ReaderExit::Drained {
             // The run that ended: the inspect after the stream's end would be
             // fresher, but a run that started since will differ either way.
-            state.drained_run = Some(started_at.clone());
+            state.drained_run = Some(started_at);
         }
-        exit
+        (state, exit)
     }
 
-    /// Follows a running container's log, stream after stream, until the
-    /// reader ends.
-    async fn follow_running(&mut self, state: &mut ContainerState) -> ReaderExit {
+    /// Follows a running container's log, stream after stream (the first
+    /// may be open already), until the reader ends.
+    async fn follow_running(&mut self, state: &mut ContainerState, mut early: Option<Connection>) -> ReaderExit {
         let mut reason = None;
         loop {
             if self.shutdown.is_set() {
                 return ReaderExit::Cancelled;
             }
-            match self.follow_once(state, reason).await {
+            match self.follow_once(state, reason, early.take()).await {
                 Ok(next) => reason = next,
                 Err(exit) => return exit,
             }
         }
     }
 
-    /// Opens one follow stream (counting `reason` once it is open), reads
-    /// it until it ends, and says what comes next.
-    async fn follow_once(&mut self, state: &mut ContainerState, reason: Option<ReopenReason>) -> Next {
-        let progress = &state.tracked.progress;
-        progress.set_state(ReaderState::Starting);
-        let mut conn = match self.open(state, true).await? {
-            Ok(conn) => conn,
-            Err(e) => {
-                self.back_off_after(state, &e).await?;
-                return Ok(Some(ReopenReason::Error));
-            }
+    /// Opens one follow stream (unless `early` is one), counting `reason`
+    /// once it is open, reads it until it ends, and says what comes next.
+    async fn follow_once(
+        &mut self,
+        state: &mut ContainerState,
+        reason: Option<ReopenReason>,
+        early: Option<Connection>,
+    ) -> Next {
+        state.tracked.progress.set_state(ReaderState::Starting);
+        let mut conn = match early {
+            Some(conn) => conn,
+            None => match self.open(state, true).await? {
+                Ok(conn) => conn,
+                Err(e) => {
+                    self.back_off_after(state, &e).await?;
+                    return Ok(Some(ReopenReason::Error));
+                }
+            },
         };
-        self.starting = None;
         let opened = Instant::now();
         match self.answered(state, &mut conn).await? {
             Answer::Open => self.renewed(state, reason),
@@ -298,21 +244,19 @@ impl Reader {
     async fn after_stream_end(&mut self, state: &mut ContainerState, opened: Instant) -> Next {
         let shared = self.shared.clone();
         match self.shutdown.run(shared.docker.inspect(&self.id)).await? {
-            Err(e) if shared.daemon.profile().is_gone(&e) => Err(ReaderExit::Gone),
-            Ok(i) if !i.state.running => Err(self.drain(state).await),
+            Err(e) if shared.daemon.profile().is_gone(&e) => Err(ReaderExit::Gone { read: self.read_log }),
+            Ok(i) if !i.state.running => Err(self.drain(state, None).await),
             Ok(_) => {
                 // An at-once end of a running container's stream must not
                 // become a request loop.
                 if opened.elapsed() < Duration::from_secs(1) {
-                    let wait = self.backoff.next_delay();
-                    self.shutdown.sleep(wait).await?;
+                    self.sleep_backoff().await?;
                 }
                 Ok(Some(ReopenReason::StreamEnd))
             }
             Err(e) => {
                 self.note_error(state, &ReadError::Docker(e));
-                let wait = self.backoff.next_delay();
-                self.shutdown.sleep(wait).await?;
+                self.sleep_backoff().await?;
                 Ok(Some(ReopenReason::Error))
             }
         }
@@ -340,7 +284,7 @@ impl Reader {
         if let ReadError::Docker(e) = e {
             let profile = self.shared.daemon.profile();
             if profile.is_gone(e) {
-                return Err(ReaderExit::Gone);
+                return Err(ReaderExit::Gone { read: self.read_log });
             }
             if let (true, DockerError::Status { message, .. }) = (profile.is_unreadable(e), e) {
                 DriverUnreadable { meta: &state.meta, message }.emit(&self.shared.log, &state.tracked.stats);
@@ -349,8 +293,22 @@ impl Reader {
         }
         self.note_error(state, e);
         state.tracked.progress.set_state(ReaderState::Backoff);
+        Ok(self.sleep_backoff().await?)
+    }
+
+    /// Waits the next backoff step, or until discovery finds the daemon
+    /// answering again after a failure.
+    pub(super) async fn sleep_backoff(&mut self) -> Result<(), Cancelled> {
         let wait = self.backoff.next_delay();
-        Ok(self.shutdown.sleep(wait).await?)
+        let shared = self.shared.clone();
+        let back = shared.daemon_back.notified();
+        self.shutdown.run(async {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = back => {}
+            }
+        })
+        .await
     }
 
     fn note_error(&self, state: &ContainerState, e: &ReadError) {

@@ -36,6 +36,7 @@ impl Session {
     /// Decodes every complete entry into lines, advancing the position. A
     /// daemon error frame ends decoding with an error.
     pub fn decode(&mut self, position: &mut Position, buf: &mut BytesMut, eof: bool) -> Result<(), ReadError> {
+        self.framing = self.framing.resolved(buf);
         while let Some(decoded) = self.framing.next(buf, eof).map_err(ReadError::Frame)? {
             match decoded {
                 Decoded::DaemonError(message) => return Err(ReadError::Daemon(message)),

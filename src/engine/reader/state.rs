@@ -81,12 +81,7 @@ impl ContainerState {
     /// The logs request that reads on from the position, on a daemon of
     /// this profile.
     pub fn query(&self, wanted: Streams, follow: bool, profile: &Profile) -> LogsQuery {
-        let mut since_ns = self.position.resume_since_ns(&self.streams(wanted));
-        if self.start_ns > 0 && profile.stamp_resolution_ns > 1 {
-            // Coarse stamps cannot tell what came before the starting
-            // point within its second: the daemon's finer filter must.
-            since_ns = since_ns.max(profile.since_for_at_least(self.start_ns));
-        }
+        let since_ns = profile.since(self.position.resume_since_ns(&self.streams(wanted)), self.start_ns);
         let bounded = since_ns > 0 && self.tail <= MAX_BOUNDED_TAIL && profile.bounded_tail;
         LogsQuery {
             follow,

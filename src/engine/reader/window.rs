@@ -80,15 +80,19 @@ impl Reader {
     }
 
     /// Reads a stopped container's log to its end: a window from the
-    /// position, widened until it reaches back far enough.
-    pub(super) async fn drain(&mut self, state: &mut ContainerState) -> ReaderExit {
+    /// position (the first may be open already), widened until it reaches
+    /// back far enough.
+    pub(super) async fn drain(&mut self, state: &mut ContainerState, mut early: Option<Connection>) -> ReaderExit {
         // Working through what is left: not a stream to renew (a follow
         // stream that Podman ends with the container can leave much).
         state.tracked.progress.set_state(ReaderState::CatchingUp);
         loop {
-            let end = match self.read_window(state, true).await {
-                Ok((end, _)) => end,
-                Err(Cancelled) => return ReaderExit::Cancelled,
+            let read = match early.take() {
+                Some(mut conn) => self.read_to_end(state, &mut conn, true).await,
+                None => self.read_window(state, true).await.map(|(end, _)| end),
+            };
+            let Ok(end) = read else {
+                return ReaderExit::Cancelled;
             };
             match end {
                 WindowEnd::Complete => {
@@ -120,7 +124,9 @@ impl Reader {
             state.tracked.stats.reopened(ReopenReason::Poll);
             // Each read is a new stream: the rotation schedule holds.
             self.rotate_if_due(state, Instant::now());
-            match self.read_window(state, true).await? {
+            // The container runs: a line whose end is not written yet waits
+            // for the next window (the position keeps its first piece).
+            match self.read_window(state, false).await? {
                 (WindowEnd::Widen, _) => {
                     state.widen(&self.shared.log);
                     continue;
