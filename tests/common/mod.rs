@@ -47,6 +47,7 @@ pub fn on_engine_under_test(config: &serde_json::Value) -> serde_json::Value {
     }
     config
 }
+
 /// Runs `docker` with `args`; panics with its stderr on failure.
 pub fn docker(args: &[&str]) -> String {
     let out = docker_cmd().args(args).output().expect("run docker");

@@ -59,6 +59,8 @@ impl Discovery {
         // start, and those born during a gap (or since the start).
         let running = is_running(c) || (first && self.shared.config.include_stopped);
         match self.slots.get_mut(&c.id) {
+            // Still listed while it is being removed (Podman).
+            None if self.gone.contains(&c.id) => {}
             None => {
                 let gap_start = self.events_lost_ns.map(|t| t - GAP_MARGIN_NS);
                 let born_in_gap = gap_start.is_some_and(|g| c.created.saturating_mul(1_000_000_000) >= g);

@@ -7,6 +7,7 @@
 //! while it runs (`Slot::Reading`) and hands it back when it ends.
 
 mod event_stream;
+mod gone;
 mod listing;
 mod position_writer;
 mod watchdog;
@@ -29,6 +30,7 @@ use crate::docker::profile::Lifecycle;
 use crate::docker::{ContainerSummary, DockerError, Event};
 use crate::timestamp::unix_now_ns;
 use event_stream::EventStream;
+use gone::GoneIds;
 use position_writer::PositionWriter;
 use watchdog::{watchdog_period, Episode};
 
@@ -79,6 +81,8 @@ struct Discovery {
     /// When the current event stream was subscribed (Unix ns).
     subscribed_ns: Option<i64>,
     daemon_down: bool,
+    /// Destroyed or found gone: never read again.
+    gone: GoneIds,
 }
 
 /// Runs discovery and every reader until shutdown, then joins them all
@@ -102,6 +106,7 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
         events_lost_ns: Some(shared.started_ns),
         subscribed_ns: None,
         daemon_down: false,
+        gone: GoneIds::default(),
         shared,
     };
     let mut events = EventStream::new(config.rotation_interval.max(MIN_EVENTS_ROTATION));
@@ -263,6 +268,7 @@ impl Discovery {
     /// A destroyed container is forgotten (once its reader ends), and its
     /// saved position goes with it.
     fn on_destroyed(&mut self, id: &str) {
+        self.gone.insert(id);
         self.forget_position(id);
         match self.slots.get_mut(id) {
             Some(Slot::Reading(r)) => r.destroyed = true,
@@ -299,6 +305,7 @@ impl Discovery {
                 None => {}
             },
             ReaderExit::Gone { read } => {
+                self.gone.insert(&id);
                 // Removed: counted once (as lost if nothing could be read of
                 // it), then forgotten.
                 if read {

@@ -174,7 +174,9 @@ impl Reader {
         reason: Option<ReopenReason>,
         early: Option<Connection>,
     ) -> Next {
-        state.tracked.progress.set_state(ReaderState::Starting);
+        // The state stays what it was (starting, following, backoff…) until
+        // the new stream is open: a renewal is part of following (on Podman
+        // a quiet log's renewal takes `headers::HEADER_PATIENCE`).
         let mut conn = match early {
             Some(conn) => conn,
             None => match self.open(state, true).await? {
