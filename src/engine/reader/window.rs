@@ -86,6 +86,9 @@ impl Reader {
         // Working through what is left: not a stream to renew (a follow
         // stream that Podman ends with the container can leave much).
         state.tracked.progress.set_state(ReaderState::CatchingUp);
+        // A follow stream sent while the container ran may have ended with
+        // it before the log's end: a window from the position confirms it.
+        let mut confirm = early.as_ref().is_some_and(|c| c.query.follow && c.profile.follow_may_end_before_the_log);
         loop {
             let read = match early.take() {
                 Some(mut conn) => self.read_to_end(state, &mut conn, true).await,
@@ -95,6 +98,7 @@ impl Reader {
                 return ReaderExit::Cancelled;
             };
             match end {
+                WindowEnd::Complete if std::mem::take(&mut confirm) => {}
                 WindowEnd::Complete => {
                     self.shared.log.info(
                         "Container stopped; its log was read to the end.",
