@@ -174,9 +174,14 @@ impl Reader {
         reason: Option<ReopenReason>,
         early: Option<Connection>,
     ) -> Next {
-        // The state stays what it was (starting, following, backoff…) until
-        // the new stream is open: a renewal is part of following (on Podman
-        // a quiet log's renewal takes `headers::HEADER_PATIENCE`).
+        // Renewing a healthy stream is still following (on Podman a quiet
+        // log's renewal takes `headers::HEADER_PATIENCE`); any other open
+        // (first, after a failure) is a start, which the watchdog may
+        // restart.
+        let progress = &state.tracked.progress;
+        if progress.state() != ReaderState::Following {
+            progress.set_state(ReaderState::Starting);
+        }
         let mut conn = match early {
             Some(conn) => conn,
             None => match self.open(state, true).await? {
