@@ -151,12 +151,15 @@ impl Profile {
 
     /// The answer says the container is gone, or going: 404, 409 for one
     /// dead or marked for removal (Docker), or (Podman) a 500 from a
-    /// container being removed ("does not exist in database").
+    /// container being removed ("does not exist in database"), or a logs
+    /// request to one removed ("has already been removed").
     pub fn is_gone(&self, e: &DockerError) -> bool {
         match e {
             DockerError::Status { code: 404 | 409, .. } => true,
             DockerError::Status { code: 500, message } if self.daemon.kind == EngineKind::Podman => {
-                message.contains("no such container") || message.contains("does not exist in database")
+                ["no such container", "does not exist in database", "has already been removed"]
+                    .iter()
+                    .any(|m| message.contains(m))
             }
             _ => false,
         }
@@ -262,6 +265,8 @@ mod tests {
         assert!(p.is_unreadable(&none) && !d.is_unreadable(&none) && !p.is_gone(&none));
         assert!(d.is_unreadable(&status(501, "configured logging driver does not support reading")));
         assert!(!p.is_gone(&status(500, "something else")));
+        let logs_after_rm = "failed to obtain logs for Container 'f3ea': container has already been removed";
+        assert!(p.is_gone(&status(500, logs_after_rm)) && !d.is_gone(&status(500, logs_after_rm)));
         assert!(d.is_gone(&status(409, "container is marked for removal and cannot be started")));
     }
 

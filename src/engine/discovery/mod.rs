@@ -13,6 +13,7 @@ mod position_writer;
 mod watchdog;
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -306,6 +307,12 @@ impl Discovery {
             },
             ReaderExit::Gone { read } => {
                 self.gone.insert(&id);
+                // A reader started again for a container read before (drained,
+                // or lines delivered) that finds it gone has lost nothing.
+                let read_before = state
+                    .as_ref()
+                    .is_some_and(|s| s.drained_run.is_some() || s.tracked.stats.records.load(Relaxed) > 0);
+                let read = read || read_before;
                 // Removed: counted once (as lost if nothing could be read of
                 // it), then forgotten.
                 if read {
