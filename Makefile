@@ -107,7 +107,8 @@ test-soak-short:
 bench: bench-setup
 	scripts/bench-run.sh
 
-# The same harness on small logs (20k lines, 2 and 5 containers, 20 idle, 3 s latency): ~40 s.
+# The same harness on small logs (20k lines, 2 and 5 containers, 20 idle, 3 s latency,
+# a 3 s noisy neighbour): ~1 min.
 bench-smoke: bench-setup
 	$(DEADLINE) env BENCH_SMOKE=1 scripts/bench-run.sh
 

@@ -20,9 +20,10 @@ use log_capturer::docker::DockerHost;
 use log_capturer::docker::{BodyRead, Endpoint};
 use log_capturer::record::ContainerMeta;
 use log_capturer::ffi::capture_record;
-use log_capturer::frame::{decode_multiplexed, Decoded, Entry, Stream, PIECE_BYTES};
 use log_capturer::chain::{Assembler, ChainOptions, Dedup, Line, LineChain};
-use log_capturer::position::Position;
+use log_capturer::frame::{decode_multiplexed, Decoded, Entry, Stream, PIECE_BYTES};
+use log_capturer::multiline::{Event, Grouper, MultilineConfig, Parser};
+use log_capturer::position::{Position, Watermark};
 use log_capturer::queue::Queue;
 use log_capturer::record::Record;
 
@@ -154,6 +155,83 @@ fn assemble(entries: &[Entry], out: &mut Vec<Line>) {
     black_box(&position);
 }
 
+/// Multiline input: `n` lines of 100 bytes (99 and the newline the reader
+/// strips) on stdout, every 100th line opening a 10-line Java trace (an
+/// exception, frames, a cause, `... N more`); the other lines are ordinary
+/// log lines the parsers must look at and pass through.
+fn multiline_input(n: usize) -> Vec<Line> {
+    let pad = |mut text: String| {
+        text.truncate(99);
+        while text.len() < 99 {
+            text.push('.');
+        }
+        text
+    };
+    let trace = [
+        "java.lang.IllegalStateException: request 4711 could not be served by the backend pool".to_string(),
+        "\tat com.example.shop.checkout.PaymentService.charge(PaymentService.java:214)".to_string(),
+        "\tat com.example.shop.checkout.CheckoutController.submit(CheckoutController.java:88)".to_string(),
+        "\tat java.base/java.util.concurrent.ThreadPoolExecutor.runWorker(ThreadPoolExecutor.java:1136)".to_string(),
+        "\tat java.base/java.util.concurrent.ThreadPoolExecutor$Worker.run(ThreadPoolExecutor.java:635)".to_string(),
+        "\tat java.base/java.lang.Thread.run(Thread.java:833)".to_string(),
+        "Caused by: java.net.SocketTimeoutException: Read timed out after 30000 ms on 10.0.0.12".to_string(),
+        "\tat java.base/sun.nio.ch.NioSocketImpl.timedRead(NioSocketImpl.java:288)".to_string(),
+        "\tat com.example.shop.net.BackendClient.call(BackendClient.java:51)".to_string(),
+        "\t... 5 more".to_string(),
+    ];
+    let mut text = Vec::with_capacity(n * 99);
+    let mut spans = Vec::with_capacity(n);
+    for i in 0..n {
+        let k = i % 100;
+        let line = if k >= 90 {
+            pad(trace[k - 90].clone())
+        } else {
+            pad(format!(
+                "2024-05-06 07:08:09.{:03} INFO  [worker-{}] c.e.shop.Api - request {i} handled in 3 ms",
+                i % 1000,
+                i % 8
+            ))
+        };
+        spans.push((text.len(), line.len()));
+        text.extend_from_slice(line.as_bytes());
+    }
+    let text = Bytes::from(text);
+    spans
+        .into_iter()
+        .enumerate()
+        .map(|(i, (at, len))| Line {
+            stream: Stream::Stdout,
+            ts_ns: T0 + i as i64 * 1000,
+            count: 1,
+            first_count: 1,
+            message: text.slice(at..at + len),
+            flags: 0,
+        })
+        .collect()
+}
+
+/// Pushes every line through a fresh grouper, as a reader would (one
+/// `now` per read, here per 1,024 lines), then finishes; returns the
+/// number of events.
+fn group_all(config: Option<MultilineConfig>, lines: &[Line], out: &mut Vec<Event>) -> usize {
+    let mut grouper = Grouper::new(config, 1 << 20);
+    let mut events = 0;
+    for chunk in lines.chunks(1024) {
+        let now = Instant::now();
+        for line in chunk {
+            grouper.push(line.clone(), now, out);
+        }
+        grouper.flush_due(now, out);
+        events += out.len();
+        black_box(&out);
+        out.clear();
+    }
+    grouper.finish(out);
+    events += out.len();
+    out.clear();
+    events
+}
+
 fn meta() -> Arc<ContainerMeta> {
     Arc::new(ContainerMeta {
         id: CString::new("3f6a".repeat(16)).unwrap(),
@@ -175,7 +253,7 @@ fn records(meta: &Arc<ContainerMeta>, lines: &[Line]) -> VecDeque<Record> {
             container: meta.clone(),
             stream: line.stream,
             ts_ns: line.ts_ns,
-            count: line.count,
+            mark: Watermark { ts_ns: line.ts_ns, count: line.count },
             flags: line.flags,
             message: line.message.clone(),
         })
@@ -321,6 +399,36 @@ fn main() {
             black_box(bytes);
         },
     );
+
+    // Multiline grouping of 1M 100-byte lines, a 10-line Java trace every
+    // 100: the java parser next to the stage off (every line an event).
+    let n = 1_000_000;
+    let input = multiline_input(n);
+    let mut events = Vec::with_capacity(1024);
+    h.case("multiline: off (pass-through), 1M 100-byte lines (per line)", n as u64, (n * 99) as u64, || {
+        assert_eq!(group_all(None, &input, &mut events), n);
+    });
+    let java = MultilineConfig::parser(Parser::Java);
+    h.case("multiline: java parser, a trace every 100 lines (per line)", n as u64, (n * 99) as u64, || {
+        assert_eq!(group_all(Some(java.clone()), &input, &mut events), n - n / 100 * 9);
+    });
+    for parser in [Parser::Python, Parser::Go] {
+        let config = MultilineConfig::parser(parser);
+        let name = format!("multiline: {} parser, same lines (nothing to group)", parser.name());
+        h.case(&name, n as u64, (n * 99) as u64, || {
+            assert_eq!(group_all(Some(config.clone()), &input, &mut events), n);
+        });
+    }
+    let patterns = MultilineConfig::from_json(
+        r#"{"start_pattern": "^\\S", "condition_pattern": "^\\s", "mode": "continue_through"}"#,
+    )
+    .unwrap()
+    .unwrap();
+    h.case("multiline: start/condition patterns, continue_through (per line)", n as u64, (n * 99) as u64, || {
+        // Every unindented line opens an event: a trace is two, the
+        // exception with its frames and `Caused by` with its own.
+        assert_eq!(group_all(Some(patterns.clone()), &input, &mut events), n - n / 100 * 8);
+    });
 
     // The client's whole path on a local socket, without the daemon:
     // HTTP/1.1 chunked body → frames → dedup/assemble.

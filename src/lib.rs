@@ -13,7 +13,10 @@
 //! - [`config`]: the JSON configuration, its values and filters.
 //! - [`docker`]: the few read-only Docker API calls, over a small HTTP
 //!   client, and the daemon's profile.
-//! - [`queue`]: the bounded queue between readers and the host.
+//! - [`queue`]: the bounded queue between readers and the host, fair
+//!   between containers.
+//! - [`multiline`]: a container's lines grouped into events (stack traces),
+//!   per stream, across its connections.
 //! - [`chain`]: how a connection's entries become lines (de-duplication,
 //!   partial merge).
 //! - [`position`]: per-stream watermarks and their proofs.
@@ -29,6 +32,7 @@ pub mod ffi;
 pub mod fluentbit;
 pub mod frame;
 pub mod log;
+pub mod multiline;
 mod named;
 pub mod position;
 pub mod queue;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::frame::Stream;
+use crate::position::Watermark;
 
 /// Flags on a delivered record.
 pub mod flags {
@@ -23,10 +24,13 @@ pub mod flags {
 pub struct Record {
     pub container: Arc<ContainerMeta>,
     pub stream: Stream,
+    /// Docker's timestamp of the record (of its first line, when multiline
+    /// grouping joined several): what the host shows.
     pub ts_ns: i64,
-    /// The stream's watermark count once this record is passed (see
-    /// `position::Watermark`); used to advance checkpoints.
-    pub count: u32,
+    /// The stream's watermark once this record is passed: its last line's
+    /// stamp and count (see `position::Watermark`). Checkpoints advance to
+    /// it, so they pass only whole records.
+    pub mark: Watermark,
     pub flags: u32,
     pub message: Bytes,
 }

@@ -1,8 +1,8 @@
 //! The documentation names every configuration key the library accepts,
 //! and nothing else: the README's configuration table, the Go binding's
 //! `Config` (a json tag per key) and the Fluent Bit property table (the
-//! library's keys but `log_level`, which Fluent Bit keeps for itself, plus
-//! the plugin's own). A key added later without its documentation fails
+//! library's keys but `log_level`, which Fluent Bit keeps for itself, and
+//! `multiline` as its dotted keys, plus the plugin's own). A key added later without its documentation fails
 //! here. The Fluent Bit configuration examples must parse and name only
 //! properties the plugin accepts, with values it accepts (CI has no Fluent
 //! Bit to try them in).
@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use log_capturer::config::KEYS;
+use log_capturer::config::{property_keys, KEYS};
 use log_capturer::log::LogLevel;
 use log_capturer::fluentbit::properties::{self, PLUGIN_KEYS};
 use yaml_rust2::{Yaml, YamlLoader};
@@ -48,9 +48,10 @@ fn library_keys() -> BTreeSet<String> {
     KEYS.iter().map(|k| k.to_string()).collect()
 }
 
-/// The keys of a Fluent Bit `log_capturer` input.
+/// The keys of a Fluent Bit `log_capturer` input (`multiline` as its
+/// dotted keys).
 fn plugin_keys() -> BTreeSet<String> {
-    KEYS.iter().filter(|&&k| k != "log_level").chain(PLUGIN_KEYS).map(|k| k.to_string()).collect()
+    property_keys().filter(|&k| k != "log_level").chain(PLUGIN_KEYS.iter().copied()).map(|k| k.to_string()).collect()
 }
 
 #[test]

@@ -1,9 +1,9 @@
 //! The tree's layers: which top-level module of `src/` may use which (the
 //! README's "Layout" draws the same table). A file that imports from a
 //! module its layer may not use fails here, so a lower module (wire
-//! format, position, chain, queue, records, Docker client, config, log)
-//! can never reach up into the engine or the edges again, and no import
-//! circle can form between modules.
+//! format, position, chain, multiline, queue, records, Docker client,
+//! config, log) can never reach up into the engine or the edges again, and
+//! no import circle can form between modules.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -14,15 +14,16 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("timestamp", &[]),
     ("log", &["named"]),
     ("frame", &["timestamp"]),
-    ("record", &["frame", "timestamp"]),
     ("position", &["frame"]),
+    ("record", &["frame", "position", "timestamp"]),
     ("chain", &["frame", "position", "record"]),
+    ("multiline", &["chain", "frame", "position", "record"]),
     ("queue", &["record", "frame"]),
     ("docker", &["record", "chain", "frame", "timestamp"]),
-    ("config", &["docker", "log", "timestamp"]),
+    ("config", &["docker", "multiline", "log", "timestamp"]),
     (
         "engine",
-        &["config", "docker", "queue", "chain", "position", "record", "frame", "log", "timestamp", "named"],
+        &["config", "docker", "queue", "multiline", "chain", "position", "record", "frame", "log", "timestamp", "named"],
     ),
     ("ffi", &["engine", "config", "record", "log"]),
     ("fluentbit", &["ffi", "engine", "config", "record", "frame", "log", "timestamp"]),

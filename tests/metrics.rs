@@ -5,7 +5,6 @@ mod common;
 
 use std::ffi::CStr;
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 use std::ptr;
 use std::time::Duration;
 
@@ -20,32 +19,6 @@ fn metrics_text(cap: &Capture) -> String {
     let text = unsafe { CStr::from_ptr(out) }.to_string_lossy().into_owned();
     unsafe { capture_string_free(out) };
     text
-}
-
-/// Runs `promtool check metrics` on `text`; returns its complaints.
-fn promtool_check(text: &str) -> Result<(), String> {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool is installed by scripts/deps.sh");
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-    }
-}
-
-/// The value of the first sample of `name` whose line contains `needle`.
-pub fn sample(text: &str, name: &str, needle: &str) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']) && l.contains(needle))
-        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
 #[test]
@@ -79,6 +52,11 @@ fn exposition_passes_promtool_with_and_without_container_labels() {
             "{text}"
         );
         assert!(sample(&text, "log_capturer_container_stream_age_seconds_count", "") >= Some(1.0), "{text}");
+        for reason in ["backpressure", "rate_limit"] {
+            let reason = format!("reason=\"{reason}\"");
+            assert_eq!(sample(&text, "log_capturer_container_paused_seconds_total", &reason), Some(0.0), "{text}");
+            assert_eq!(sample(&text, "log_capturer_paused_seconds_total", &reason), Some(0.0), "{text}");
+        }
         assert_eq!(text.contains("container_id="), per_container, "{text}");
     }
 }

@@ -45,10 +45,17 @@ type Config struct {
 	// The longest message delivered; longer lines are cut and flagged
 	// Truncated. Default 1 MiB.
 	MaxLineBytes uint64 `json:"max_line_bytes,omitempty"`
-	// How many records may wait for Poll. Default 65536.
+	// How many records may wait for Poll, shared by the containers (each
+	// holds at most its share; Poll takes them in turn). Default 65536.
 	QueueMaxRecords uint64 `json:"queue_max_records,omitempty"`
-	// How many message bytes may wait for Poll. Default 64 MiB.
+	// How many message bytes may wait for Poll (shared likewise). Default
+	// 64 MiB.
 	QueueMaxBytes uint64 `json:"queue_max_bytes,omitempty"`
+	// The most records a second one container delivers; past it, its
+	// reading pauses (the daemon keeps the log; a log the daemon rotates
+	// and deletes can lose what it deletes meanwhile, reported as a gap).
+	// 0: no limit (the default).
+	ContainerMaxRecordsPerSecond float64 `json:"container_max_records_per_second,omitempty"`
 	// Where reading starts for containers already running: "now" (default),
 	// "all", or a time (RFC 3339, e.g. t.Format(time.RFC3339Nano)).
 	Since string `json:"since,omitempty"`
@@ -77,6 +84,9 @@ type Config struct {
 	// What a corrupt position file does: "fail" (default: Start fails
 	// naming the file) or "reset" (moved aside, start afresh).
 	CheckpointOnCorrupt string `json:"checkpoint_on_corrupt,omitempty"`
+	// Stack traces as one record each, per container and stream (see
+	// Multiline). Default nil: off.
+	Multiline *Multiline `json:"multiline,omitempty"`
 
 	// Extra keys added to the document as they are (they win over the
 	// fields above): for keys this struct does not know yet.

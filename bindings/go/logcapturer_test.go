@@ -51,38 +51,50 @@ func TestConfigDocument(t *testing.T) {
 	if doc, _ := json.Marshal(Config{}); string(doc) != "{}" {
 		t.Fatalf("zero Config gives %s, want {}", doc)
 	}
+	doc, err = json.Marshal(Config{Multiline: &Multiline{
+		StartPattern: `^\S`, ConditionPattern: `^\s`, Mode: "continue_through", Timeout: 250 * time.Millisecond,
+	}})
+	want = `{"multiline":{"condition_pattern":"^\\s","mode":"continue_through","start_pattern":"^\\S","timeout_ms":250}}`
+	if err != nil || string(doc) != want {
+		t.Fatalf("multiline document\n got %s (%v)\nwant %s", doc, err, want)
+	}
+	if _, err := json.Marshal(Multiline{Timeout: 1500 * time.Microsecond}); err == nil {
+		t.Fatal("a Timeout of 1.5ms was accepted")
+	}
 }
 
 // Every field's tag must be a key the library knows, with a value it takes.
 func TestEveryConfigFieldIsAccepted(t *testing.T) {
 	c, err := Start(Config{
-		DockerHost:          "unix:///var/run/docker.sock",
-		RotationInterval:    90 * time.Second,
-		RotationJitter:      Float(0.2),
-		ReadTimeout:         20 * time.Second,
-		RequestTimeout:      5 * time.Second,
-		IncludeContainers:   []string{"lct-no-such-container-"},
-		ExcludeContainers:   []string{"lct-no-such-container-x"},
-		IncludeLabels:       []string{"log-capturer-test=1"},
-		ExcludeLabels:       []string{"skip"},
-		IncludeImages:       []string{"log-capturer-test/"},
-		ExcludeImages:       []string{"other/"},
-		Streams:             []string{"stdout", "stderr"},
-		AutoPartialMerge:    Bool(true),
-		MaxLineBytes:        64 << 10,
-		QueueMaxRecords:     1000,
-		QueueMaxBytes:       1 << 20,
-		Since:               time.Now().Add(-time.Hour).Format(time.RFC3339Nano),
-		RetryBackoff:        500 * time.Millisecond,
-		RetryBackoffMax:     5 * time.Second,
-		ReopenTail:          100,
-		LogLevel:            "error",
-		IncludeStopped:      true,
-		MetricsAddr:         "127.0.0.1:0",
-		MetricsPerContainer: Bool(false),
-		CheckpointPath:      filepath.Join(t.TempDir(), "positions.json"),
-		CheckpointInterval:  2 * time.Second,
-		CheckpointOnCorrupt: "reset",
+		DockerHost:                   "unix:///var/run/docker.sock",
+		RotationInterval:             90 * time.Second,
+		RotationJitter:               Float(0.2),
+		ReadTimeout:                  20 * time.Second,
+		RequestTimeout:               5 * time.Second,
+		IncludeContainers:            []string{"lct-no-such-container-"},
+		ExcludeContainers:            []string{"lct-no-such-container-x"},
+		IncludeLabels:                []string{"log-capturer-test=1"},
+		ExcludeLabels:                []string{"skip"},
+		IncludeImages:                []string{"log-capturer-test/"},
+		ExcludeImages:                []string{"other/"},
+		Streams:                      []string{"stdout", "stderr"},
+		AutoPartialMerge:             Bool(true),
+		MaxLineBytes:                 64 << 10,
+		QueueMaxRecords:              1000,
+		QueueMaxBytes:                1 << 20,
+		Since:                        time.Now().Add(-time.Hour).Format(time.RFC3339Nano),
+		RetryBackoff:                 500 * time.Millisecond,
+		RetryBackoffMax:              5 * time.Second,
+		ReopenTail:                   100,
+		LogLevel:                     "error",
+		IncludeStopped:               true,
+		MetricsAddr:                  "127.0.0.1:0",
+		MetricsPerContainer:          Bool(false),
+		CheckpointPath:               filepath.Join(t.TempDir(), "positions.json"),
+		CheckpointInterval:           2 * time.Second,
+		CheckpointOnCorrupt:          "reset",
+		ContainerMaxRecordsPerSecond: 2.5,
+		Multiline:                    &Multiline{Parser: "java", Timeout: 2 * time.Second},
 	})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -107,6 +119,8 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"bad docker_host", Config{DockerHost: "ssh://somewhere"}, "docker_host"},
 		{"bad since", Config{Since: "yesterday"}, "since"},
 		{"wrong type", Config{Extra: map[string]interface{}{"max_line_bytes": "lots"}}, "max_line_bytes"},
+		{"unknown parser", Config{Multiline: &Multiline{Parser: "ruby"}}, "multiline.parser"},
+		{"bad pattern", Config{Multiline: &Multiline{StartPattern: "(", ConditionPattern: "x", Mode: "halt_with"}}, "multiline.start_pattern"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Start(tc.cfg)

@@ -20,10 +20,12 @@ type Stats struct {
 
 // QueueStats is the queue between the readers and Poll.
 type QueueStats struct {
-	Records             uint64  `json:"records"`
-	Bytes               uint64  `json:"bytes"`
-	MaxRecords          uint64  `json:"max_records"`
-	MaxBytes            uint64  `json:"max_bytes"`
+	Records    uint64 `json:"records"`
+	Bytes      uint64 `json:"bytes"`
+	MaxRecords uint64 `json:"max_records"`
+	MaxBytes   uint64 `json:"max_bytes"`
+	// Containers with records waiting (each holds at most its share).
+	Containers          uint64  `json:"containers"`
 	BackpressureSeconds float64 `json:"backpressure_seconds"`
 }
 
@@ -41,7 +43,8 @@ type ContainerStats struct {
 	ID    string `json:"id"`
 	Name  string `json:"name"`
 	Image string `json:"image"`
-	// starting, following, backoff, drained, unreadable or excluded.
+	// starting, following, backoff, backpressure, rate_limited,
+	// catching_up, polling, drained, unreadable or excluded.
 	State string `json:"state"`
 	// Scheduled reopenings of a healthy stream.
 	Rotations    uint64    `json:"rotations"`
@@ -59,8 +62,21 @@ type ContainerStats struct {
 	LagSeconds    float64           `json:"lag_seconds"`
 	// The resume position per stream (nil until the first record).
 	Position *Position `json:"position"`
+	// Lines read and held in open multiline events (not delivered yet).
+	HeldLines uint64 `json:"held_lines"`
 	// Places where the daemon had deleted lines before they were read.
 	Gaps Gaps `json:"gaps"`
+	// How long its reader was paused (not reading; the daemon kept the log).
+	PausedSeconds PausedSeconds `json:"paused_seconds"`
+}
+
+// PausedSeconds is a reader's time paused, by reason (counted as each pause
+// ends).
+type PausedSeconds struct {
+	// Waiting for room: the queue, or the container's share of it, was full.
+	Backpressure float64 `json:"backpressure"`
+	// Over container_max_records_per_second.
+	RateLimit float64 `json:"rate_limit"`
 }
 
 // Gaps counts where a container's log had been rotated away past the

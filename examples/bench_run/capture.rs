@@ -18,10 +18,10 @@ use crate::probe;
 const POLL_MAX_RECORDS: usize = 8192;
 
 /// A capture through the C ABI; stopped and freed when dropped.
-struct Capture(*mut capture_handle);
+pub struct Capture(*mut capture_handle);
 
 impl Capture {
-    fn start(config: Value) -> Result<Capture, String> {
+    pub fn start(config: Value) -> Result<Capture, String> {
         let text = CString::new(config.to_string()).map_err(|e| e.to_string())?;
         let mut handle = ptr::null_mut();
         // SAFETY: a valid C string and out pointer.
@@ -39,22 +39,28 @@ impl Capture {
     /// One poll: calls `each` with (timestamp_ns, message_len) of every
     /// record; returns the batch's record count, or None once stopped.
     fn poll(&self, timeout_ms: u32, mut each: impl FnMut(i64, usize)) -> Option<usize> {
+        self.poll_records(POLL_MAX_RECORDS, timeout_ms, |r| each(r.timestamp_ns, r.message_len))
+    }
+
+    /// One poll of at most `max` records: calls `each` with every record
+    /// (valid only during the call); returns the batch's record count, or
+    /// None once stopped.
+    pub fn poll_records(&self, max: usize, timeout_ms: u32, mut each: impl FnMut(&capture_record)) -> Option<usize> {
         let mut batch = ptr::null_mut();
         // SAFETY: a live handle and an out pointer; the batch is freed below.
-        if unsafe { capture_poll(self.0, POLL_MAX_RECORDS, timeout_ms, &mut batch) } != CAPTURE_OK {
+        if unsafe { capture_poll(self.0, max, timeout_ms, &mut batch) } != CAPTURE_OK {
             return None;
         }
         let b = unsafe { &*batch };
         for i in 0..b.len {
-            let r = unsafe { &*b.records.add(i) };
-            each(r.timestamp_ns, r.message_len);
+            each(unsafe { &*b.records.add(i) });
         }
         let n = b.len;
         unsafe { capture_batch_free(batch) };
         Some(n)
     }
 
-    fn stats(&self) -> Value {
+    pub fn stats(&self) -> Value {
         let mut text = ptr::null_mut();
         // SAFETY: a live handle; the string is freed below.
         if unsafe { capture_stats(self.0, &mut text) } != CAPTURE_OK {
@@ -104,15 +110,15 @@ impl Args {
     }
 }
 
-fn dockerd_cpu(args: &Args) -> f64 {
+pub fn dockerd_cpu(args: &Args) -> f64 {
     probe::cpu_seconds(args.number("dockerd")).unwrap_or(f64::NAN)
 }
 
-fn self_cpu() -> f64 {
+pub fn self_cpu() -> f64 {
     probe::cpu_seconds(std::process::id()).unwrap_or(f64::NAN)
 }
 
-fn now_ns() -> i64 {
+pub fn now_ns() -> i64 {
     log_capturer::timestamp::unix_now_ns()
 }
 
@@ -127,11 +133,14 @@ pub fn drain(args: &Args) -> Result<Value, String> {
     let expect: usize = args.number("expect");
     let timeout = Duration::from_secs(args.number("timeout"));
     let pause = Duration::from_millis(args.optional("poll-pause-ms").unwrap_or(0));
-    let config = json!({
+    let mut config = json!({
         "include_containers": [args.text("prefix")],
         "include_stopped": true,
         "since": "all",
     });
+    if let Some(multiline) = args.optional::<String>("multiline") {
+        config["multiline"] = serde_json::from_str(&multiline).map_err(|e| format!("--multiline: {e}"))?;
+    }
     let (cpu0, dockerd0, busy0) = (self_cpu(), dockerd_cpu(args), probe::machine_busy_seconds());
     let started = Instant::now();
     let capture = Capture::start(config)?;
@@ -319,6 +328,6 @@ pub fn rotate(args: &Args) -> Result<Value, String> {
     }))
 }
 
-fn containers(stats: &Value) -> Vec<Value> {
+pub fn containers(stats: &Value) -> Vec<Value> {
     stats["containers"].as_array().cloned().unwrap_or_default()
 }

@@ -45,6 +45,14 @@ impl Containers {
         format!("{}{group}-", self.prefix)
     }
 
+    /// The name of a container that someone else (a child mode) will run,
+    /// kept so it is removed with the rest.
+    pub fn claim(&self, group: &str, index: usize) -> String {
+        let name = self.name(group, index);
+        self.made.lock().unwrap().insert(name.clone());
+        name
+    }
+
     /// Starts `count` containers of `group`, each running `sh -c script`.
     /// Returns their names.
     pub fn run(&self, group: &str, count: usize, script: &str) -> Result<Vec<String>, String> {

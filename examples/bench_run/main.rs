@@ -4,16 +4,20 @@
 //! - Drain throughput of finished containers (1, 10, 100): N concurrent
 //!   `curl`s on the raw socket, N concurrent `docker logs`, and the
 //!   capturer through its C ABI (`capture_poll`), with client and dockerd
-//!   CPU from `/proc/<pid>/stat` over each run.
+//!   CPU from `/proc/<pid>/stat` over each run; and one container whose
+//!   log holds Java traces, drained with the `java` multiline parser next
+//!   to without.
 //! - Reopen cost on a 1,000,000-line and a 1,000-line log: the reader's
 //!   bounded request next to the naive `since=`-only one, and the engine's
 //!   own rotations.
 //! - Write → poll latency of live writers at about 10k lines/s.
+//! - A noisy neighbour: a quiet container's write → poll latency while
+//!   another floods and the host drains at half the flood's rate (`fair`).
 //! - Resident memory per followed idle container (500 vs 0).
 //!
 //! Usage: `bench_run run [--smoke] [--prefix lct-<pid>-]` (what
 //! `scripts/bench-run.sh` calls; `BENCH_SMOKE=1` is `--smoke`). The other
-//! modes (`drain`, `latency`, `idle`, `rotate`) are the capturer's side of
+//! modes (`drain`, `latency`, `idle`, `rotate`, `fair`) are the capturer's side of
 //! one measurement, run by `run` as a child process; `rawread` is a
 //! reference reader for `scripts/bench-profile.sh`.
 //!
@@ -22,6 +26,7 @@
 
 mod capture;
 mod containers;
+mod fair;
 mod probe;
 mod rawread;
 mod reopen;
@@ -47,6 +52,10 @@ const TARGET_CPU_RATIO: f64 = 0.25;
 const TARGET_IDLE_KIB: f64 = 64.0;
 const TARGET_REOPEN_RATIO: f64 = 2.0;
 const TARGET_P99_MS: f64 = 20.0;
+/// The drain with a multiline parser on, over the same drain with it off.
+const TARGET_MULTILINE_RATIO: f64 = 0.9;
+/// A quiet container's lines behind a flood (issue #16).
+const TARGET_FAIR_P99_MS: f64 = 100.0;
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -73,6 +82,9 @@ struct Plan {
     reps: usize,
     /// (containers, lines per container) of each drain case.
     drains: Vec<(usize, usize)>,
+    /// Lines of the one container drained with the multiline parser on
+    /// and off.
+    multiline_lines: usize,
     reopen_big: usize,
     reopen_small: usize,
     rotate_seconds: f64,
@@ -82,6 +94,10 @@ struct Plan {
     writer_pause: &'static str,
     latency_warmup: f64,
     latency_seconds: f64,
+    /// The noisy neighbour: how long the flood writes (at its own rate),
+    /// and the bursts of the run that measures that rate.
+    fair_flood_seconds: f64,
+    fair_calibration_bursts: usize,
     idle: usize,
     max_load: f64,
     load_wait: Duration,
@@ -91,7 +107,7 @@ impl Plan {
     fn new(smoke: bool) -> Plan {
         let env = |key: &str| std::env::var(key).ok().and_then(|v| v.parse::<f64>().ok());
         let phases = std::env::var("BENCH_PHASES")
-            .unwrap_or_else(|_| "drain,reopen,latency,idle".into())
+            .unwrap_or_else(|_| "drain,multiline,reopen,latency,fair,idle".into())
             .split(',')
             .map(|p| p.trim().to_string())
             .collect();
@@ -102,6 +118,7 @@ impl Plan {
                 drain_reps: env("BENCH_REPS").map_or(1, |v| v as usize),
                 reps: env("BENCH_REPS").map_or(1, |v| v as usize),
                 drains: vec![(2, 10_000), (5, 4_000)],
+                multiline_lines: 20_000,
                 reopen_big: 20_000,
                 reopen_small: 1_000,
                 rotate_seconds: 3.0,
@@ -110,6 +127,8 @@ impl Plan {
                 writer_pause: "0.02",
                 latency_warmup: 1.0,
                 latency_seconds: 3.0,
+                fair_flood_seconds: 3.0,
+                fair_calibration_bursts: 10,
                 idle: 20,
                 max_load: env("BENCH_MAX_LOAD").unwrap_or(f64::INFINITY),
                 load_wait: Duration::from_secs_f64(env("BENCH_LOAD_WAIT").unwrap_or(0.0)),
@@ -121,6 +140,7 @@ impl Plan {
                 drain_reps: env("BENCH_REPS").map_or(5, |v| v as usize),
                 reps: env("BENCH_REPS").map_or(3, |v| v as usize),
                 drains: vec![(1, 1_000_000), (10, 100_000), (100, 10_000)],
+                multiline_lines: 1_000_000,
                 reopen_big: 1_000_000,
                 reopen_small: 1_000,
                 rotate_seconds: 10.0,
@@ -129,6 +149,8 @@ impl Plan {
                 writer_pause: "0.02",
                 latency_warmup: 2.0,
                 latency_seconds: 15.0,
+                fair_flood_seconds: 10.0,
+                fair_calibration_bursts: 30,
                 idle: env("BENCH_IDLE").map_or(500, |v| v as usize),
                 max_load: env("BENCH_MAX_LOAD").unwrap_or(1.0),
                 load_wait: Duration::from_secs_f64(env("BENCH_LOAD_WAIT").unwrap_or(900.0)),
@@ -166,10 +188,11 @@ fn main() {
         "latency" => child(capture::latency, args),
         "idle" => child(capture::idle, args),
         "rotate" => child(capture::rotate, args),
+        "fair" => child(fair::fair, args),
         "rawread" => child(rawread::rawread, args),
         "run" => std::process::exit(run(args.collect())),
         other => {
-            eprintln!("bench: unknown mode {other:?} (run, drain, latency, idle, rotate, rawread)");
+            eprintln!("bench: unknown mode {other:?} (run, drain, latency, idle, rotate, fair, rawread)");
             std::process::exit(2);
         }
     }
@@ -222,10 +245,12 @@ fn run(args: Vec<String>) -> i32 {
             return 2;
         }
     }
-    let phases: [(&str, &str, Phase); 4] = [
+    let phases: [(&str, &str, Phase); 6] = [
         ("drain", "drain throughput", Bench::drains),
+        ("multiline", "multiline drain", Bench::drain_multiline),
         ("reopen", "reopen cost", Bench::reopens),
         ("latency", "write → poll latency", Bench::latency),
+        ("fair", "noisy neighbour", Bench::fairness),
         ("idle", "idle memory", Bench::idle_memory),
     ];
     let mut failed = false;
@@ -316,6 +341,37 @@ fn drain_script(lines: usize) -> String {
     format!("yes {} | head -n {lines}", drain_line())
 }
 
+/// The lines of a traced log repeat in blocks of this many: a 10-line Java
+/// trace, then plain lines (each of `LINE_BYTES` with its newline).
+const TRACE_BLOCK_LINES: usize = 100;
+/// How many events the java parser makes of one block.
+const TRACE_BLOCK_EVENTS: usize = TRACE_BLOCK_LINES - 9;
+
+/// One block of a traced log, without its last newline.
+fn trace_block() -> String {
+    let pad = |line: String| {
+        let mut line = line;
+        while line.len() < LINE_BYTES - 1 {
+            line.push((b'a' + (line.len() % 26) as u8) as char);
+        }
+        line
+    };
+    let mut lines = vec![pad("java.lang.IllegalStateException: request failed ".into())];
+    for i in 0..6 {
+        lines.push(pad(format!("\tat com.example.app.Handler{i}.handle(Handler{i}.java:{}) ", 40 + i)));
+    }
+    lines.push(pad("Caused by: java.io.IOException: connection reset by peer ".into()));
+    lines.push(pad("\tat com.example.net.Channel.read(Channel.java:77) ".into()));
+    lines.push(pad("\t... 6 more ".into()));
+    lines.extend((lines.len()..TRACE_BLOCK_LINES).map(|_| drain_line()));
+    lines.join("\n")
+}
+
+/// `N` lines (a multiple of `TRACE_BLOCK_LINES`) of traced log, then exit.
+fn traced_script(lines: usize) -> String {
+    format!("yes '{}' | head -n {lines}", trace_block())
+}
+
 /// `N` lines, a last marker line, then idle (the container keeps running).
 fn reopen_script(lines: usize) -> String {
     format!("yes {} | head -n {}; echo end-of-log; exec sleep 3600", drain_line(), lines - 1)
@@ -402,6 +458,45 @@ impl Bench {
         Ok(())
     }
 
+    /// One container whose log holds a Java trace every `TRACE_BLOCK_LINES`
+    /// lines, drained by the capturer with the `java` parser and without,
+    /// in turns (the order alternating between repetitions).
+    fn drain_multiline(&mut self) -> Result<(), String> {
+        let lines = self.plan.multiline_lines / TRACE_BLOCK_LINES * TRACE_BLOCK_LINES;
+        say(format!("starting 1 container of {lines} lines with Java traces"));
+        let names = self.containers.run("traced", 1, &traced_script(lines))?;
+        let result = self.containers.wait_exited(&names).and_then(|()| self.drain_multiline_runs(lines));
+        self.containers.remove(&names);
+        result
+    }
+
+    fn drain_multiline_runs(&mut self, lines: usize) -> Result<(), String> {
+        let events = lines / TRACE_BLOCK_LINES * TRACE_BLOCK_EVENTS;
+        let mut runs: [Vec<report::DrainRun>; 2] = [Vec::new(), Vec::new()];
+        for rep in 0..self.plan.drain_reps {
+            for k in 0..2 {
+                let on = (rep + k) % 2 == 1;
+                let load = probe::load1();
+                let (multiline, expect) = if on { (Some(r#"{"parser": "java"}"#), events) } else { (None, lines) };
+                let mut run = self.drain_capture_with("traced", 1, expect, multiline, load)?;
+                run.lines = lines;
+                say(format!(
+                    "  1 × {lines} with traces: parser {:<4} {:>9.0} lines/s  {expect} records  cpu {:.2} s  (load {load:.2})",
+                    if on { "java" } else { "off" },
+                    run.lines as f64 / run.seconds,
+                    run.client_cpu
+                ));
+                self.raw.push(
+                    json!({"kind": "drain_multiline", "parser": if on { "java" } else { "off" }, "run": run.to_json()}),
+                );
+                runs[on as usize].push(run);
+            }
+        }
+        let [off, on] = runs;
+        self.report.multiline(lines, events, off, on);
+        Ok(())
+    }
+
     fn drain_set(&mut self, group: &str, names: &[String], lines: usize) -> Result<(), String> {
         let total = names.len() * lines;
         let mut runs: Vec<Vec<report::DrainRun>> = vec![Vec::new(); 3];
@@ -480,14 +575,28 @@ impl Bench {
     }
 
     fn drain_capture(&self, group: &str, count: usize, total: usize, load: f64) -> Result<report::DrainRun, String> {
-        let v = self.child(
-            "drain",
-            &[
-                ("prefix", self.containers.group_prefix(group)),
-                ("expect", total.to_string()),
-                ("timeout", "600".into()),
-            ],
-        )?;
+        self.drain_capture_with(group, count, total, None, load)
+    }
+
+    /// The capturer drains `count` containers until `total` records came,
+    /// with the `multiline` option given (JSON), if any.
+    fn drain_capture_with(
+        &self,
+        group: &str,
+        count: usize,
+        total: usize,
+        multiline: Option<&str>,
+        load: f64,
+    ) -> Result<report::DrainRun, String> {
+        let mut args = vec![
+            ("prefix", self.containers.group_prefix(group)),
+            ("expect", total.to_string()),
+            ("timeout", "600".into()),
+        ];
+        if let Some(m) = multiline {
+            args.push(("multiline", m.to_string()));
+        }
+        let v = self.child("drain", &args)?;
         let records = v["records"].as_u64().unwrap_or(0) as usize;
         if records != total {
             return Err(format!("the capturer delivered {records} of {total} records ({count} containers)"));

@@ -8,7 +8,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::probe::median;
-use crate::{TARGET_CPU_RATIO, TARGET_IDLE_KIB, TARGET_P99_MS, TARGET_REOPEN_RATIO, TARGET_THROUGHPUT_RATIO};
+use crate::{
+    TARGET_CPU_RATIO, TARGET_FAIR_P99_MS, TARGET_IDLE_KIB, TARGET_MULTILINE_RATIO, TARGET_P99_MS, TARGET_REOPEN_RATIO,
+    TARGET_THROUGHPUT_RATIO,
+};
 
 /// The drain clients, in the order of `Bench::drain_set`'s methods.
 pub const DRAIN_METHODS: [&str; 3] = ["curl (raw socket)", "docker logs", "capturer (capture_poll)"];
@@ -234,6 +237,44 @@ impl Report {
         self.sections.push(s);
     }
 
+    /// One container's traced log drained by the capturer with the java
+    /// parser (`on`) and without (`off`), run in turns.
+    pub fn multiline(&mut self, lines: usize, events: usize, off: Vec<DrainRun>, on: Vec<DrainRun>) {
+        let mut s = format!(
+            "\n### Multiline: 1 container × {} lines with a 10-line Java trace every {} lines (median of {} runs)\n\n",
+            thousands(lines as f64),
+            crate::TRACE_BLOCK_LINES,
+            off.len()
+        );
+        s += "| capturer | records | lines/s | ratio to off | CPU s | dockerd CPU s | peak RSS | load |\n";
+        s += "|---|---:|---:|---:|---:|---:|---:|---|\n";
+        // The parser's rate over the same repetition's rate without it.
+        let ratio = median(&on.iter().zip(&off).map(|(a, b)| a.rate() / b.rate()).collect::<Vec<_>>());
+        for (name, records, runs, paired) in
+            [("multiline off", lines, &off, 1.0), ("`java` parser", events, &on, ratio)]
+        {
+            let cpu = median(&runs.iter().map(|r| r.client_cpu).collect::<Vec<_>>());
+            let dockerd = median(&runs.iter().map(|r| r.dockerd_cpu).collect::<Vec<_>>());
+            let rss = runs.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0);
+            let loads: Vec<f64> = runs.iter().map(|r| r.load).collect();
+            let _ = writeln!(
+                s,
+                "| {name} | {} | {} | {paired:.2} | {cpu:.2} | {dockerd:.2} | {} | {} |",
+                thousands(records as f64),
+                thousands(median(&runs.iter().map(DrainRun::rate).collect::<Vec<_>>())),
+                mib(rss as f64),
+                load_range(&loads)
+            );
+        }
+        self.target(
+            "multiline drain, 1 container: java parser / off".into(),
+            format!("{ratio:.2} (median of per-run ratios)"),
+            &format!("≥ {TARGET_MULTILINE_RATIO}"),
+            ratio >= TARGET_MULTILINE_RATIO,
+        );
+        self.sections.push(s);
+    }
+
     pub fn reopen(&mut self, rows: Vec<ReopenRow>) {
         let mut s =
             String::from("\n### Reopen cost (a running container whose whole log is written; median per request)\n\n");
@@ -354,6 +395,64 @@ impl Report {
             format!("{p99:.2} ms"),
             &format!("≤ {TARGET_P99_MS} ms"),
             p99 <= TARGET_P99_MS,
+        );
+        self.sections.push(s);
+    }
+
+    pub fn fairness(&mut self, runs: Vec<Value>) {
+        let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+        let paused = |v: &Value, who: &str| {
+            let p = &v["paused_seconds"][who];
+            if p.is_null() {
+                "–".to_string()
+            } else {
+                format!(
+                    "{:.1} / {:.1}",
+                    p["backpressure"].as_f64().unwrap_or(0.0),
+                    p["rate_limit"].as_f64().unwrap_or(0.0)
+                )
+            }
+        };
+        let mut s = String::from("\n### Noisy neighbour (one container floods, another writes a numbered line every 100 ms, the host drains at half the flood's rate; latency = time at poll − Docker timestamp)\n\n");
+        s += "| run | flood lines/s (alone / followed) | host records/s | quiet lines | lost / repeated | quiet p50 | quiet p99 | quiet max | flood lag p50 / max | paused s, flood (queue / rate) | capturer CPU s | load |\n";
+        s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
+        for (i, v) in runs.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "| {} | {} / {} | {} | {} | {} / {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.2} / {:.2} s | {} | {:.2} | {:.2} |",
+                i + 1,
+                thousands(f(v, "flood_rate_alone")),
+                thousands(f(v, "flood_write_rate")),
+                thousands(f(v, "drain_rate")),
+                v["quiet_lines"],
+                v["quiet_lost"],
+                v["quiet_repeated"],
+                f(v, "quiet_p50_ms"),
+                f(v, "quiet_p99_ms"),
+                f(v, "quiet_max_ms"),
+                f(v, "flood_p50_ms") / 1e3,
+                f(v, "flood_max_ms") / 1e3,
+                paused(v, "flood"),
+                f(v, "cpu_seconds"),
+                f(v, "load")
+            );
+        }
+        let p99 = median(&runs.iter().map(|v| f(v, "quiet_p99_ms")).collect::<Vec<_>>());
+        self.target(
+            "quiet container's write → poll latency p99 behind a flood".into(),
+            format!("{p99:.1} ms (median of {} runs)", runs.len()),
+            &format!("≤ {TARGET_FAIR_P99_MS} ms"),
+            p99 <= TARGET_FAIR_P99_MS,
+        );
+        let wrong: u64 = runs
+            .iter()
+            .map(|v| v["quiet_lost"].as_u64().unwrap_or(0) + v["quiet_repeated"].as_u64().unwrap_or(0))
+            .sum();
+        self.target(
+            "quiet container's lines lost or repeated behind a flood".into(),
+            wrong.to_string(),
+            "0",
+            wrong == 0,
         );
         self.sections.push(s);
     }

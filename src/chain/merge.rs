@@ -21,6 +21,10 @@ pub struct Line {
     /// The stream's watermark count once this line is passed: how many
     /// entries stamped `ts_ns` it and the lines before it took.
     pub count: u32,
+    /// The count of its first entry (its pieces are counted from here to
+    /// `count`): the stream's watermark just before this line is
+    /// `(ts_ns, first_count − 1)`.
+    pub first_count: u32,
     pub message: Bytes,
     pub flags: u32,
 }
@@ -32,6 +36,7 @@ struct Pending {
     buf: BytesMut,
     /// The last piece's stamp and index among its stamp's entries.
     last_ts: i64,
+    first_k: u32,
     last_k: u32,
     truncated: bool,
 }
@@ -86,11 +91,18 @@ impl Assembler {
                 // The common case: a whole line in one entry, no copy.
                 position.advance(i, entry.ts_ns, k);
                 let message = strip_newline(entry.stream, entry.payload);
-                out.push(Line { stream: entry.stream, ts_ns: entry.ts_ns, count: k, message, flags: 0 });
+                out.push(Line {
+                    stream: entry.stream,
+                    ts_ns: entry.ts_ns,
+                    count: k,
+                    first_count: k,
+                    message,
+                    flags: 0,
+                });
             }
             None => {
                 let (ts_ns, buf) = (entry.ts_ns, BytesMut::new());
-                self.pending[i] = Some(Pending { ts_ns, buf, last_ts: ts_ns, last_k: k, truncated: false });
+                self.pending[i] = Some(Pending { ts_ns, buf, last_ts: ts_ns, first_k: k, last_k: k, truncated: false });
                 self.append(position, entry, complete, out);
             }
             Some(p) => {
@@ -151,7 +163,7 @@ impl Assembler {
         }
         position.advance(entry.stream.index(), entry.ts_ns, k);
         let message = strip_newline(entry.stream, message);
-        out.push(Line { stream: entry.stream, ts_ns: entry.ts_ns, count: k, message, flags: flag });
+        out.push(Line { stream: entry.stream, ts_ns: entry.ts_ns, count: k, first_count: k, message, flags: flag });
     }
 
     /// Adds a piece to its stream's pending line; delivers the line when it
@@ -221,7 +233,11 @@ impl Assembler {
         position.advance(stream.index(), p.last_ts, p.last_k);
         let flag = if p.truncated { flags::TRUNCATED } else { flag };
         let message = strip_newline(stream, p.buf.freeze());
-        out.push(Line { stream, ts_ns: p.last_ts, count: p.last_k, message, flags: flag });
+        // Pieces with stamps of their own (Podman) straddling a second: the
+        // watermark before the line is not expressible at `last_ts`; counted
+        // from the first entry there.
+        let first_count = if p.ts_ns == p.last_ts { p.first_k } else { 1 };
+        out.push(Line { stream, ts_ns: p.last_ts, count: p.last_k, first_count, message, flags: flag });
     }
 }
 
@@ -325,6 +341,30 @@ mod tests {
         assert!(out[0].message.len() <= 20_000);
         assert!(std::str::from_utf8(&out[0].message[PIECE_BYTES..]).is_ok(), "cut inside a character");
         assert_eq!(&out[1].message[..], b"next");
+    }
+
+    #[test]
+    fn a_merged_line_knows_the_count_of_its_first_piece() {
+        // Lines on a coarse clock share a stamp: a line of two pieces after
+        // a line of one, all stamped 5. Re-reading from just before the
+        // second line, `(5, first_count − 1)`, gives that line whole.
+        let piece = vec![b'x'; PIECE_BYTES];
+        let entries = || {
+            vec![
+                entry(Stream::Stdout, 5, b"one\n"),
+                entry(Stream::Stdout, 5, &piece),
+                entry(Stream::Stdout, 5, b"end\n"),
+            ]
+        };
+        let mut pos = Position::starting_at(0);
+        let out = feed(&mut Assembler::new(true, 1 << 20), &mut pos, &mut Dedup::default(), entries());
+        let counts: Vec<(u32, u32)> = out.iter().map(|l| (l.first_count, l.count)).collect();
+        assert_eq!(counts, [(1, 1), (2, 3)]);
+        let mut before = Position::starting_at(0);
+        before.marks[0] = Watermark { ts_ns: 5, count: out[1].first_count - 1 };
+        let again = feed(&mut Assembler::new(true, 1 << 20), &mut before, &mut Dedup::default(), entries());
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].message, out[1].message);
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! ```
 //!
 //! Each stage advances the container's position only past what it has
-//! turned into lines or skipped, so a reopen resumes exactly. A new stage
-//! (multiline grouping) goes after the merge.
+//! turned into lines or skipped, so a reopen resumes exactly. The lines go
+//! on to multiline grouping (`crate::multiline`), which lives per container
+//! rather than per connection, since an event may span a reopen.
 
 pub mod dedup;
 pub mod merge;

@@ -17,10 +17,11 @@ use serde::Deserialize;
 
 pub use filter::{Filters, LabelFilter};
 pub use values::{parse_bool, parse_duration, parse_size, OnCorrupt, SincePolicy, Streams};
-use values::{Address, FilePath, Flag, Host, Jitter, Labels, Positive, Prefixes, Size};
+use values::{Address, FilePath, Flag, Host, Jitter, Labels, Positive, Prefixes, Rate, Size};
 
 use crate::docker::{DockerHost, Hosts};
 use crate::log::LogLevel;
+use crate::multiline::MultilineConfig;
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -36,6 +37,8 @@ pub struct Config {
     pub max_line_bytes: usize,
     pub queue_max_records: usize,
     pub queue_max_bytes: usize,
+    /// Records a second one container may deliver (None: no limit).
+    pub container_max_records_per_second: Option<f64>,
     pub since: SincePolicy,
     pub include_stopped: bool,
     pub retry_backoff: Duration,
@@ -47,6 +50,7 @@ pub struct Config {
     pub checkpoint_path: Option<PathBuf>,
     pub checkpoint_interval: Duration,
     pub checkpoint_on_corrupt: OnCorrupt,
+    pub multiline: Option<MultilineConfig>,
 }
 
 impl Default for Config {
@@ -63,6 +67,7 @@ impl Default for Config {
             max_line_bytes: 1 << 20,
             queue_max_records: 65_536,
             queue_max_bytes: 64 << 20,
+            container_max_records_per_second: None,
             since: SincePolicy::Now,
             include_stopped: false,
             retry_backoff: Duration::from_secs(2),
@@ -74,6 +79,7 @@ impl Default for Config {
             checkpoint_path: None,
             checkpoint_interval: Duration::from_secs(1),
             checkpoint_on_corrupt: OnCorrupt::Fail,
+            multiline: None,
         }
     }
 }
@@ -120,10 +126,22 @@ struct RawConfig {
     /// truncated. Default 1 MiB. Accepts `"256KiB"`-style sizes.
     max_line_bytes: Option<Size<1024>>,
     /// How many records may wait for the host. When full, readers stop
-    /// reading (the daemon keeps the log on disk). Default 65536.
+    /// reading (the daemon keeps the log on disk). Containers share it: the
+    /// host takes their records in turn, and a container holding more than
+    /// its share stops reading while the others go on. Default 65536.
     queue_max_records: Option<Size<1>>,
-    /// How many message bytes may wait for the host. Default 64 MiB.
+    /// How many message bytes may wait for the host (shared likewise).
+    /// Default 64 MiB.
     queue_max_bytes: Option<Size<1>>,
+    /// The most records a second one container may deliver (e.g. `1000`;
+    /// fractions allowed). A container writing faster is paused (its reader
+    /// stops reading; the daemon keeps the log) and read on at this rate;
+    /// pausing is counted per container (stats `paused_seconds`, metric
+    /// `log_capturer_container_paused_seconds_total{reason="rate_limit"}`).
+    /// A log the daemon rotates and deletes (`json-file` with `max-size`,
+    /// `local`) can lose what it deletes while its reader is paused: that
+    /// is detected and reported as a gap. Default: no limit.
+    container_max_records_per_second: Option<Rate>,
     /// Where reading starts for containers already running at start-up:
     /// `now` (default), `all`, or a time (RFC 3339, or Unix seconds).
     /// Containers that start later are always read from their first line.
@@ -151,6 +169,15 @@ struct RawConfig {
     /// start fails, naming the file and the problem) or `reset` (it is moved
     /// aside to `<path>.corrupt`, logged, and reading starts afresh).
     checkpoint_on_corrupt: Option<OnCorrupt>,
+    /// Group the lines of a stack trace into one record, per container and
+    /// per stream: `{"parser": "java"}` (or `python`, `go`), or Vector's
+    /// `{"start_pattern": …, "condition_pattern": …, "mode": …}` (modes
+    /// `continue_through`, `continue_past`, `halt_before`, `halt_with`);
+    /// either with `"timeout_ms"` (default 1000), after which an event no
+    /// line has ended goes out as it is. A container's label
+    /// `log_capturer.multiline` (`java`, `python`, `go` or `off`) overrides
+    /// this for that container. Default: off.
+    multiline: Option<MultilineConfig>,
     /// Export per-container metric series (labels `container_id`,
     /// `container_name`). Turn off on hosts with thousands of containers:
     /// the aggregate series remain. Default on.
@@ -177,7 +204,8 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Every key of the configuration document, in the order of its fields.
-/// A Fluent Bit input takes each one as a property of the same name.
+/// A Fluent Bit input takes each one as a property of the same name, but
+/// `multiline`, which it takes as its dotted keys (`multiline.parser`, …).
 pub const KEYS: &[&str] = &[
     "docker_host",
     "rotation_interval",
@@ -195,6 +223,7 @@ pub const KEYS: &[&str] = &[
     "max_line_bytes",
     "queue_max_records",
     "queue_max_bytes",
+    "container_max_records_per_second",
     "since",
     "include_stopped",
     "retry_backoff_secs",
@@ -203,10 +232,17 @@ pub const KEYS: &[&str] = &[
     "checkpoint_path",
     "checkpoint_interval",
     "checkpoint_on_corrupt",
+    "multiline",
     "metrics_per_container",
     "metrics_addr",
     "log_level",
 ];
+
+/// The keys as properties (Fluent Bit's, `Config::from_properties`):
+/// `KEYS`, with `multiline` as its dotted keys (`multiline.parser`, …).
+pub fn property_keys() -> impl Iterator<Item = &'static str> {
+    KEYS.iter().copied().filter(|&k| k != "multiline").chain(crate::multiline::config::PROPERTY_KEYS.iter().copied())
+}
 
 impl RawConfig {
     /// The document's values over the defaults.
@@ -232,11 +268,13 @@ impl RawConfig {
         c.max_line_bytes = self.max_line_bytes.map_or(c.max_line_bytes, |v| v.0 as usize);
         c.queue_max_records = self.queue_max_records.map_or(c.queue_max_records, |v| v.0 as usize);
         c.queue_max_bytes = self.queue_max_bytes.map_or(c.queue_max_bytes, |v| v.0 as usize);
+        c.container_max_records_per_second = self.container_max_records_per_second.map(|v| v.0);
         c.since = self.since.unwrap_or(c.since);
         c.include_stopped = self.include_stopped.map_or(c.include_stopped, |v| v.0);
         c.reopen_tail = self.reopen_tail.map_or(c.reopen_tail, |v| v.0);
         c.checkpoint_path = self.checkpoint_path.map(|p| p.0);
         c.checkpoint_on_corrupt = self.checkpoint_on_corrupt.unwrap_or(c.checkpoint_on_corrupt);
+        c.multiline = self.multiline;
         c.metrics_per_container = self.metrics_per_container.map_or(c.metrics_per_container, |v| v.0);
         c.metrics_addr = self.metrics_addr.and_then(|a| a.0);
         c.log_level = self.log_level.unwrap_or(c.log_level);
@@ -281,18 +319,30 @@ impl Config {
     /// all text, as Fluent Bit properties are: lists comma-separated,
     /// durations like `"5m"`, sizes like `"1MiB"`. Validation and error
     /// messages are those of `from_json`; an unknown key is an error that
-    /// names it.
+    /// names it. The `multiline` option comes as its dotted keys
+    /// (`property_keys`).
     pub fn from_properties<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Config, ConfigError> {
         let mut doc = serde_json::Map::new();
+        let mut multiline = Vec::new();
         for (key, value) in pairs {
+            if key.starts_with("multiline.") {
+                multiline.push((key, value));
+                continue;
+            }
             let value = serde_json::Value::String(value.to_string());
             doc.insert(key.to_string(), value);
         }
         // serde_json's "at line 1 column 47" means nothing to a property.
-        Config::from_json(&serde_json::Value::Object(doc).to_string()).map_err(|e| match e.0.find(" at line ") {
-            Some(at) => ConfigError(e.0[..at].to_string()),
-            None => e,
-        })
+        let mut config = Config::from_json(&serde_json::Value::Object(doc).to_string()).map_err(|e| {
+            match e.0.find(" at line ") {
+                Some(at) => ConfigError(e.0[..at].to_string()),
+                None => e,
+            }
+        })?;
+        if let Some(option) = MultilineConfig::from_properties(multiline).map_err(|e| ConfigError(e.0))? {
+            config.multiline = Some(option);
+        }
+        Ok(config)
     }
 
     /// What no single value can say: the checks across keys.
@@ -344,6 +394,7 @@ mod tests {
         assert_eq!(c.max_line_bytes, 1 << 20);
         assert_eq!(c.streams, Streams { stdout: true, stderr: true });
         assert_eq!(c.since, SincePolicy::Now);
+        assert_eq!(c.container_max_records_per_second, None);
     }
 
     #[test]
@@ -412,6 +463,10 @@ mod tests {
             (r#"{"metrics_addr": "localhost"}"#, "metrics_addr"),
             (r#"{"max_line_bytes": 10}"#, "max_line_bytes"),
             (r#"{"queue_max_bytes": 2048, "max_line_bytes": 4096}"#, "queue_max_bytes"),
+            (r#"{"container_max_records_per_second": 0}"#, "container_max_records_per_second"),
+            (r#"{"container_max_records_per_second": -5}"#, "container_max_records_per_second"),
+            (r#"{"container_max_records_per_second": "fast"}"#, "container_max_records_per_second"),
+            (r#"{"container_max_records_per_second": 1e12}"#, "container_max_records_per_second"),
         ] {
             let e = Config::from_json(doc).unwrap_err();
             assert!(e.0.contains(key), "{doc}: {e}");
@@ -452,6 +507,7 @@ mod tests {
             ("max_line_bytes", "64KiB"),
             ("queue_max_records", "1000"),
             ("queue_max_bytes", "1MiB"),
+            ("container_max_records_per_second", "2.5"),
             ("since", "1704164645"),
             ("retry_backoff_secs", "1"),
             ("retry_backoff_max_secs", "10"),
@@ -464,11 +520,37 @@ mod tests {
         assert_eq!(c.filters.include_containers, vec!["web", "api"]);
         assert!(!c.auto_partial_merge);
         assert_eq!(c.max_line_bytes, 64 << 10);
+        assert_eq!(c.container_max_records_per_second, Some(2.5));
         assert_eq!(c.log_level, LogLevel::Debug);
         let e = Config::from_properties([("rotation_jitter", "lots")]).unwrap_err();
         assert!(e.0.contains("rotation_jitter"), "{e}");
         let e = Config::from_properties([("rotation_intreval", "5m")]).unwrap_err();
         assert!(e.0.contains("rotation_intreval"), "{e}");
+    }
+
+    #[test]
+    fn multiline_is_an_object_or_its_dotted_properties() {
+        use crate::multiline::{Parser, Rules};
+        assert!(Config::from_json("{}").unwrap().multiline.is_none());
+        let c = Config::from_json(r#"{"multiline": {"parser": "python", "timeout_ms": 250}}"#).unwrap();
+        let m = c.multiline.unwrap();
+        assert!(matches!(m.rules, Rules::Parser(Parser::Python)));
+        assert_eq!(m.timeout, Duration::from_millis(250));
+        let e = Config::from_json(r#"{"multiline": {"parser": "ruby"}}"#).unwrap_err();
+        assert!(e.0.starts_with(r#"multiline.parser: unknown parser "ruby" (expected java, python or go)"#), "{e}");
+        let e = Config::from_json(r#"{"multiline": {"parser": "java", "mode": "halt_with"}}"#).unwrap_err();
+        assert!(e.0.starts_with("multiline: `parser` cannot be combined with `mode`"), "{e}");
+        let e = Config::from_json(r#"{"multiline": "java"}"#).unwrap_err();
+        assert!(e.0.starts_with("multiline: invalid type"), "{e}");
+
+        let c = Config::from_properties([("since", "all"), ("multiline.parser", "go"), ("multiline.timeout_ms", "40")])
+            .unwrap();
+        assert_eq!(c.since, SincePolicy::All);
+        assert!(matches!(c.multiline.unwrap().rules, Rules::Parser(Parser::Go)));
+        let e = Config::from_properties([("multiline.start_pattern", "(")]).unwrap_err();
+        assert!(e.0.starts_with("multiline.start_pattern: invalid regular expression"), "{e}");
+        let e = Config::from_properties([("multiline.parsr", "go")]).unwrap_err();
+        assert!(e.0.starts_with("multiline.parsr: unknown property"), "{e}");
     }
 
     #[test]

@@ -89,6 +89,31 @@ impl<'de, const MIN: u64> Deserialize<'de> for Size<MIN> {
     }
 }
 
+/// The highest rate accepted: far beyond what a daemon can write.
+pub const MAX_RATE: f64 = 1e9;
+
+/// A rate per second greater than zero (fractions allowed): `500`,
+/// `"2.5"`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate(pub f64);
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Rate, D::Error> {
+        let value = match StringOrNumber::deserialize(d)? {
+            StringOrNumber::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+            StringOrNumber::String(s) => {
+                s.trim().parse::<f64>().map_err(|_| de::Error::custom(format!("{s:?} is not a number")))?
+            }
+        };
+        if !(value > 0.0 && value <= MAX_RATE) {
+            return Err(de::Error::custom(format!(
+                "{value} is out of range (greater than 0, at most {MAX_RATE}; leave the key out for no limit)"
+            )));
+        }
+        Ok(Rate(value))
+    }
+}
+
 /// The rotation jitter: a fraction from 0 to 0.5.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Jitter(pub f64);

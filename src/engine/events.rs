@@ -178,3 +178,24 @@ impl ContainerRemovedUnread<'_> {
         );
     }
 }
+
+/// A container's `log_capturer.multiline` label names no parser; the
+/// capture's `multiline` setting applies to it (logged when the container
+/// is first seen).
+pub struct MultilineLabelInvalid<'a> {
+    pub meta: &'a ContainerMeta,
+    pub error: &'a dyn Display,
+}
+
+impl MultilineLabelInvalid<'_> {
+    pub fn emit(&self, log: &Logger) {
+        log.warn(
+            "Container's multiline label is not understood; the capture's multiline setting applies.",
+            &[
+                ("container_id", &self.meta.short_id()),
+                ("container_name", &self.meta.name_str()),
+                ("error", self.error),
+            ],
+        );
+    }
+}

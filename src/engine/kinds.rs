@@ -1,5 +1,6 @@
-//! The names the engine counts things by: error kinds and reopen reasons,
-//! each one enum whose names are the metric labels and stats keys.
+//! The names the engine counts things by: error kinds, reopen reasons and
+//! pause reasons, each one enum whose names are the metric labels and stats
+//! keys.
 
 use crate::docker::DockerError;
 use crate::named::named_enum;
@@ -65,5 +66,16 @@ named_enum! {
         Widen = "widen",
         /// A busy rotating log is polled with non-follow reads (one per read).
         Poll = "poll",
+    }
+}
+
+named_enum! {
+    /// Why a reader stopped reading for a while (the daemon keeps the log).
+    pub enum PauseReason {
+        /// Waiting for room in the queue: the host is not polling fast
+        /// enough, or this container holds its share of the queue.
+        Backpressure = "backpressure",
+        /// Over `container_max_records_per_second`.
+        RateLimit = "rate_limit",
     }
 }

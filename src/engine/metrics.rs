@@ -12,9 +12,11 @@
 use std::collections::{BTreeMap, HashSet};
 
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    CounterVec, Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
-use super::kinds::{ErrorKind, ReopenReason};
+use super::kinds::{ErrorKind, PauseReason, ReopenReason};
 use super::progress::ReaderState;
 use crate::docker::DaemonVersion;
 
@@ -26,6 +28,8 @@ pub struct Metrics {
     pub stream_age: Histogram,
     pub records: IntCounter,
     pub bytes: IntCounter,
+    /// Seconds readers were paused, by reason, all containers.
+    pub paused: CounterVec,
     per_container: bool,
 }
 
@@ -57,12 +61,23 @@ impl Metrics {
         .expect("valid metric");
         let records = IntCounter::new("log_capturer_records_total", "Log records handed to the queue.").expect("valid");
         let bytes = IntCounter::new("log_capturer_bytes_total", "Message bytes handed to the queue.").expect("valid");
+        let paused = CounterVec::new(
+            Opts::new(
+                "log_capturer_paused_seconds_total",
+                "Time readers were paused (not reading), by reason: backpressure (the queue or the container's share of it full) or rate_limit (container_max_records_per_second). All containers; counted as each pause ends.",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
         // Exported at 0 from the start, so rate() and alerts see them.
         for e in ErrorKind::ALL {
             errors.with_label_values(&[e.name()]);
         }
         for r in ReopenReason::ALL {
             reopens.with_label_values(&[r.name()]);
+        }
+        for r in PauseReason::ALL {
+            paused.with_label_values(&[r.name()]);
         }
         let registry = Registry::new();
         for c in [
@@ -72,10 +87,11 @@ impl Metrics {
             Box::new(stream_age.clone()),
             Box::new(records.clone()),
             Box::new(bytes.clone()),
+            Box::new(paused.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
-        Metrics { registry, errors, reopens, rotations, stream_age, records, bytes, per_container }
+        Metrics { registry, errors, reopens, rotations, stream_age, records, bytes, paused, per_container }
     }
 
     pub fn error(&self, kind: ErrorKind) {
@@ -97,6 +113,8 @@ pub struct ContainerSample<'a> {
     /// The newest Docker timestamp read (0: none).
     pub newest_ts_ns: i64,
     pub rotation_stuck: bool,
+    /// Seconds its reader was paused, by `PauseReason`.
+    pub paused_seconds: [f64; PauseReason::ALL.len()],
 }
 
 /// The present, read off the engine at scrape time.
@@ -204,9 +222,22 @@ impl Metrics {
             "Containers whose rotations have not advanced within the rotation interval plus grace.",
             alive.iter().filter(|c| c.rotation_stuck).count() as f64,
         ));
+        families.push(family(
+            PAUSED_NAME,
+            "Time the readers of all containers were paused, by reason.",
+            MetricType::COUNTER,
+            PauseReason::ALL
+                .iter()
+                .map(|r| counter(vec![label("reason", r.name())], self.paused.with_label_values(&[r.name()]).get()))
+                .collect(),
+        ));
         families
     }
 }
+
+/// The per-container pause series' name (aggregated without the container
+/// labels when those are off).
+const PAUSED_NAME: &str = "log_capturer_container_paused_seconds_total";
 
 /// What describes the engine as a whole.
 fn engine_families(snap: &Snapshot<'_>) -> Vec<MetricFamily> {
@@ -323,5 +354,26 @@ fn per_container_families(alive: &[&ContainerSample<'_>], now_ns: i64) -> Vec<Me
             MetricType::GAUGE,
             &|c| Some(if c.rotation_stuck { 1.0 } else { 0.0 }),
         ),
+        paused_family(alive),
     ]
+}
+
+/// Seconds each container's reader was paused, by reason.
+fn paused_family(alive: &[&ContainerSample<'_>]) -> MetricFamily {
+    let metrics = alive
+        .iter()
+        .flat_map(|c| {
+            PauseReason::ALL.iter().map(move |r| {
+                let labels =
+                    vec![label("container_id", c.id), label("container_name", c.name), label("reason", r.name())];
+                counter(labels, c.paused_seconds[*r as usize])
+            })
+        })
+        .collect();
+    family(
+        PAUSED_NAME,
+        "Time a container's reader was paused (not reading; the daemon keeps the log), by reason: backpressure (the queue, or the container's share of it, full) or rate_limit (container_max_records_per_second). Counted as each pause ends.",
+        MetricType::COUNTER,
+        metrics,
+    )
 }

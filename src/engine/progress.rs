@@ -3,7 +3,7 @@
 //! (how far may the other streams follow an acknowledged record?) and by
 //! stats and metrics.
 
-use std::sync::atomic::{AtomicI64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU8, Ordering::Relaxed};
 use std::sync::Mutex;
 
 use crate::named::named_enum;
@@ -15,8 +15,12 @@ named_enum! {
         Starting = "starting",
         Following = "following",
         Backoff = "backoff",
-        /// Waiting for room in the queue (the host is not polling fast enough).
+        /// Waiting for room in the queue (the host is not polling fast
+        /// enough, or this container holds its share of the queue).
         Backpressure = "backpressure",
+        /// Paused: the container writes faster than
+        /// `container_max_records_per_second`.
+        RateLimited = "rate_limited",
         /// Reading a backlog; the due rotation waits until it has caught up.
         CatchingUp = "catching_up",
         /// A busy rotating log read by polling (non-follow reads).
@@ -34,9 +38,12 @@ impl ReaderState {
     }
 
     /// Working, though its stream may not be renewed on time: waiting for
-    /// the host, or working through a backlog.
+    /// the host or its rate limit, or working through a backlog.
     pub fn is_busy(self) -> bool {
-        matches!(self, ReaderState::Backpressure | ReaderState::CatchingUp | ReaderState::Polling)
+        matches!(
+            self,
+            ReaderState::Backpressure | ReaderState::RateLimited | ReaderState::CatchingUp | ReaderState::Polling
+        )
     }
 }
 
@@ -51,6 +58,8 @@ pub struct Progress {
     followed_since_ns: AtomicI64,
     /// When the stream was last renewed on schedule (Unix ns; 0: never).
     last_rotation_ns: AtomicI64,
+    /// Lines read and held in open multiline events (not delivered yet).
+    held_lines: AtomicU32,
 }
 
 impl Progress {
@@ -61,6 +70,7 @@ impl Progress {
             newest_ts_ns: AtomicI64::new(0),
             followed_since_ns: AtomicI64::new(0),
             last_rotation_ns: AtomicI64::new(0),
+            held_lines: AtomicU32::new(0),
         }
     }
 
@@ -72,7 +82,8 @@ impl Progress {
         ReaderState::ALL[self.state.load(Relaxed) as usize]
     }
 
-    /// What the reader has passed, after a delivery.
+    /// What the reader has passed, after a delivery: a position that
+    /// passes no line still held in an open multiline event.
     pub fn publish(&self, position: &Position, newest_ts_ns: i64) {
         self.position.lock().unwrap_or_else(|e| e.into_inner()).clone_from(position);
         self.newest_ts_ns.fetch_max(newest_ts_ns, Relaxed);
@@ -84,6 +95,15 @@ impl Progress {
 
     pub fn newest_ts_ns(&self) -> i64 {
         self.newest_ts_ns.load(Relaxed)
+    }
+
+    pub fn set_held_lines(&self, lines: u32) {
+        self.held_lines.store(lines, Relaxed);
+    }
+
+    /// Lines held in open multiline events.
+    pub fn held_lines(&self) -> u32 {
+        self.held_lines.load(Relaxed)
     }
 
     /// Reading began anew at `now_ns`.

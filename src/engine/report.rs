@@ -35,6 +35,7 @@ pub(super) fn stats_json(shared: &Shared) -> Value {
             "bytes": depth_bytes,
             "max_records": max_records,
             "max_bytes": max_bytes,
+            "containers": shared.queue.containers_waiting(),
             "backpressure_seconds": shared.queue.backpressure_ns.load(Relaxed) as f64 / 1e9,
         },
         "daemon": {
@@ -90,6 +91,7 @@ pub(super) fn metrics_text(shared: &Shared) -> String {
             bytes: c.stats.bytes.load(Relaxed),
             newest_ts_ns: c.progress.newest_ts_ns(),
             rotation_stuck: c.stats.is_stuck(&c.progress),
+            paused_seconds: c.stats.paused_seconds(),
         })
         .collect();
     let (queue_records, queue_bytes) = shared.queue.depth();

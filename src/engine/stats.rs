@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-use super::kinds::{ErrorKind, ReopenReason};
+use super::kinds::{ErrorKind, PauseReason, ReopenReason};
 use super::metrics::Metrics;
 use super::progress::Progress;
 use crate::record::ContainerMeta;
@@ -34,6 +34,9 @@ pub struct ContainerStats {
     pub records: AtomicU64,
     pub bytes: AtomicU64,
     pub requests: AtomicU64,
+    /// Nanoseconds its reader was paused, by reason (counted as each pause
+    /// ends).
+    pub paused_ns: [AtomicU64; PauseReason::ALL.len()],
     /// Readers the watchdog tore down and started again, in all.
     pub watchdog_restarts: AtomicU64,
     /// When the watchdog last found the rotations stuck (Unix ns): they are
@@ -52,6 +55,7 @@ impl ContainerStats {
             records: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            paused_ns: Default::default(),
             watchdog_restarts: AtomicU64::new(0),
             stuck_since_ns: AtomicI64::new(0),
             detail: Mutex::new(Detail::default()),
@@ -101,6 +105,17 @@ impl ContainerStats {
         }
     }
 
+    /// The reader was paused for `ns` nanoseconds.
+    pub fn paused(&self, reason: PauseReason, ns: u64) {
+        self.paused_ns[reason as usize].fetch_add(ns, Relaxed);
+        self.metrics.paused.with_label_values(&[reason.name()]).inc_by(ns as f64 / 1e9);
+    }
+
+    /// Seconds paused, by reason.
+    pub fn paused_seconds(&self) -> [f64; PauseReason::ALL.len()] {
+        std::array::from_fn(|i| self.paused_ns[i].load(Relaxed) as f64 / 1e9)
+    }
+
     /// Records delivered to the queue.
     pub fn delivered(&self, records: u64, bytes: u64) {
         self.records.fetch_add(records, Relaxed);
@@ -132,6 +147,8 @@ impl ContainerStats {
         let reopens: BTreeMap<&str, u64> =
             ReopenReason::ALL.iter().map(|r| (r.name(), self.reopens[*r as usize].load(Relaxed))).collect();
         let errors: BTreeMap<&str, u64> = d.errors.iter().map(|(k, n)| (k.name(), *n)).collect();
+        let paused = self.paused_seconds();
+        let paused: BTreeMap<&str, f64> = PauseReason::ALL.iter().map(|r| (r.name(), paused[*r as usize])).collect();
         let p = progress.position();
         let mark = |i: usize| json!({"ts": format_rfc3339(p.marks[i].ts_ns), "count": p.marks[i].count});
         let newest = progress.newest_ts_ns();
@@ -151,9 +168,11 @@ impl ContainerStats {
             "records": self.records.load(Relaxed),
             "bytes": self.bytes.load(Relaxed),
             "requests": self.requests.load(Relaxed),
+            "paused_seconds": paused,
             "last_timestamp": time(newest),
             "lag_seconds": seconds_since(newest),
             "position": {"stdout": mark(0), "stderr": mark(1), "console": mark(2)},
+            "held_lines": progress.held_lines(),
             "gaps": {
                 "count": d.errors.get(&ErrorKind::LogGap).copied().unwrap_or(0),
                 "seconds": d.gap_seconds,

@@ -29,7 +29,7 @@ use std::collections::BTreeSet;
 
 use std::time::Duration;
 
-use crate::config::{parse_bool, parse_duration, parse_size, Config, KEYS};
+use crate::config::{parse_bool, parse_duration, parse_size, property_keys, Config};
 use crate::log::LogLevel;
 
 use super::record::RecordOptions;
@@ -67,6 +67,15 @@ const OTHER_NAMES: &[(&str, &str)] = &[
     ("rotation", "rotation_interval"),
     ("buffer_max_size", "batch_max_bytes"),
     ("partial_event_marker_field", "auto_partial_merge"),
+    ("multiline", "multiline.parser"),
+    ("multiline.key_content", "multiline.parser"),
+    ("multiline.timeout", "multiline.timeout_ms"),
+    ("multiline.flush_ms", "multiline.timeout_ms"),
+    ("multiline.flush_timeout", "multiline.timeout_ms"),
+    // The name first proposed for it, and OpenShift logging's `maxRecordsPerSecond`.
+    ("container_max_lines_per_second", "container_max_records_per_second"),
+    ("max_records_per_second", "container_max_records_per_second"),
+    ("maxrecordspersecond", "container_max_records_per_second"),
 ];
 
 /// The default of `batch_max_bytes`.
@@ -111,7 +120,7 @@ pub fn read(
     }
 
     let mut pairs: Vec<(&str, String)> = Vec::new();
-    for &key in KEYS.iter().filter(|&&k| k != "log_level") {
+    for key in property_keys().filter(|&k| k != "log_level") {
         if let Some(value) = get(key).map_err(PropertyError)? {
             pairs.push((key, value));
         }
@@ -157,7 +166,7 @@ pub fn read(
 
 /// Every key accepted by the plugin (ours and Fluent Bit's own).
 fn known_keys() -> BTreeSet<&'static str> {
-    KEYS.iter().chain(PLUGIN_KEYS).chain(FLUENT_BIT_KEYS).copied().collect()
+    property_keys().chain(PLUGIN_KEYS.iter().copied()).chain(FLUENT_BIT_KEYS.iter().copied()).collect()
 }
 
 /// The first likely-mistyped key that `is_set`, with the key it resembles.
@@ -176,7 +185,7 @@ pub fn find_unknown(is_set: &dyn Fn(&str) -> bool) -> Option<(String, &'static s
             return Some(hit);
         }
     }
-    for &key in KEYS.iter().chain(PLUGIN_KEYS) {
+    for key in property_keys().chain(PLUGIN_KEYS.iter().copied()) {
         for candidate in near_misses(key) {
             if let Some(hit) = probe(candidate, key) {
                 return Some(hit);
@@ -309,6 +318,39 @@ mod tests {
         assert_eq!(defaults.batch_max_bytes, DEFAULT_BATCH_MAX_BYTES);
         assert_eq!(defaults.batch_max_time, DEFAULT_BATCH_MAX_TIME);
         assert_eq!(defaults.record, RecordOptions::default());
+    }
+
+    #[test]
+    fn multiline_is_read_from_its_dotted_properties() {
+        // The same option as the JSON object.
+        let same = |props: &[(&str, &str)], json: &str| {
+            let (config, _) = read_props(props).unwrap();
+            let want = Config::from_json(&format!(r#"{{"multiline": {json}}}"#)).unwrap();
+            assert_eq!(format!("{:?}", config.multiline.unwrap()), format!("{:?}", want.multiline.unwrap()));
+        };
+        same(&[("Multiline.Parser", "java"), ("multiline.timeout_ms", "2500")], r#"{"parser": "java", "timeout_ms": 2500}"#);
+        same(
+            &[
+                ("multiline.start_pattern", r"^\S"),
+                ("multiline.condition_pattern", r"^\s"),
+                ("multiline.mode", "continue_through"),
+            ],
+            r#"{"start_pattern": "^\\S", "condition_pattern": "^\\s", "mode": "continue_through"}"#,
+        );
+        assert!(read_props(&[]).unwrap().0.multiline.is_none());
+        let e = read_props(&[("multiline.parser", "ruby")]).unwrap_err();
+        assert!(e.0.starts_with(r#"Invalid property multiline.parser: unknown parser "ruby""#), "{}", e.0);
+        let e = read_props(&[("multiline.mode", "halt_with")]).unwrap_err();
+        assert!(e.0.contains("`start_pattern`, `condition_pattern` missing"), "{}", e.0);
+        for (typo, meant) in [
+            ("multiline", "multiline.parser"),
+            ("multiline.parsr", "multiline.parser"),
+            ("multiline_parser", "multiline.parser"),
+            ("multiline.timeout", "multiline.timeout_ms"),
+        ] {
+            let e = read_props(&[(typo, "java")]).unwrap_err();
+            assert!(e.0.contains(&format!("'{typo}' (did you mean '{meant}'?)")), "{typo}: {}", e.0);
+        }
     }
 
     #[test]

@@ -145,7 +145,7 @@ mod tests {
             container: meta(&[("team", "blue"), ("tier", "web")]),
             stream,
             ts_ns,
-            count: 1,
+            mark: Default::default(),
             flags,
             message: Bytes::copy_from_slice(message),
         }
@@ -245,7 +245,7 @@ mod tests {
             container: meta(&pairs),
             stream: Stream::Stdout,
             ts_ns: 1,
-            count: 1,
+            mark: Default::default(),
             flags: 0,
             message: Bytes::from_static(b"x"),
         };

@@ -619,3 +619,31 @@ pub fn seq_script(n: u64, every: u64, pause: &str) -> String {
         "i=0; while [ $i -lt {n} ]; do i=$((i+1)); echo $i; [ $((i % {every})) -eq 0 ] && sleep {pause}; done; true"
     )
 }
+
+/// Runs `promtool check metrics` on `text`; returns its complaints.
+pub fn promtool_check(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is installed by scripts/deps.sh");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// The value of the first sample of `name` whose line contains `needle`.
+pub fn sample(text: &str, name: &str, needle: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']) && l.contains(needle))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}

@@ -13,8 +13,9 @@
  * Every buffer is decoded with msgpack-c, and the records are checked
  * against `seq`-numbered container output: each line exactly once, in
  * order, with Docker's fluentd-driver keys and Docker's own timestamps
- * (`docker logs --timestamps`). Bad properties must fail Init with a log
- * line naming them.
+ * (`docker logs --timestamps`). With `multiline.parser`, a recorded Go panic
+ * (tests/fixtures/multiline, mounted read-only) is one record. Bad
+ * properties must fail Init with a log line naming them.
  *
  * Usage: host PATH/TO/liblog_capturer.so IMAGE
  * Containers: --network none, --label log-capturer-test=1, named
@@ -24,6 +25,7 @@
 #include <ctype.h>
 #include <dlfcn.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <msgpack.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -289,6 +291,7 @@ struct record {
     char container_name[128];
     char image_name[128];
     char log[64];
+    size_t log_len; /* the whole message's length (`log` keeps its start) */
     int has_labels;
     int label_ok;
     int nkeys;
@@ -348,6 +351,7 @@ static void decode_record(msgpack_object o)
         msgpack_object k = body.via.map.ptr[i].key, v = body.via.map.ptr[i].val;
         if (str_eq(k, "log")) {
             str_copy(v, r->log, sizeof(r->log));
+            r->log_len = v.type == MSGPACK_OBJECT_STR ? v.via.str.size : 0;
         } else if (str_eq(k, "source")) {
             str_copy(v, r->source, sizeof(r->source));
         } else if (str_eq(k, "container_id")) {
@@ -705,6 +709,40 @@ int main(int argc, char **argv)
         printf("  %d records in %d callbacks; largest buffer %zu bytes, slowest callback %.2f ms\n", nrecords,
                r.callbacks, r.max_len, r.max_callback_ms);
         CHECK(r.max_callback_ms < 50, "a callback took %.1f ms", r.max_callback_ms);
+    }
+
+    printf("multiline: a Go panic on stderr is one record (multiline.parser go)\n");
+    {
+        char *fixtures = realpath("tests/fixtures/multiline", NULL);
+        CHECK(fixtures != NULL, "tests/fixtures/multiline not found (run from the checkout)");
+        char mount[PATH_MAX + 32];
+        snprintf(mount, sizeof(mount), "-v %s:/fixtures:ro", fixtures ? fixtures : "/nonexistent");
+        free(fixtures);
+        const struct property props[] = {
+            { "include_containers", prefix },
+            { "Multiline.Parser", "go" },
+            { "multiline.timeout_ms", "500" },
+            { NULL, NULL },
+        };
+        const char *containers[][3] = { { "panic", mount, "cat /fixtures/go_nil.txt >&2" } };
+        struct run r = { .s = &second, .properties = props, .containers = containers, .ncontainers = 1,
+                         .expect = 2, .deadline_s = 60 };
+        run_instance(&r, "multiline");
+        /* go_nil.txt: a log line, then a 10-line panic (357 bytes with its
+         * 11 newlines; the record keeps the 9 inside the panic). */
+        size_t first_line = strlen("2024/05/06 07:08:09 starting") + 1;
+        CHECK(nrecords == 2, "multiline: %d records, expected 2", nrecords);
+        if (nrecords == 2) {
+            CHECK(strcmp(records[1].source, "stderr") == 0, "multiline: source %s", records[1].source);
+            CHECK(strncmp(records[1].log, "panic: runtime error", 20) == 0, "multiline: %s", records[1].log);
+            CHECK(records[1].log_len == 357 - first_line - 1, "multiline: the panic is %zu bytes, expected %zu",
+                  records[1].log_len, 357 - first_line - 1);
+        }
+        printf("  %d records; the panic %zu bytes\n", nrecords, nrecords == 2 ? records[1].log_len : 0);
+        const struct property bad_parser[] = { { "multiline.parser", "ruby" }, { NULL, NULL } };
+        const struct property typo[] = { { "multiline.parsr", "go" }, { NULL, NULL } };
+        check_refused(&second, bad_parser, "multiline.parser");
+        check_refused(&second, typo, "multiline.parsr");
     }
 
     dlclose(second.dso);

@@ -53,6 +53,7 @@ REQUIRED_METRICS = [
     "log_capturer_queue_records",  # queue depth
     "log_capturer_queue_bytes",
     "log_capturer_queue_backpressure_seconds_total",  # backpressure
+    "log_capturer_container_paused_seconds_total",  # paused readers, by reason
     "log_capturer_file_descriptors_open",  # open FDs
     "log_capturer_containers_followed",
     "log_capturer_daemon_up",

@@ -29,7 +29,18 @@ from .errors import (
     StoppedError,
     StopTimeoutError,
 )
-from .stats import ContainerStats, DaemonStats, Gaps, GapSpan, Mark, Position, QueueStats, Reopens, Stats
+from .stats import (
+    ContainerStats,
+    DaemonStats,
+    Gaps,
+    GapSpan,
+    Mark,
+    PausedSeconds,
+    Position,
+    QueueStats,
+    Reopens,
+    Stats,
+)
 
 try:
     __version__ = _metadata.version("log_capturer")
@@ -49,6 +60,7 @@ __all__ = [
     "Reopens",
     "Gaps",
     "GapSpan",
+    "PausedSeconds",
     "Position",
     "Mark",
     "CaptureError",

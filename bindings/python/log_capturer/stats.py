@@ -71,6 +71,8 @@ class QueueStats:
     bytes: int = 0
     max_records: int = 0
     max_bytes: int = 0
+    #: Containers with records waiting (each holds at most its share).
+    containers: int = 0
     backpressure_seconds: float = 0.0
 
 
@@ -119,6 +121,17 @@ class Gaps:
 
 
 @dataclass
+class PausedSeconds:
+    """How long a container's reader was paused (not reading; the daemon
+    kept the log), by reason; counted as each pause ends."""
+
+    #: Waiting for room: the queue, or the container's share of it, was full.
+    backpressure: float = 0.0
+    #: Over ``container_max_records_per_second``.
+    rate_limit: float = 0.0
+
+
+@dataclass
 class Mark:
     """The last delivered timestamp of a stream and how many lines carried it."""
 
@@ -142,7 +155,8 @@ class ContainerStats:
     id: str = ""
     name: str = ""
     image: str = ""
-    #: starting, following, backoff, drained, unreadable, excluded…
+    #: starting, following, backoff, backpressure, rate_limited,
+    #: catching_up, polling, drained, unreadable, excluded
     state: str = ""
     rotation_stuck: bool = False
     watchdog_restarts: int = 0
@@ -162,7 +176,10 @@ class ContainerStats:
     lag_seconds: float | None = None
     #: The resume position per stream (None until the first record).
     position: Position | None = None
+    #: Lines read and held in open multiline events (not delivered yet).
+    held_lines: int = 0
     gaps: Gaps = field(default_factory=Gaps)
+    paused_seconds: PausedSeconds = field(default_factory=PausedSeconds)
 
 
 @dataclass

@@ -16,7 +16,7 @@ DOCUMENT = {
     "file_descriptors_open": 12,
     "records": 3,
     "bytes": 30,
-    "queue": {"records": 0, "bytes": 0, "max_records": 10, "max_bytes": 100, "backpressure_seconds": 0.0, "new": 1},
+    "queue": {"records": 0, "bytes": 0, "max_records": 10, "max_bytes": 100, "containers": 0, "backpressure_seconds": 0.0, "new": 1},
     "daemon": {"reachable": True, "errors": 0, "last_error": None, "event_stream_connects": 1, "listings": 1},
     "excluded_containers": ["other"],
     "containers_gone": 0,
@@ -44,6 +44,7 @@ DOCUMENT = {
                 "console": {"ts": "2026-11-30T19:05:56.979601929Z", "count": 0},
             },
             "gaps": {"count": 1, "seconds": 0.5, "last": {"after": "2026-11-30T19:05:56Z", "before": "2026-11-30T19:05:57Z"}},
+            "paused_seconds": {"backpressure": 1.25, "rate_limit": 0.5},
             "a_later_field": True,
         }
     ],
@@ -61,6 +62,7 @@ def test_document_decodes_into_dataclasses_ignoring_unknown_keys():
     assert c.stream_age_seconds is None and c.last_timestamp is None
     assert c.position.stdout.count == 1 and c.position.stderr.ts.microsecond == 500000
     assert c.gaps.count == 1 and c.gaps.last.before - c.gaps.last.after == datetime.timedelta(seconds=1)
+    assert c.paused_seconds == log_capturer.PausedSeconds(backpressure=1.25, rate_limit=0.5)
     assert stats.container("web-1") is c and stats.container("abc") is c and stats.container("nope") is None
 
 

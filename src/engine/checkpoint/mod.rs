@@ -133,7 +133,7 @@ impl Checkpoint {
         for r in records {
             let (_, marks) = newest.entry(r.container.id_str()).or_insert((r.container.name_str(), [None; 3]));
             let slot = &mut marks[r.stream.index()];
-            let m = Mark { ts: r.ts_ns, count: r.count };
+            let m = Mark { ts: r.mark.ts_ns, count: r.mark.count };
             if slot.map_or(true, |old| later(m, old)) {
                 *slot = Some(m);
             }
@@ -229,7 +229,7 @@ mod tests {
             container: meta,
             stream: crate::frame::Stream::Stdout,
             ts_ns: ts,
-            count: 1,
+            mark: crate::position::Watermark { ts_ns: ts, count: 1 },
             flags: 0,
             message: bytes::Bytes::from_static(b"x"),
         }

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::engine::backoff::Backoff;
 use crate::engine::events::RotationStuck;
 use crate::engine::progress::ReaderState;
-use crate::engine::reader::{ContainerState, Origin};
+use crate::engine::reader::{grouping, ContainerState, Origin};
 use crate::timestamp::unix_now_ns;
 
 /// Restarts of one stuck episode: spaced twice as far each time.
@@ -82,8 +82,11 @@ impl Discovery {
         };
         let config = &self.shared.config;
         let mut jitter = Backoff::new(config.retry_backoff, config.retry_backoff_max, &id);
+        // The published position is held back before the lines the aborted
+        // reader's grouper held: the new reader reads them again.
         let position = tracked.progress.position();
-        let state = ContainerState::new(tracked, position, config, &mut jitter, true);
+        let (grouper, _) = grouping(&tracked.meta, config); // reported when first seen
+        let state = ContainerState::new(tracked, position, grouper, config, &mut jitter, true);
         self.spawn_with(id, Some(state), Origin::Listed { at_start: false }, episode);
     }
 }

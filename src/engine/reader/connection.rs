@@ -34,8 +34,12 @@ pub struct Connection {
     pub profile: Arc<Profile>,
     /// The window was shown to reach back far enough (see `verify`).
     verified: bool,
-    /// Lines delivered from it.
-    pub delivered: u64,
+    /// Lines taken in from it (delivered, or held in an open multiline
+    /// event).
+    pub lines: u64,
+    /// A delivery had to wait (for room or the rate limit): the reader is
+    /// behind the daemon.
+    pub paused: bool,
     /// The stream's renewal (with the reason of its reopen) is counted
     /// when its headers come (see `headers::answered`).
     pub renewal_due: Option<Option<ReopenReason>>,
@@ -91,7 +95,8 @@ pub(super) async fn open_request(
         query,
         profile,
         verified: false,
-        delivered: 0,
+        lines: 0,
+        paused: false,
         renewal_due: None,
     })
 }
@@ -170,7 +175,14 @@ impl Reader {
                 conn.session.finish(&mut state.position);
             }
         }
-        conn.delivered += self.deliver(state, &mut conn.session.lines).await?;
+        if !conn.session.lines.is_empty() {
+            // Lines in hand count as read, even held in an open event.
+            self.read_log = true;
+        }
+        conn.lines += conn.session.lines.len() as u64;
+        state.group(&mut conn.session.lines);
+        let delivery = self.deliver(state).await?;
+        conn.paused |= delivery.paused;
         Ok(match decoded {
             Ok(()) => Intake::More,
             Err(e) => Intake::Error(e),

@@ -1,7 +1,9 @@
 //! Reading one follow stream until it rotates, idles, ends, fails, or (a
 //! busy rotating log) is better polled.
 
-use tokio::time::Instant;
+use std::pin::Pin;
+
+use tokio::time::{Instant, Sleep};
 
 use super::busy::BusyDetector;
 use super::coalesce::Coalescer;
@@ -30,17 +32,17 @@ pub enum FollowEnd {
     Error(ReadError),
 }
 
-/// A follow stream's end, and how many lines it delivered.
+/// A follow stream's end, and how many lines it brought.
 pub struct Followed {
     pub end: FollowEnd,
-    pub delivered: u64,
+    pub lines: u64,
 }
 
 impl Reader {
     /// Reads a follow stream opened as `conn` until it ends.
     pub(super) async fn follow(&mut self, state: &mut ContainerState, mut conn: Connection) -> Result<Followed, Cancelled> {
         let end = self.follow_until_end(state, &mut conn).await?;
-        Ok(Followed { end, delivered: conn.delivered })
+        Ok(Followed { end, lines: conn.lines })
     }
 
     async fn follow_until_end(&mut self, state: &mut ContainerState, conn: &mut Connection) -> Result<FollowEnd, Cancelled> {
@@ -52,6 +54,11 @@ impl Reader {
         let mut coalescer = Coalescer::new(&shared.busy_readers);
         let sleep = tokio::time::sleep_until(deadlines.next());
         tokio::pin!(sleep);
+        // The timeout of open multiline events: armed at the earliest one
+        // (deadlines only move later, so it may fire early, never late).
+        let flush = tokio::time::sleep_until(now);
+        tokio::pin!(flush);
+        let mut flush_armed = arm_flush(state, flush.as_mut());
         loop {
             let read = tokio::select! {
                 biased;
@@ -75,6 +82,14 @@ impl Reader {
                     coalescer.wait().await;
                     conn.read(&shared.docker).await
                 } => r,
+                // Polled only while no input is ready: a trace's next lines,
+                // when already sent, join it first.
+                _ = &mut flush, if flush_armed => {
+                    state.flush_events(false);
+                    self.deliver(state).await?;
+                    flush_armed = arm_flush(state, flush.as_mut());
+                    continue;
+                }
             };
             coalescer.after_read(&read);
             let eof = match read {
@@ -84,7 +99,7 @@ impl Reader {
             if let Some(reason) = conn.renewal_due.take() {
                 self.renewed(state, reason);
             }
-            let before = conn.delivered;
+            let before = conn.lines;
             match self.take_in(state, conn, eof, false).await? {
                 Intake::More if eof => return Ok(FollowEnd::StreamEnd),
                 Intake::More => {}
@@ -93,11 +108,26 @@ impl Reader {
             }
             // The sleep is not reset here (a timer per read): when it fires,
             // `due` looks at the time of the last data.
+            if !flush_armed {
+                flush_armed = arm_flush(state, flush.as_mut());
+            }
             let now = Instant::now();
             deadlines.on_data(now);
-            if watch_busy && busy.observe(now, before, conn.delivered) {
+            // A reader that had to pause is behind the daemon, like a busy one.
+            if watch_busy && (busy.observe(now, before, conn.lines) || conn.paused) {
                 return Ok(FollowEnd::Busy);
             }
         }
+    }
+}
+
+/// Sets `flush` to the grouper's next deadline; false when no event is open.
+fn arm_flush(state: &ContainerState, flush: Pin<&mut Sleep>) -> bool {
+    match state.grouper.next_deadline() {
+        Some(at) => {
+            flush.reset(Instant::from_std(at));
+            true
+        }
+        None => false,
     }
 }

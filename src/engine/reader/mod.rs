@@ -10,7 +10,8 @@
 //!   a new window (`verify.rs`), decodes (`session.rs`) and delivers
 //!   (`deliver.rs`).
 //! - `deadlines.rs`, `busy.rs`, `coalesce.rs`: a stream's timers, the busy
-//!   rotating log detector, fewer wake-ups under load.
+//!   rotating log detector, fewer wake-ups under load; `rate_limit.rs`:
+//!   `container_max_records_per_second`.
 
 mod busy;
 mod coalesce;
@@ -20,6 +21,7 @@ mod deliver;
 mod error;
 mod follow;
 mod headers;
+mod rate_limit;
 mod session;
 mod start;
 mod state;
@@ -37,7 +39,7 @@ use connection::Connection;
 use follow::{FollowEnd, Followed};
 use headers::Answer;
 use start::Started;
-pub use state::ContainerState;
+pub use state::{grouping, ContainerState};
 
 use super::backoff::Backoff;
 use super::events::{DriverUnreadable, StreamFailed};
@@ -121,7 +123,23 @@ impl Reader {
             Ok(started) => started,
             Err((state, exit)) => return (self.id, state, exit),
         };
-        let (state, exit) = self.read(started).await;
+        let (mut state, mut exit) = self.read(started).await;
+        if matches!(exit, ReaderExit::Drained | ReaderExit::Gone { .. }) {
+            // Nothing more can come: open multiline events go out as they
+            // are. (When the capture stops they are not: with a position
+            // file, the next capture reads their lines again, whole.)
+            state.flush_events(true);
+            match self.deliver(&mut state).await {
+                Err(Cancelled) => exit = ReaderExit::Cancelled,
+                // Held lines delivered now were read before the container went.
+                Ok(d) if d.records > 0 => {
+                    if let ReaderExit::Gone { read } = &mut exit {
+                        *read = true;
+                    }
+                }
+                Ok(_) => {}
+            }
+        }
         state.tracked.stats.stream_closed(unix_now_ns());
         let done = if matches!(exit, ReaderExit::Unreadable(_)) { ReaderState::Unreadable } else { ReaderState::Drained };
         state.tracked.progress.set_state(done);
@@ -224,7 +242,7 @@ impl Reader {
                 self.backoff.reset();
                 // A window widened for a dense stretch of log is needed again
                 // until new lines move the resume point past it.
-                if followed.delivered > 0 {
+                if followed.lines > 0 {
                     state.narrow(reopen_tail);
                 }
                 let rotation = matches!(followed.end, FollowEnd::Rotation);

@@ -10,10 +10,11 @@
 use std::sync::Arc;
 
 use super::connection::{open_request, Connection};
-use super::state::ContainerState;
+use super::state::{grouping, ContainerState};
 use super::{Origin, Reader, ReaderExit};
 use crate::config::filter::Candidate;
 use crate::docker::{ContainerInspect, EventActor, LogsQuery, Profile};
+use crate::engine::events::MultilineLabelInvalid;
 use crate::engine::shutdown::Cancelled;
 use crate::frame::Framing;
 use crate::position::Position;
@@ -67,7 +68,7 @@ impl Reader {
         if !std::mem::take(&mut started.state.resumed) {
             started.state.tracked.progress.began(unix_now_ns());
         }
-        started.state.tracked.progress.publish(&started.state.position, 0);
+        started.state.tracked.progress.publish(&started.state.publishable_position(), 0);
         Ok(started)
     }
 
@@ -182,7 +183,11 @@ impl Reader {
             "Following container.",
             &[("container_id", &meta.short_id()), ("container_name", &meta.name_str()), ("running", &running)],
         );
-        let mut state = ContainerState::new(tracked, start.position, config, &mut self.backoff, false);
+        let (grouper, problem) = grouping(&meta, config);
+        if let Some(error) = &problem {
+            MultilineLabelInvalid { meta: &meta, error }.emit(&self.shared.log);
+        }
+        let mut state = ContainerState::new(tracked, start.position, grouper, config, &mut self.backoff, false);
         state.start_ns = start.start_ns;
         Ok(state)
     }

@@ -5,12 +5,15 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use crate::chain::Line;
+use super::rate_limit::RateLimit;
 use crate::config::{Config, Streams};
 use crate::docker::{LogsQuery, Profile};
 use crate::engine::backoff::Backoff;
 use crate::engine::registry::Tracked;
 use crate::frame::Stream;
 use crate::log::Logger;
+use crate::multiline::{Event, Grouper, MultilineConfig, MultilineError, LABEL};
 use crate::position::Position;
 use crate::record::ContainerMeta;
 
@@ -22,8 +25,14 @@ const TAIL_WIDEN_FACTOR: u64 = 8;
 pub struct ContainerState {
     pub meta: Arc<ContainerMeta>,
     /// What this reader has passed (the hot copy; `tracked.progress` has
-    /// the one others read, as of the last delivery).
+    /// the one others read, as of the last delivery, held back before the
+    /// lines `grouper` holds).
     pub position: Position,
+    /// The container's multiline grouping, kept across connections (reopens,
+    /// rotations, restarts of the container), so an event may span them.
+    pub grouper: Grouper,
+    /// Events `grouper` completed and not yet delivered (kept for reuse).
+    pub events: Vec<Event>,
     pub tracked: Arc<Tracked>,
     /// The `tail` the next reopen asks for.
     pub tail: u64,
@@ -39,6 +48,8 @@ pub struct ContainerState {
     /// beginning, or from a saved position): nothing written before it is
     /// read.
     pub start_ns: i64,
+    /// With `container_max_records_per_second`.
+    pub limit: Option<RateLimit>,
 }
 
 impl ContainerState {
@@ -47,6 +58,7 @@ impl ContainerState {
     pub fn new(
         tracked: Arc<Tracked>,
         position: Position,
+        grouper: Grouper,
         config: &Config,
         jitter: &mut Backoff,
         resumed: bool,
@@ -54,13 +66,48 @@ impl ContainerState {
         ContainerState {
             meta: tracked.meta.clone(),
             position,
+            grouper,
+            events: Vec::new(),
             tracked,
             tail: config.reopen_tail,
             next_rotation: Instant::now() + jitter.jittered(config.rotation_interval, config.rotation_jitter),
             resumed,
             drained_run: None,
             start_ns: 0,
+            limit: config.container_max_records_per_second.map(|rate| RateLimit::new(rate, Instant::now())),
         }
+    }
+
+    /// Passes `lines` (emptying it) through the grouper: the events they
+    /// complete go to `events`; the rest waits in open events.
+    pub fn group(&mut self, lines: &mut Vec<Line>) {
+        if lines.is_empty() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        for line in lines.drain(..) {
+            self.grouper.push(line, now, &mut self.events);
+        }
+        self.tracked.progress.set_held_lines(self.grouper.held_lines());
+    }
+
+    /// Emits the open events whose timeout has passed (`all`: every open
+    /// event, the container having stopped) into `events`.
+    pub fn flush_events(&mut self, all: bool) {
+        if all {
+            self.grouper.finish(&mut self.events);
+        } else {
+            self.grouper.flush_due(std::time::Instant::now(), &mut self.events);
+        }
+        self.tracked.progress.set_held_lines(self.grouper.held_lines());
+    }
+
+    /// The position others may see: the reader's, held back before the
+    /// lines the grouper holds (they exist nowhere else yet).
+    pub fn publishable_position(&self) -> Position {
+        let mut position = self.position.clone();
+        self.grouper.hold_back(&mut position);
+        position
     }
 
     /// The streams read: a TTY container has one, `console`.
@@ -107,4 +154,17 @@ impl ContainerState {
     pub fn narrow(&mut self, reopen_tail: u64) {
         self.tail = reopen_tail;
     }
+}
+
+/// The multiline grouping of a container: its label's choice
+/// (`log_capturer.multiline`), else the capture's `multiline`. A label
+/// value that names nothing comes back as a problem to report, with the
+/// capture's choice in place.
+pub fn grouping(meta: &ContainerMeta, config: &Config) -> (Grouper, Option<MultilineError>) {
+    let label = meta.labels.get(LABEL).map(String::as_str);
+    let (choice, problem) = match MultilineConfig::for_container(config.multiline.as_ref(), label) {
+        Ok(choice) => (choice, None),
+        Err(e) => (config.multiline.clone(), Some(e)),
+    };
+    (Grouper::new(choice, config.max_line_bytes), problem)
 }

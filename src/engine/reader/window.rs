@@ -35,14 +35,19 @@ pub enum WindowEnd {
 impl Reader {
     /// Opens a non-follow window from the position and reads it to its end.
     /// With `finish`, a line still waiting for its end at the end of the
-    /// window goes out as it is. Returns how it ended and the lines read.
-    async fn read_window(&mut self, state: &mut ContainerState, finish: bool) -> Result<(WindowEnd, u64), Cancelled> {
+    /// window goes out as it is. Returns how it ended, the lines read, and
+    /// whether delivering them had to pause.
+    async fn read_window(
+        &mut self,
+        state: &mut ContainerState,
+        finish: bool,
+    ) -> Result<(WindowEnd, u64, bool), Cancelled> {
         let mut conn = match self.open(state, false).await? {
             Ok(conn) => conn,
-            Err(e) => return Ok((WindowEnd::Error(e), 0)),
+            Err(e) => return Ok((WindowEnd::Error(e), 0, false)),
         };
         let end = self.read_to_end(state, &mut conn, finish).await?;
-        Ok((end, conn.delivered))
+        Ok((end, conn.lines, conn.paused))
     }
 
     async fn read_to_end(
@@ -92,7 +97,7 @@ impl Reader {
         loop {
             let read = match early.take() {
                 Some(mut conn) => self.read_to_end(state, &mut conn, true).await,
-                None => self.read_window(state, true).await.map(|(end, _)| end),
+                None => self.read_window(state, true).await.map(|(end, _, _)| end),
             };
             let Ok(end) = read else {
                 return ReaderExit::Cancelled;
@@ -119,7 +124,8 @@ impl Reader {
     /// Polls a busy rotating log (see `busy`): windows from the position,
     /// `POLL_INTERVAL` apart, each sized from the last one's lines (widened
     /// when it does not reach back), until lines come at less than half the
-    /// busy rate. `Err` when the reader should end.
+    /// busy rate and without a pause (for room or the rate limit: a reader
+    /// that pauses is behind). `Err` when the reader should end.
     pub(super) async fn poll_busy(&mut self, state: &mut ContainerState) -> Result<(), ReaderExit> {
         let reopen_tail = self.shared.config.reopen_tail;
         let mut last_read = Instant::now();
@@ -131,13 +137,13 @@ impl Reader {
             // The container runs: a line whose end is not written yet waits
             // for the next window (the position keeps its first piece).
             match self.read_window(state, false).await? {
-                (WindowEnd::Widen, _) => {
+                (WindowEnd::Widen, _, _) => {
                     state.widen(&self.shared.log);
                     continue;
                 }
-                (WindowEnd::Error(e), _) => return self.back_off_after(state, &e).await,
-                (WindowEnd::Complete, new) => {
-                    let slow = (new as f64) < last_read.elapsed().as_secs_f64() * busy_rate() / 2.0;
+                (WindowEnd::Error(e), _, _) => return self.back_off_after(state, &e).await,
+                (WindowEnd::Complete, new, paused) => {
+                    let slow = !paused && (new as f64) < last_read.elapsed().as_secs_f64() * busy_rate() / 2.0;
                     last_read = Instant::now();
                     if slow {
                         state.narrow(reopen_tail);
@@ -147,6 +153,10 @@ impl Reader {
                     state.tail = (new * 4).clamp(reopen_tail, MAX_BOUNDED_TAIL);
                 }
             }
+            // Between windows, the reader waits for input: open multiline
+            // events whose timeout passed go out.
+            state.flush_events(false);
+            self.deliver(state).await?;
             self.shutdown.sleep(POLL_INTERVAL).await?;
         }
         Ok(())

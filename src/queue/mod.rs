@@ -1,11 +1,15 @@
 //! The bounded queue between the readers (async, on the engine's runtime)
 //! and the host's poll (a plain blocking call on the host's thread).
 //!
-//! Bounded by records and by message bytes. When full, readers wait for room
-//! instead of reading: the daemon keeps the log on disk, so nothing is lost
-//! (lossless backpressure). A poll waits at most its timeout, and closing the
-//! queue wakes every waiter on both sides. The async waits here are
-//! cancel-safe: the engine ends them by dropping them at shutdown.
+//! Bounded by records and by message bytes, and fair between containers
+//! (`fair.rs`): the host takes them in turn, and a container holding more
+//! than its share waits while the others go on. A reader without room
+//! waits instead of reading: the daemon keeps the log on disk, so nothing
+//! is lost (lossless backpressure). A poll waits at most its timeout, and
+//! closing the queue wakes every waiter on both sides. The async waits
+//! here are cancel-safe: the engine ends them by dropping them at shutdown.
+
+mod fair;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,11 +19,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use crate::record::Record;
+use fair::FairQueue;
 
-#[derive(Default)]
 struct State {
-    records: VecDeque<Record>,
-    bytes: usize,
+    records: FairQueue,
     pollers_waiting: usize,
     /// Bumped by `wake`: waiting polls return empty.
     wakes: u64,
@@ -52,8 +55,15 @@ pub struct Queue {
 
 impl Queue {
     pub fn new(max_records: usize, max_bytes: usize) -> Queue {
+        let state = State {
+            records: FairQueue::new(max_records, max_bytes),
+            pollers_waiting: 0,
+            wakes: 0,
+            wake_pending: false,
+            closed: false,
+        };
         Queue {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
             not_empty: Condvar::new(),
             room: Notify::new(),
             linger: Notify::new(),
@@ -64,28 +74,19 @@ impl Queue {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock leaves consistent data (every
-        // mutation is a single push/pop); keep going.
+        // Nothing here panics on any input; should a panic happen anyway
+        // while the lock is held, later calls go on rather than fail.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Moves records from the front of `pending` while there is room.
-    /// Returns true when `pending` is empty.
+    /// Moves records from the front of `pending` while there is room for
+    /// their container. Returns true when `pending` is empty.
     fn try_push(&self, pending: &mut VecDeque<Record>) -> Result<bool, Closed> {
         let mut state = self.lock();
         if state.closed {
             return Err(Closed);
         }
-        while let Some(record) = pending.front() {
-            let len = record.message.len();
-            let fits = state.records.len() < self.max_records && state.bytes + len <= self.max_bytes;
-            // An empty queue takes any one record, so no record can be stuck.
-            if !fits && !state.records.is_empty() {
-                break;
-            }
-            state.bytes += len;
-            state.records.push_back(pending.pop_front().unwrap());
-        }
+        state.records.push_from(pending);
         // Wake a waiting poll once there is a batch worth taking; smaller
         // amounts wait `WAKE_LINGER` for more (the flusher), so a poll takes
         // what a busy stream produced meanwhile in one wake-up.
@@ -101,8 +102,9 @@ impl Queue {
         Ok(pending.is_empty())
     }
 
-    /// Pushes every record, waiting for room as long as needed; returns
-    /// `Closed` when the queue closes first. `waiting` is told when a wait
+    /// Pushes every record, waiting for room as long as needed (room in
+    /// the queue, and under its container's share); returns `Closed` when
+    /// the queue closes first. `waiting` is told when a wait
     /// for room begins (true) and ends (false). Records pushed before the
     /// future is dropped stay pushed; the rest stay in `pending`.
     pub async fn push_all(&self, pending: &mut VecDeque<Record>, mut waiting: impl FnMut(bool)) -> Result<(), Closed> {
@@ -129,8 +131,9 @@ impl Queue {
         result
     }
 
-    /// Takes up to `max` records, waiting at most `timeout` for the first.
-    /// An empty vector means the timeout passed; `Closed` means stopped.
+    /// Takes up to `max` records, waiting at most `timeout` for the first;
+    /// containers take turns (`fair.rs`). An empty vector means the
+    /// timeout passed; `Closed` means stopped.
     pub fn pop(&self, max: usize, timeout: Duration) -> Result<Vec<Record>, Closed> {
         let deadline = Instant::now().checked_add(timeout);
         let mut state = self.lock();
@@ -143,9 +146,7 @@ impl Queue {
                 return Ok(Vec::new());
             }
             if !state.records.is_empty() {
-                let n = max.min(state.records.len());
-                let taken: Vec<Record> = state.records.drain(..n).collect();
-                state.bytes -= taken.iter().map(|r| r.message.len()).sum::<usize>();
+                let taken = state.records.take(max);
                 drop(state);
                 self.room.notify_waiters();
                 return Ok(taken);
@@ -193,7 +194,6 @@ impl Queue {
         let mut state = self.lock();
         state.closed = true;
         state.records.clear();
-        state.bytes = 0;
         drop(state);
         self.not_empty.notify_all();
         self.room.notify_waiters();
@@ -206,7 +206,12 @@ impl Queue {
     /// (records, bytes) waiting for the host.
     pub fn depth(&self) -> (usize, usize) {
         let state = self.lock();
-        (state.records.len(), state.bytes)
+        (state.records.len(), state.records.bytes())
+    }
+
+    /// How many containers have records waiting.
+    pub fn containers_waiting(&self) -> usize {
+        self.lock().records.containers()
     }
 
     pub fn limits(&self) -> (usize, usize) {
@@ -227,7 +232,7 @@ mod tests {
             container: meta.clone(),
             stream: Stream::Stdout,
             ts_ns: 1,
-            count: 1,
+            mark: Default::default(),
             flags: 0,
             message: Bytes::from(vec![b'x'; len]),
         }
@@ -247,6 +252,58 @@ mod tests {
         q.pop(10, Duration::ZERO).unwrap();
         let mut big: VecDeque<Record> = [record(&meta, 500)].into_iter().collect();
         assert_eq!(q.try_push(&mut big), Ok(true));
+    }
+
+    #[test]
+    fn a_container_over_its_share_waits_while_another_goes_on_and_close_ends_the_wait() {
+        let (flood, quiet) =
+            (Arc::new(ContainerMeta::for_tests("f", "flood")), Arc::new(ContainerMeta::for_tests("q", "quiet")));
+        let q = Arc::new(Queue::new(160, 1 << 20));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let waits = Arc::new(Mutex::new(Vec::new()));
+            let flooding = {
+                let (q, waits, flood) = (q.clone(), waits.clone(), flood.clone());
+                tokio::spawn(async move {
+                    let mut pending: VecDeque<Record> = (0..1_000).map(|_| record(&flood, 10)).collect();
+                    let result = q.push_all(&mut pending, |w| waits.lock().unwrap().push(w)).await;
+                    (result, pending.len())
+                })
+            };
+            while q.depth().0 < 150 {
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(*waits.lock().unwrap(), [true]);
+            // The queue is full but for its reserve: another container's
+            // record goes in at once, and the flood stays over its share.
+            let mut one: VecDeque<Record> = [record(&quiet, 10)].into_iter().collect();
+            q.push_all(&mut one, |_| panic!("the quiet container waited")).await.unwrap();
+            assert_eq!((q.depth().0, q.containers_waiting()), (151, 2));
+            let taken = q.pop(200, Duration::ZERO).unwrap();
+            assert!(taken.iter().any(|r| r.container.name_str() == "quiet"));
+            // Room again: the flood goes on, then waits again.
+            while q.depth().0 < 150 {
+                tokio::task::yield_now().await;
+            }
+            q.close();
+            let (result, left) = flooding.await.unwrap();
+            assert_eq!(result, Err(Closed));
+            assert_eq!(left, 1_000 - 150 - 150);
+            assert_eq!(*waits.lock().unwrap(), [true, false]);
+        });
+    }
+
+    #[test]
+    fn wake_returns_a_waiting_poll_empty_and_keeps_the_queue_open() {
+        let q = Arc::new(Queue::new(10, 1000));
+        let q2 = q.clone();
+        let waiter = std::thread::spawn(move || q2.pop(10, Duration::from_secs(60)));
+        while q.lock().pollers_waiting == 0 {
+            std::thread::yield_now();
+        }
+        q.wake();
+        assert_eq!(waiter.join().unwrap().map(|r| r.len()), Ok(0));
+        assert!(!q.is_closed());
     }
 
     #[test]
