@@ -1,9 +1,9 @@
 //! Containers known to be gone (destroyed, or a reader found them gone):
 //! a container id never comes back, so none of these gets a reader again.
 //! Podman still lists a container for a while after its `remove` event (and
-//! while an inspect already answers "does not exist in database"); a reader
-//! started for it from that listing would count it gone a second time, as
-//! removed unread. Bounded: the oldest are forgotten first (by then no
+//! while an inspect already answers "does not exist in database"), and a
+//! renewed event subscription replays its start; a reader started for it
+//! then would count it gone a second time, as removed unread. Bounded: the oldest are forgotten first (by then no
 //! listing shows them).
 
 use std::collections::{HashSet, VecDeque};

@@ -239,6 +239,9 @@ impl Discovery {
         // A dying container's reader sees its stream end and drains it:
         // only starts and removals matter here.
         match self.shared.daemon.profile().lifecycle(&event.action) {
+            // A start replayed after the container's removal (a renewed
+            // subscription asks from the last one on).
+            Some(Lifecycle::Start) if self.gone.contains(&id) => {}
             Some(Lifecycle::Start) => {
                 if let Some(state) = self.take_idle(&id) {
                     return self.spawn(id, Some(state), Origin::Listed { at_start: false });
