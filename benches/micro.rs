@@ -144,8 +144,13 @@ fn entries(n: usize, payload: &Bytes, pieces: usize) -> Vec<Entry> {
 /// streams' watermarks, assemble.
 fn assemble(entries: &[Entry], out: &mut Vec<Line>) {
     let mut position = Position::starting_at(0);
-    let options =
-        ChainOptions { merge: true, max_line_bytes: 1 << 20, pieces: Default::default(), resends_last_line: true };
+    let options = ChainOptions {
+        merge: true,
+        max_line_bytes: 1 << 20,
+        pieces: Default::default(),
+        pieces_share_stamp: true,
+        resends_last_line: true,
+    };
     let mut chain = LineChain::new(options);
     for e in entries {
         chain.push(&mut position, e.clone(), out);

@@ -341,7 +341,14 @@ fn a_long_freeze_of_a_fast_writer_widens_the_reopen_window_and_stays_exact() {
     cap.assert_all_exactly_once(&mut tally, &[name.clone()], n);
     let s = cap.container_stats(&name).unwrap();
     eprintln!("frozen at line {at_freeze}; reopens {} errors {}", s["reopens"], s["errors"]);
-    assert!(s["reopens"]["widen"].as_u64().unwrap() >= 1, "{s}");
+    if Engine::under_test().is_podman() {
+        // Podman's reopens read from `since` with no bounded tail (one there
+        // skips lines): nothing to widen.
+        let follows: Vec<_> = proxy.requests().into_iter().filter(|r| r.param("follow") == Some("1")).collect();
+        assert!(follows.len() >= 2 && follows.iter().all(|r| r.param("tail") == Some("all")), "{s}");
+    } else {
+        assert!(s["reopens"]["widen"].as_u64().unwrap() >= 1, "{s}");
+    }
     assert_read_only(&proxy);
 }
 

@@ -79,6 +79,8 @@ fn container_churn_is_captured_completely_and_leaves_no_tasks_or_fds() {
         assert!(report.exact() && report.received == lines as usize, "{name}: {report:?}");
     }
     assert!(tally.others.is_empty(), "{:?}", tally.others);
+    // Each was drained before its removal: none is reported lost.
+    assert_eq!(cap.stats()["containers_removed_unread"], 0);
     let after = back_to_baseline(&cap, &c.prefix, base);
     eprintln!(
         "{total} containers in {:?}: tasks {} → peak {} → {}; FDs {} → peak {} → {}",

@@ -208,8 +208,13 @@ fn feed<'a>(
     finish: bool,
     resend: bool,
 ) {
-    let options =
-        ChainOptions { merge: true, max_line_bytes: 1 << 20, pieces: Default::default(), resends_last_line: true };
+    let options = ChainOptions {
+        merge: true,
+        max_line_bytes: 1 << 20,
+        pieces: Default::default(),
+        pieces_share_stamp: true,
+        resends_last_line: true,
+    };
     let mut chain = LineChain::new(options);
     for (stream, ts, payload) in entries {
         let entry = Entry { stream: *stream, ts_ns: *ts, payload: Bytes::copy_from_slice(payload) };

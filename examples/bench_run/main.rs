@@ -542,7 +542,7 @@ impl Bench {
     /// asking the capturer's own request for a finished container.
     fn drain_clients(&self, names: &[String], total: usize, load: f64, cli: bool) -> Result<report::DrainRun, String> {
         let query =
-            log_capturer::docker::LogsQuery { follow: false, stdout: true, stderr: true, since_ns: 0, tail: None };
+            log_capturer::docker::LogsQuery { stdout: true, stderr: true, ..Default::default() };
         let commands: Vec<Command> = names
             .iter()
             .map(|name| {

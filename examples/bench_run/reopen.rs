@@ -52,7 +52,7 @@ impl Reopen {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         let endpoint = Endpoint::new(DockerHost::Unix(socket.into()));
         let mut reopen = Reopen { runtime, endpoint, id: id.to_string(), last_ts_ns: 0 };
-        let last = LogsQuery { follow: false, stdout: true, stderr: true, since_ns: 0, tail: Some(1) };
+        let last = LogsQuery { stdout: true, stderr: true, tail: Some(1), ..LogsQuery::default() };
         let (lines, last_ts) = reopen.request(&last, None)?;
         if lines != 1 {
             return Err(format!("tail=1 returned {lines} lines"));
@@ -70,6 +70,7 @@ impl Reopen {
             stderr: true,
             since_ns: self.last_ts_ns - RESUME_MARGIN_NS,
             tail: Some(READER_TAIL),
+            ..LogsQuery::default()
         }
     }
 
@@ -77,7 +78,7 @@ impl Reopen {
     /// line itself, so the one line returned costs nothing and what is left
     /// is the daemon's scan of the file.
     pub fn naive_query(&self) -> LogsQuery {
-        LogsQuery { follow: true, stdout: true, stderr: true, since_ns: self.last_ts_ns, tail: None }
+        LogsQuery { follow: true, stdout: true, stderr: true, since_ns: self.last_ts_ns, ..LogsQuery::default() }
     }
 
     /// Sends `query`, reads until the entry stamped `until_ts` arrived (a

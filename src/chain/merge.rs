@@ -1,6 +1,7 @@
-//! Partial-line merging: the daemon splits long output into pieces of one
-//! stamp (Docker: 16 KiB); they are joined back into lines per stream, cut
-//! at `max_line_bytes` on a UTF-8 boundary, and the position advances past
+//! Partial-line merging: the daemon splits long output into pieces
+//! (Docker: 16 KiB, all with the line's stamp; Podman: 8 KiB, each with its
+//! own); they are joined back into lines per stream, cut at
+//! `max_line_bytes` on a UTF-8 boundary, and the position advances past
 //! every entry that became a line or was skipped.
 
 use bytes::{Bytes, BytesMut};
@@ -14,6 +15,8 @@ use crate::record::flags;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
     pub stream: Stream,
+    /// Its last piece's stamp (the line's stamp where pieces share one):
+    /// with `count`, the watermark that passes it.
     pub ts_ns: i64,
     /// The stream's watermark count once this line is passed: how many
     /// entries stamped `ts_ns` it and the lines before it took.
@@ -28,8 +31,11 @@ pub struct Line {
 
 /// A line whose end has not come yet.
 struct Pending {
+    /// The first piece's stamp.
     ts_ns: i64,
     buf: BytesMut,
+    /// The last piece's stamp and index among its stamp's entries.
+    last_ts: i64,
     first_k: u32,
     last_k: u32,
     truncated: bool,
@@ -40,18 +46,27 @@ pub struct Assembler {
     merge: bool,
     max_line_bytes: usize,
     pieces: PieceRule,
+    share_stamp: bool,
     pending: [Option<Pending>; 3],
 }
 
 impl Assembler {
     /// With `merge` off, every piece is its own line (flagged partial).
     pub fn new(merge: bool, max_line_bytes: usize) -> Assembler {
-        Assembler { merge, max_line_bytes, pieces: PieceRule::default(), pending: [None, None, None] }
+        Assembler {
+            merge,
+            max_line_bytes,
+            pieces: PieceRule::default(),
+            share_stamp: true,
+            pending: [None, None, None],
+        }
     }
 
-    /// What ends a line on this daemon.
-    pub fn with_pieces(mut self, pieces: PieceRule) -> Assembler {
+    /// What ends a line on this daemon, and whether a line's pieces share
+    /// its stamp (else a new stamp goes on with the line held).
+    pub fn with_pieces(mut self, pieces: PieceRule, share_stamp: bool) -> Assembler {
         self.pieces = pieces;
+        self.share_stamp = share_stamp;
         self
     }
 
@@ -86,12 +101,12 @@ impl Assembler {
                 });
             }
             None => {
-                let buf = BytesMut::new();
-                self.pending[i] = Some(Pending { ts_ns: entry.ts_ns, buf, first_k: k, last_k: k, truncated: false });
+                let (ts_ns, buf) = (entry.ts_ns, BytesMut::new());
+                self.pending[i] = Some(Pending { ts_ns, buf, last_ts: ts_ns, first_k: k, last_k: k, truncated: false });
                 self.append(position, entry, complete, out);
             }
             Some(p) => {
-                p.last_k = k;
+                (p.last_ts, p.last_k) = (entry.ts_ns, k);
                 self.append(position, entry, complete, out);
             }
         }
@@ -104,7 +119,8 @@ impl Assembler {
         let Some(ts) = position.discarding[i] else {
             return false;
         };
-        if ts != entry.ts_ns {
+        // Pieces of their own stamps: only a line's end ends the skipping.
+        if self.share_stamp && ts != entry.ts_ns {
             position.discarding[i] = None;
             return false;
         }
@@ -116,13 +132,18 @@ impl Assembler {
     }
 
     /// Checks `entry` against the line held for its stream: a piece
-    /// re-sent (a rewinding stream) is dropped (true); a new stamp means the
-    /// held line never got its end, and it is delivered as it is.
+    /// re-sent (a rewinding stream) is dropped (true). Where pieces share
+    /// their line's stamp, a new stamp means the held line never got its
+    /// end, and it is delivered as it is; elsewhere it is the line's next
+    /// piece.
     fn held_already(&mut self, position: &mut Position, entry: &Entry, k: u32, out: &mut Vec<Line>) -> bool {
         let i = entry.stream.index();
         let Some(p) = &self.pending[i] else {
             return false;
         };
+        if !self.share_stamp {
+            return (entry.ts_ns, k) <= (p.last_ts, p.last_k);
+        }
         if p.ts_ns == entry.ts_ns {
             return k <= p.last_k;
         }
@@ -209,10 +230,14 @@ impl Assembler {
     }
 
     fn emit(&mut self, position: &mut Position, stream: Stream, p: Pending, flag: u32, out: &mut Vec<Line>) {
-        position.advance(stream.index(), p.ts_ns, p.last_k);
+        position.advance(stream.index(), p.last_ts, p.last_k);
         let flag = if p.truncated { flags::TRUNCATED } else { flag };
         let message = strip_newline(stream, p.buf.freeze());
-        out.push(Line { stream, ts_ns: p.ts_ns, count: p.last_k, first_count: p.first_k, message, flags: flag });
+        // Pieces with stamps of their own (Podman) straddling a second: the
+        // watermark before the line is not expressible at `last_ts`; counted
+        // from the first entry there.
+        let first_count = if p.ts_ns == p.last_ts { p.first_k } else { 1 };
+        out.push(Line { stream, ts_ns: p.last_ts, count: p.last_k, first_count, message, flags: flag });
     }
 }
 

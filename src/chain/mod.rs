@@ -52,6 +52,9 @@ pub struct ChainOptions {
     pub merge: bool,
     pub max_line_bytes: usize,
     pub pieces: PieceRule,
+    /// Every piece of a line carries the line's stamp (Docker); else each
+    /// its own (Podman), and a line goes on across stamps until it ends.
+    pub pieces_share_stamp: bool,
     /// The daemon re-sends a stream's last line when its log rotates.
     pub resends_last_line: bool,
 }
@@ -66,7 +69,8 @@ impl LineChain {
     pub fn new(options: ChainOptions) -> LineChain {
         LineChain {
             dedup: Dedup::new(options.resends_last_line, options.pieces),
-            merge: Assembler::new(options.merge, options.max_line_bytes).with_pieces(options.pieces),
+            merge: Assembler::new(options.merge, options.max_line_bytes)
+                .with_pieces(options.pieces, options.pieces_share_stamp),
         }
     }
 
@@ -84,5 +88,114 @@ impl LineChain {
     /// waiting for their end go out as they are.
     pub fn finish(&mut self, position: &mut Position, out: &mut Vec<Line>) {
         self.merge.finish(position, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::{Bytes, BytesMut};
+
+    use super::*;
+    use crate::frame::{decode_multiplexed, Decoded, Stream};
+    use crate::position::Watermark;
+
+    const S: i64 = 1_796_065_856_000_000_000;
+    const SECOND: i64 = 1_000_000_000;
+
+    /// A merging chain with a daemon's options: Docker's are (default,
+    /// true, true), Podman's (Newline, false, false).
+    fn chain(max_line_bytes: usize, pieces: PieceRule, pieces_share_stamp: bool, resends_last_line: bool) -> LineChain {
+        LineChain::new(ChainOptions { merge: true, max_line_bytes, pieces, pieces_share_stamp, resends_last_line })
+    }
+
+    /// Podman's chain (see `Profile::podman`).
+    fn podman(max_line_bytes: usize) -> LineChain {
+        chain(max_line_bytes, PieceRule::Newline, false, false)
+    }
+
+    fn out(stream: Stream, ts_ns: i64, payload: &[u8]) -> Entry {
+        Entry { stream, ts_ns, payload: Bytes::copy_from_slice(payload) }
+    }
+
+    /// A stdout line of three pieces, two stamped S and one a second later,
+    /// its newline alone (it came in a later read), then the line "next".
+    fn straddling_line(pieces: [&[u8]; 3]) -> Vec<Entry> {
+        vec![
+            out(Stream::Stdout, S, pieces[0]),
+            out(Stream::Stdout, S, pieces[1]),
+            out(Stream::Stdout, S + SECOND, pieces[2]),
+            out(Stream::Stdout, S + SECOND, b"\n"),
+            out(Stream::Stdout, S + SECOND, b"next\n"),
+        ]
+    }
+
+    fn feed(chain: &mut LineChain, position: &mut Position, entries: &[Entry]) -> Vec<Line> {
+        let mut lines = Vec::new();
+        for e in entries {
+            chain.push(position, e.clone(), &mut lines);
+        }
+        lines
+    }
+
+    #[test]
+    fn podman_pieces_straddling_a_second_are_one_line_and_a_reopen_mid_line_repeats_nothing() {
+        let log = straddling_line([&[b'a'; 8192], &[b'b'; 8192], &[b'c'; 100]]);
+        let mut position = Position::starting_at(0);
+        // A first connection ends inside the line: nothing passed yet.
+        assert!(feed(&mut podman(1 << 20), &mut position, &log[..3]).is_empty());
+        assert_eq!(position.marks[0], Watermark { ts_ns: 0, count: 0 });
+        // The next one reads the log again from before the line.
+        let lines = feed(&mut podman(1 << 20), &mut position, &log);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].message.len(), 8192 * 2 + 100);
+        assert_eq!((lines[0].ts_ns, lines[0].count, lines[0].flags), (S + SECOND, 2, 0), "stamped by its last piece");
+        assert_eq!(&lines[1].message[..], b"next");
+        assert_eq!(position.marks[0], Watermark { ts_ns: S + SECOND, count: 3 });
+        // And a third passes nothing again.
+        assert!(feed(&mut podman(1 << 20), &mut position, &log).is_empty());
+    }
+
+    #[test]
+    fn podman_identical_lines_in_one_second_all_pass_once() {
+        let same: Vec<Entry> = (0..3).map(|_| out(Stream::Stderr, S, b"same\n")).collect();
+        let mut position = Position::starting_at(0);
+        assert_eq!(feed(&mut podman(1 << 20), &mut position, &same[..2]).len(), 2);
+        let lines = feed(&mut podman(1 << 20), &mut position, &same);
+        assert_eq!(lines.len(), 1, "the third, once");
+        assert_eq!(position.marks[1], Watermark { ts_ns: S, count: 3 });
+    }
+
+    #[test]
+    fn podman_cut_line_skips_its_pieces_across_seconds_until_its_end() {
+        let log = straddling_line([&[b'a'; 8192]; 3]);
+        let mut position = Position::starting_at(0);
+        let lines = feed(&mut podman(10_000), &mut position, &log[..3]);
+        assert_eq!(lines.len(), 1);
+        assert_eq!((lines[0].message.len(), lines[0].flags), (10_000, crate::record::flags::TRUNCATED));
+        // Reopened: the rest of the cut line is skipped, whatever its stamps.
+        let lines = feed(&mut podman(10_000), &mut position, &log);
+        assert_eq!(lines.iter().map(|l| &l.message[..]).collect::<Vec<_>>(), [b"next"]);
+    }
+
+    #[test]
+    fn recorded_podman_pieces_make_the_line_whole() {
+        // tests/fixtures/podman/logs-long-ts: a 9,000-byte line as conmon's
+        // 8,192-byte piece, the rest, and the newline alone.
+        let body = include_bytes!("../../tests/fixtures/podman/logs-long-ts.body");
+        let mut buf = BytesMut::from(&body[..]);
+        let mut entries = Vec::new();
+        while let Some(Decoded::Entry(e)) = decode_multiplexed(&mut buf).unwrap() {
+            entries.push(e);
+        }
+        assert_eq!(entries.iter().map(|e| e.payload.len()).collect::<Vec<_>>(), [8192, 808, 1, 6]);
+        let mut position = Position::starting_at(0);
+        let lines = feed(&mut podman(1 << 20), &mut position, &entries);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].message, vec![b'a'; 9000]);
+        assert_eq!(&lines[1].message[..], b"after");
+        // Docker's rule ends a line at every piece shorter than 16 KiB: each
+        // piece a line, the newline an empty one.
+        let mut docker = chain(1 << 20, PieceRule::default(), true, true);
+        assert_eq!(feed(&mut docker, &mut Position::starting_at(0), &entries).len(), 4);
     }
 }

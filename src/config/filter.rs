@@ -48,6 +48,10 @@ pub struct Candidate<'a> {
     pub id: &'a str,
     pub name: &'a str,
     pub image: Option<&'a str>,
+    /// The image's name as Docker would write it, where the engine writes
+    /// it longer (Podman's `localhost/`, `docker.io/library/`): image
+    /// filters match either.
+    pub image_alias: Option<&'a str>,
     pub labels: Option<&'a dyn LabelLookup>,
 }
 
@@ -57,8 +61,10 @@ impl Filters {
     pub fn wants(&self, c: &Candidate<'_>) -> bool {
         let names_match =
             |list: &[String]| list.iter().any(|p| c.name.starts_with(p.as_str()) || c.id.starts_with(p.as_str()));
-        let image_match =
-            |list: &[String]| c.image.is_some_and(|image| list.iter().any(|p| image.starts_with(p.as_str())));
+        let image_match = |list: &[String]| {
+            let names = c.image.into_iter().chain(c.image_alias);
+            names.into_iter().any(|image| list.iter().any(|p| image.starts_with(p.as_str())))
+        };
         if !self.include_containers.is_empty() && !names_match(&self.include_containers) {
             return false;
         }
@@ -102,7 +108,13 @@ mod tests {
     #[test]
     fn filters_include_exclude_and_labels() {
         let labels: BTreeMap<String, String> = [("team".to_string(), "blue".to_string())].into();
-        let c = Candidate { id: "abcdef123456", name: "web-1", image: Some("test"), labels: Some(&labels) };
+        let c = Candidate {
+            id: "abcdef123456",
+            name: "web-1",
+            image: Some("test"),
+            image_alias: None,
+            labels: Some(&labels),
+        };
         let wants = |doc: &str| Config::from_json(doc).unwrap().filters.wants(&c);
         assert!(wants("{}"));
         assert!(wants(r#"{"include_containers": ["web"]}"#));
@@ -115,5 +127,17 @@ mod tests {
         assert!(!wants(r#"{"exclude_labels": ["team"]}"#));
         assert!(wants(r#"{"include_images": ["te"]}"#));
         assert!(!wants(r#"{"exclude_images": ["test"]}"#));
+    }
+
+    #[test]
+    fn image_filters_match_a_local_image_with_or_without_its_prefix() {
+        let image = "localhost/log-capturer-test/busybox:latest";
+        let c =
+            Candidate { id: "abc", name: "web-1", image: Some(image), image_alias: Some(&image[10..]), labels: None };
+        let wants = |doc: &str| Config::from_json(doc).unwrap().filters.wants(&c);
+        assert!(wants(r#"{"include_images": ["log-capturer-test/busybox"]}"#));
+        assert!(wants(r#"{"include_images": ["localhost/log-capturer-test"]}"#));
+        assert!(!wants(r#"{"include_images": ["busybox"]}"#));
+        assert!(!wants(r#"{"exclude_images": ["log-capturer-test/"]}"#));
     }
 }

@@ -19,14 +19,14 @@ pub use filter::{Filters, LabelFilter};
 pub use values::{parse_bool, parse_duration, parse_size, LogSource, OnCorrupt, SincePolicy, Streams};
 use values::{Address, FilePath, Flag, Host, Jitter, Labels, PathPrefix, Positive, Prefixes, Rate, Size};
 
-use crate::docker::DockerHost;
+use crate::docker::{DockerHost, Hosts};
 use crate::log::LogLevel;
 use crate::multiline::MultilineConfig;
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub docker_host: DockerHost,
+    pub docker_host: Hosts,
     pub rotation_interval: Duration,
     pub rotation_jitter: f64,
     pub read_timeout: Duration,
@@ -58,7 +58,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
-            docker_host: DockerHost::default(),
+            docker_host: Hosts::search(None, None),
             rotation_interval: Duration::from_secs(300),
             rotation_jitter: 0.1,
             read_timeout: Duration::from_secs(30),
@@ -182,9 +182,9 @@ struct RawConfig {
     /// `log_capturer.multiline` (`java`, `python`, `go` or `off`) overrides
     /// this for that container. Default: off.
     multiline: Option<MultilineConfig>,
-    /// Where each container's log is read from: `auto` (default: its log
-    /// file when the driver writes one this library reads, json-file or
-    /// k8s-file, and this process may read it; else the API), `api`, or
+    /// Where each container's log is read from: `auto` (default: on
+    /// Docker its log file when the driver writes json-file and this
+    /// process may read it, else the API; on Podman the API), `api`, or
     /// `file` (a container whose file cannot be read is reported once and
     /// not read).
     log_source: Option<LogSource>,
@@ -301,18 +301,20 @@ impl RawConfig {
     }
 }
 
-/// The daemon's address: as configured, else `DOCKER_HOST`, else the
-/// default socket.
-fn resolve_host(configured: Option<DockerHost>) -> Result<DockerHost, ConfigError> {
+/// Where the daemon is: as configured, else searched for (`DOCKER_HOST`
+/// first, see `Hosts::search`).
+fn resolve_host(configured: Option<DockerHost>) -> Result<Hosts, ConfigError> {
     if let Some(host) = configured {
-        return Ok(host);
+        return Ok(Hosts::Configured(host));
     }
-    match std::env::var("DOCKER_HOST") {
-        Ok(text) if !text.is_empty() => {
-            DockerHost::parse(&text).map_err(|e| ConfigError(format!("docker_host (from DOCKER_HOST): {e}")))
-        }
-        _ => Ok(DockerHost::default()),
-    }
+    let env = match std::env::var("DOCKER_HOST") {
+        Ok(text) if !text.is_empty() => Some(
+            DockerHost::parse(&text).map_err(|e| ConfigError(format!("docker_host (from DOCKER_HOST): {e}")))?,
+        ),
+        _ => None,
+    };
+    let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+    Ok(Hosts::search(env, runtime_dir.as_deref()))
 }
 
 impl Config {

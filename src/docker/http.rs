@@ -11,6 +11,7 @@
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
-use super::DockerHost;
+use super::{DockerHost, Hosts};
 
 /// What went wrong talking to the daemon.
 #[derive(Debug)]
@@ -86,10 +87,14 @@ impl AsyncWrite for Conn {
     }
 }
 
-/// Where and how to connect; cheap to clone.
+/// Where and how to connect; cheap to clone (clones share the choice made
+/// by a search).
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    host: DockerHost,
+    hosts: Arc<Hosts>,
+    /// The host found by a search (the first that accepted a connection),
+    /// kept from then on.
+    chosen: Arc<OnceLock<DockerHost>>,
 }
 
 /// The largest header block or error body read.
@@ -101,70 +106,68 @@ const MIN_READ_CHUNK: usize = 4 * 1024;
 const MAX_READ_CHUNK: usize = 64 * 1024;
 
 impl Endpoint {
-    pub fn new(host: DockerHost) -> Endpoint {
-        Endpoint { host }
+    pub fn new(hosts: impl Into<Hosts>) -> Endpoint {
+        let hosts = hosts.into();
+        let chosen = OnceLock::new();
+        if let Hosts::Configured(host) = &hosts {
+            let _ = chosen.set(host.clone());
+        }
+        Endpoint { hosts: Arc::new(hosts), chosen: Arc::new(chosen) }
     }
 
+    /// The daemon's address as `unix:///…` or `tcp://…` (while a search has
+    /// found none yet: the places it tries, joined by "or").
     pub fn describe(&self) -> String {
-        self.host.to_string()
+        match self.chosen.get() {
+            Some(host) => host.to_string(),
+            None => self.hosts.to_string(),
+        }
     }
 
+    /// Connects to the chosen host; while none is chosen, to the first
+    /// candidate that accepts, which becomes the chosen one.
     async fn connect(&self) -> io::Result<Conn> {
-        match &self.host {
-            DockerHost::Unix(path) => UnixStream::connect::<&PathBuf>(path).await.map(Conn::Unix),
-            DockerHost::Tcp(addr) => {
-                let s = TcpStream::connect(addr.as_str()).await?;
-                s.set_nodelay(true)?;
-                Ok(Conn::Tcp(s))
+        if let Some(host) = self.chosen.get() {
+            return connect_to(host).await;
+        }
+        let mut first_error = None;
+        for host in self.hosts.candidates() {
+            match connect_to(host).await {
+                Ok(conn) => {
+                    let _ = self.chosen.set(host.clone());
+                    return Ok(conn);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
+        Err(first_error.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no daemon address to try")))
     }
 
     /// Sends `GET path` and waits (at most `timeout`) for the response
     /// headers. A non-2xx answer becomes `DockerError::Status` with the
     /// daemon's message.
     pub async fn get(&self, path_and_query: &str, timeout: Duration) -> Result<Response, DockerError> {
-        match tokio::time::timeout(timeout, self.get_inner(path_and_query, timeout)).await {
+        let answer = async { self.send(path_and_query, timeout).await?.response().await };
+        match tokio::time::timeout(timeout, answer).await {
             Ok(r) => r,
             Err(_) => Err(DockerError::Timeout("response headers")),
         }
     }
 
-    async fn get_inner(&self, path_and_query: &str, timeout: Duration) -> Result<Response, DockerError> {
+    /// Connects and sends `GET path`, without waiting for the answer: for a
+    /// request whose headers may take long to come (Podman holds a follow
+    /// stream's headers until its first line). `error_timeout` bounds the
+    /// reading of an error answer's body once its headers have come.
+    pub async fn send(&self, path_and_query: &str, error_timeout: Duration) -> Result<Request, DockerError> {
         let mut conn = self.connect().await.map_err(DockerError::Connect)?;
         let request = format!(
             "GET {path_and_query} HTTP/1.1\r\nHost: docker\r\nUser-Agent: log-capturer/{}\r\nConnection: close\r\n\r\n",
             env!("CARGO_PKG_VERSION")
         );
         conn.write_all(request.as_bytes()).await.map_err(DockerError::Io)?;
-
-        let mut buf = BytesMut::with_capacity(8 * 1024);
-        let (status, framing, head_len) = loop {
-            if conn.read_buf(&mut buf).await.map_err(DockerError::Io)? == 0 {
-                return Err(DockerError::Protocol("connection closed before the response headers".into()));
-            }
-            let mut headers = [httparse::EMPTY_HEADER; 32];
-            let mut response = httparse::Response::new(&mut headers);
-            match response.parse(&buf) {
-                Ok(httparse::Status::Complete(head_len)) => {
-                    let status = response.code.unwrap_or(0);
-                    let framing = body_framing(response.headers)?;
-                    break (status, framing, head_len);
-                }
-                Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => continue,
-                Ok(httparse::Status::Partial) => {
-                    return Err(DockerError::Protocol("response headers exceed 64 KiB".into()))
-                }
-                Err(e) => return Err(DockerError::Protocol(format!("bad response headers: {e}"))),
-            }
-        };
-        buf.advance(head_len);
-        let mut body = Body { conn, raw: buf, framing, done: false, read_chunk: MIN_READ_CHUNK };
-        if !(200..300).contains(&status) {
-            let text = body.read_to_end(MAX_HEAD_BYTES, timeout).await.unwrap_or_default();
-            return Err(DockerError::Status { code: status, message: error_message(&text) });
-        }
-        Ok(Response { status, body })
+        Ok(Request { conn: Some(conn), buf: BytesMut::with_capacity(8 * 1024), error_timeout })
     }
 
     /// A GET whose whole (bounded) body is returned.
@@ -174,10 +177,21 @@ impl Endpoint {
         timeout: Duration,
         limit: usize,
     ) -> Result<Vec<u8>, DockerError> {
+        self.get_answer(path_and_query, timeout, limit).await.map(|(_, body)| body)
+    }
+
+    /// A GET whose headers and whole (bounded) body are returned.
+    pub async fn get_answer(
+        &self,
+        path_and_query: &str,
+        timeout: Duration,
+        limit: usize,
+    ) -> Result<(Headers, Vec<u8>), DockerError> {
         let started = tokio::time::Instant::now();
         let mut response = self.get(path_and_query, timeout).await?;
         let left = timeout.saturating_sub(started.elapsed());
-        response.body.read_to_end(limit, left).await
+        let body = response.body.read_to_end(limit, left).await?;
+        Ok((response.headers, body))
     }
 }
 
@@ -199,6 +213,18 @@ fn body_framing(headers: &[httparse::Header<'_>]) -> Result<Framing, DockerError
     Ok(framing)
 }
 
+/// An error answer sent with a 2xx status: its JSON body's `response`
+/// (the status meant; 500 when absent) and `message`.
+pub fn error_in_body(body: &[u8]) -> DockerError {
+    #[derive(serde::Deserialize)]
+    struct Meant {
+        #[serde(default)]
+        response: Option<u16>,
+    }
+    let code = serde_json::from_slice::<Meant>(body).ok().and_then(|m| m.response).unwrap_or(500);
+    DockerError::Status { code, message: error_message(body) }
+}
+
 fn error_message(body: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct ErrorBody {
@@ -210,9 +236,101 @@ fn error_message(body: &[u8]) -> String {
     }
 }
 
+/// A request sent, its answer still to come.
+pub struct Request {
+    /// `None` once the response has been taken.
+    conn: Option<Conn>,
+    /// Header bytes read so far.
+    buf: BytesMut,
+    error_timeout: Duration,
+}
+
+impl Request {
+    /// Waits for the response headers (no deadline here: the caller bounds
+    /// it). Cancel-safe: header bytes read are kept for the next call. A
+    /// non-2xx answer becomes `DockerError::Status` with the daemon's
+    /// message. Once it has returned, the request is spent.
+    pub async fn response(&mut self) -> Result<Response, DockerError> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(DockerError::Protocol("the response was already taken".into()));
+        };
+        let (status, framing, head_len, headers) = loop {
+            if let Some(head) = parse_head(&self.buf)? {
+                break head;
+            }
+            if conn.read_buf(&mut self.buf).await.map_err(DockerError::Io)? == 0 {
+                return Err(DockerError::Protocol("connection closed before the response headers".into()));
+            }
+        };
+        let conn = self.conn.take().expect("checked above");
+        let mut raw = std::mem::take(&mut self.buf);
+        raw.advance(head_len);
+        let mut body = Body { conn, raw, framing, done: false, read_chunk: MIN_READ_CHUNK };
+        if !(200..300).contains(&status) {
+            let text = body.read_to_end(MAX_HEAD_BYTES, self.error_timeout).await.unwrap_or_default();
+            return Err(DockerError::Status { code: status, message: error_message(&text) });
+        }
+        Ok(Response { status, headers, body })
+    }
+}
+
+async fn connect_to(host: &DockerHost) -> io::Result<Conn> {
+    match host {
+        DockerHost::Unix(path) => UnixStream::connect::<&PathBuf>(path).await.map(Conn::Unix),
+        DockerHost::Tcp(addr) => {
+            let s = TcpStream::connect(addr.as_str()).await?;
+            s.set_nodelay(true)?;
+            Ok(Conn::Tcp(s))
+        }
+    }
+}
+
+/// The status, body framing, length and headers of a complete header block
+/// at the front of `buf`; `None` while it is incomplete.
+fn parse_head(buf: &[u8]) -> Result<Option<(u16, Framing, usize, Headers)>, DockerError> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    match response.parse(buf) {
+        Ok(httparse::Status::Complete(head_len)) => {
+            let status = response.code.unwrap_or(0);
+            let framing = body_framing(response.headers)?;
+            Ok(Some((status, framing, head_len, Headers::of(response.headers))))
+        }
+        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => Ok(None),
+        Ok(httparse::Status::Partial) => Err(DockerError::Protocol("response headers exceed 64 KiB".into())),
+        Err(e) => Err(DockerError::Protocol(format!("bad response headers: {e}"))),
+    }
+}
+
+/// The headers of a response (names in lower case).
+#[derive(Debug, Clone, Default)]
+pub struct Headers(Vec<(String, String)>);
+
+impl Headers {
+    fn of(headers: &[httparse::Header<'_>]) -> Headers {
+        Headers(
+            headers
+                .iter()
+                .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).trim().to_string()))
+                .collect(),
+        )
+    }
+
+    /// Headers from (name, value) pairs.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Headers {
+        Headers(pairs.into_iter().map(|(n, v)| (n.to_ascii_lowercase(), v)).collect())
+    }
+
+    /// The value of header `name` (any case), if sent.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
 /// A response whose headers have arrived.
 pub struct Response {
     pub status: u16,
+    pub headers: Headers,
     pub body: Body,
 }
 

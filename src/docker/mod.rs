@@ -5,6 +5,7 @@
 pub mod host;
 pub mod http;
 pub mod profile;
+pub mod version;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,9 +14,10 @@ use serde::Deserialize;
 
 use crate::record::{c_string, ContainerMeta};
 
-pub use host::DockerHost;
+pub use host::{DockerHost, Hosts};
 pub use profile::Profile;
-pub use http::{Body, BodyRead, DockerError, Endpoint, Response};
+pub use http::{Body, BodyRead, DockerError, Endpoint, Headers, Request, Response};
+pub use version::{DaemonVersion, EngineKind};
 
 /// The largest JSON answer read from a control endpoint.
 const MAX_JSON_BYTES: usize = 64 << 20;
@@ -185,7 +187,7 @@ impl EventActor {
 const EVENT_ATTRIBUTES: &[&str] = &["name", "image", "exitCode", "signal", "execDuration", "container"];
 
 /// Options of one logs request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct LogsQuery {
     pub follow: bool,
     pub stdout: bool,
@@ -194,6 +196,8 @@ pub struct LogsQuery {
     pub since_ns: i64,
     /// `None` is `tail=all`.
     pub tail: Option<u64>,
+    /// Send `since` as RFC 3339 instead of `<sec>.<9 digits>`.
+    pub since_rfc3339: bool,
 }
 
 impl LogsQuery {
@@ -204,7 +208,11 @@ impl LogsQuery {
         );
         if self.since_ns > 0 {
             path.push_str("&since=");
-            path.push_str(&crate::timestamp::format_since(self.since_ns));
+            if self.since_rfc3339 {
+                path.push_str(&crate::timestamp::format_rfc3339(self.since_ns));
+            } else {
+                path.push_str(&crate::timestamp::format_since(self.since_ns));
+            }
         }
         match self.tail {
             Some(n) => path.push_str(&format!("&tail={n}")),
@@ -212,6 +220,35 @@ impl LogsQuery {
         }
         path
     }
+}
+
+/// A logs answer (200) that may carry an error instead of a log: Podman
+/// answers so while it removes a container (`Content-Type: text/plain`, a
+/// JSON body with `"response":500`). Its raw TTY logs are sent as
+/// `text/plain` too, but a log stream with timestamps never starts with
+/// `{` (see `is_error_body`).
+pub fn may_be_error_answer(headers: &Headers) -> bool {
+    let content_type = headers.get("content-type").unwrap_or("");
+    content_type.starts_with("text/plain") || content_type.starts_with("application/json")
+}
+
+/// The first body bytes of an answer `may_be_error_answer` flagged: a JSON
+/// object, not log entries (which start with a frame header or a stamp).
+pub fn is_error_body(first: &[u8]) -> bool {
+    first.first() == Some(&b'{')
+}
+
+/// `text` as a query value: every byte but the unreserved ones escaped.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 impl Docker {
@@ -222,6 +259,12 @@ impl Docker {
     async fn get_json<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<T, DockerError> {
         let body = self.endpoint.get_bytes(path, self.request_timeout, MAX_JSON_BYTES).await?;
         serde_json::from_slice(&body).map_err(|e| DockerError::Protocol(format!("{path}: {e}")))
+    }
+
+    /// Which engine and version answer.
+    pub async fn version(&self) -> Result<DaemonVersion, DockerError> {
+        let (headers, body) = self.endpoint.get_answer("/version", self.request_timeout, MAX_JSON_BYTES).await?;
+        DaemonVersion::parse(&headers, &body).map_err(DockerError::Protocol)
     }
 
     pub async fn ping(&self) -> Result<(), DockerError> {
@@ -241,12 +284,10 @@ impl Docker {
         self.get_json("/info").await
     }
 
-    /// Opens the container lifecycle event stream.
-    pub async fn events(&self) -> Result<Response, DockerError> {
-        // {"type":["container"],"event":["start","die","destroy"]}
-        let filters =
-            "%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22start%22%2C%22die%22%2C%22destroy%22%5D%7D";
-        self.endpoint.get(&format!("/events?filters={filters}"), self.request_timeout).await
+    /// Opens the container event stream, with `filters` (JSON, see
+    /// `Profile::events`).
+    pub async fn events(&self, filters: &str) -> Result<Response, DockerError> {
+        self.endpoint.get(&format!("/events?filters={}", percent_encode(filters)), self.request_timeout).await
     }
 
     /// Opens a logs stream; its headers within `header_deadline` (a logs
@@ -254,6 +295,26 @@ impl Docker {
     /// read, bounded like every other).
     pub async fn logs(&self, id: &str, query: &LogsQuery, header_deadline: Duration) -> Result<Response, DockerError> {
         self.endpoint.get(&query.path(id), header_deadline).await
+    }
+
+    /// Sends a logs request without waiting for its headers (see
+    /// `Profile::follow_headers_wait_for_a_line`).
+    pub async fn send_logs(&self, id: &str, query: &LogsQuery) -> Result<Request, DockerError> {
+        let path = query.path(id);
+        match tokio::time::timeout(self.request_timeout, self.endpoint.send(&path, self.request_timeout)).await {
+            Ok(sent) => sent,
+            Err(_) => Err(DockerError::Timeout("the daemon to take the request")),
+        }
+    }
+
+    /// The error a logs answer carries in its body (see
+    /// `may_be_error_answer`): `first`, the body bytes read already, then
+    /// the rest.
+    pub async fn error_answer(&self, first: &[u8], body: &mut Body) -> DockerError {
+        match body.read_to_end(64 * 1024, self.request_timeout).await {
+            Ok(rest) => http::error_in_body(&[first, &rest[..]].concat()),
+            Err(e) => e,
+        }
     }
 }
 
@@ -269,27 +330,26 @@ mod tests {
             stderr: false,
             since_ns: 1_500_000_000_000_000_001,
             tail: Some(256),
+            since_rfc3339: false,
         };
         assert_eq!(
             q.path("abc"),
             "/containers/abc/logs?follow=1&stdout=1&stderr=0&timestamps=1&since=1500000000.000000001&tail=256"
         );
-        let q = LogsQuery { follow: false, stdout: true, stderr: true, since_ns: 0, tail: None };
+        let q = LogsQuery { since_rfc3339: true, tail: None, ..q };
+        assert_eq!(
+            q.path("abc"),
+            "/containers/abc/logs?follow=1&stdout=1&stderr=0&timestamps=1&since=2017-07-14T02:40:00.000000001Z&tail=all"
+        );
+        let q = LogsQuery { follow: false, stdout: true, stderr: true, since_ns: 0, tail: None, since_rfc3339: false };
         assert_eq!(q.path("abc"), "/containers/abc/logs?follow=0&stdout=1&stderr=1&timestamps=1&tail=all");
     }
 
     #[test]
-    fn events_filter_decodes() {
-        let filters =
-            "%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22start%22%2C%22die%22%2C%22destroy%22%5D%7D";
-        let decoded = filters
-            .replace("%7B", "{")
-            .replace("%7D", "}")
-            .replace("%22", "\"")
-            .replace("%3A", ":")
-            .replace("%5B", "[")
-            .replace("%5D", "]")
-            .replace("%2C", ",");
-        assert_eq!(decoded, r#"{"type":["container"],"event":["start","die","destroy"]}"#);
+    fn events_filters_are_escaped() {
+        assert_eq!(
+            percent_encode(r#"{"type":["container"],"event":["start","die","destroy"]}"#),
+            "%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22start%22%2C%22die%22%2C%22destroy%22%5D%7D"
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Display;
 
 use super::kinds::ErrorKind;
 use super::stats::{ContainerStats, EngineStats};
-use crate::docker::DockerError;
+use crate::docker::{DaemonVersion, DockerError};
 use crate::log::Logger;
 use crate::record::ContainerMeta;
 use crate::timestamp::format_rfc3339;
@@ -116,6 +116,36 @@ impl DaemonUnavailable<'_> {
             log.warn("Docker daemon unavailable; retrying with backoff.", fields);
         } else {
             log.debug("Docker daemon still unavailable.", fields);
+        }
+    }
+}
+
+/// Discovery found which daemon answers: the first time, or another one
+/// (a daemon restarted as another version or engine). Its profile is now
+/// the one new connections are read with.
+pub struct DaemonFound<'a> {
+    pub endpoint: &'a str,
+    pub daemon: &'a DaemonVersion,
+    /// The daemon found before, if any.
+    pub before: Option<&'a DaemonVersion>,
+}
+
+impl DaemonFound<'_> {
+    pub fn emit(&self, log: &Logger) {
+        let d = self.daemon;
+        let fields: &[(&str, &dyn Display)] = &[
+            ("docker_host", &self.endpoint),
+            ("engine", &d.kind.name()),
+            ("version", &d.version),
+            ("api_version", &d.api_version),
+        ];
+        match self.before {
+            None => log.info("Daemon found; its logs are read with its engine's profile.", fields),
+            Some(before) => {
+                let mut fields = fields.to_vec();
+                fields.push(("before", before));
+                log.warn("Daemon changed; new streams are read with its profile.", &fields);
+            }
         }
     }
 }

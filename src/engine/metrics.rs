@@ -18,6 +18,7 @@ use prometheus::{
 
 use super::kinds::{ErrorKind, PauseReason, ReadSource, ReopenReason};
 use super::progress::ReaderState;
+use crate::docker::DaemonVersion;
 
 pub struct Metrics {
     pub registry: Registry,
@@ -128,6 +129,8 @@ pub struct Snapshot<'a> {
     pub queue_bytes: usize,
     pub backpressure_seconds: f64,
     pub daemon_up: bool,
+    /// The daemon found, once it has answered.
+    pub daemon: Option<DaemonVersion>,
     pub rotation_interval_seconds: f64,
     pub rotation_jitter: f64,
 }
@@ -298,6 +301,16 @@ fn engine_families(snap: &Snapshot<'_>) -> Vec<MetricFamily> {
             if snap.daemon_up { 1.0 } else { 0.0 },
         ),
     ];
+    if let Some(d) = &snap.daemon {
+        let labels =
+            vec![label("engine", d.kind.name()), label("version", &d.version), label("api_version", &d.api_version)];
+        families.push(family(
+            "log_capturer_daemon_info",
+            "The engine and version the daemon reported (1); its profile is what the capture applies.",
+            MetricType::GAUGE,
+            vec![gauge(labels, 1.0)],
+        ));
+    }
     if let Some(fds) = snap.fds {
         families.push(single("log_capturer_file_descriptors_open", "File descriptors open in this process.", fds as f64));
     }

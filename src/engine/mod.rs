@@ -12,6 +12,7 @@
 
 mod backoff;
 mod checkpoint;
+mod daemon;
 mod discovery;
 mod events;
 mod kinds;
@@ -33,7 +34,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 
 use crate::config::Config;
-use crate::docker::{Docker, Endpoint, Profile};
+use crate::docker::{Docker, Endpoint};
 use crate::log::{Logger, Sink};
 use crate::queue::{Closed, Queue};
 use crate::record::Record;
@@ -230,7 +231,7 @@ fn build_shared(config: Config, sink: Option<Sink>, shutdown: Shutdown) -> Resul
         died: tokio::sync::broadcast::channel(DIED_BACKLOG).0,
         data_root: tokio::sync::OnceCell::new(),
         docker: Docker::new(Endpoint::new(config.docker_host.clone()), config.request_timeout),
-        profile: Profile::docker(),
+        daemon: daemon::CurrentDaemon::new(),
         queue: Queue::new(config.queue_max_records, config.queue_max_bytes),
         stats: Arc::new(EngineStats::new(config.metrics_per_container)),
         registry: Arc::new(Registry::default()),

@@ -7,6 +7,8 @@ use serde_json::{json, Value};
 
 use super::metrics::{ContainerSample, Snapshot};
 use super::shared::Shared;
+use crate::chain::PieceRule;
+use crate::docker::Profile;
 use super::stats::open_fds;
 use crate::timestamp::unix_now_ns;
 
@@ -18,6 +20,7 @@ pub(super) fn stats_json(shared: &Shared) -> Value {
     let (max_records, max_bytes) = shared.queue.limits();
     let mut containers: Vec<Value> =
         shared.registry.all().iter().map(|c| c.stats.to_json(&c.meta, &c.progress, now)).collect();
+    let detected = shared.daemon.detected();
     containers.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -37,6 +40,10 @@ pub(super) fn stats_json(shared: &Shared) -> Value {
         },
         "daemon": {
             "reachable": s.daemon_reachable.load(Relaxed),
+            "engine": detected.as_ref().map(|d| d.kind.name()),
+            "version": detected.as_ref().map(|d| d.version.as_str()),
+            "api_version": detected.as_ref().map(|d| d.api_version.as_str()),
+            "profile": profile_json(&shared.daemon.profile()),
             "errors": s.daemon_errors.load(Relaxed),
             "last_error": s.last_daemon_error(),
             "event_stream_connects": s.events_connects.load(Relaxed),
@@ -46,6 +53,25 @@ pub(super) fn stats_json(shared: &Shared) -> Value {
         "containers_gone": s.containers_gone.load(Relaxed),
         "containers_removed_unread": s.containers_removed_unread.load(Relaxed),
         "containers": containers,
+    })
+}
+
+/// The workarounds in force for the daemon (see `Profile`).
+fn profile_json(p: &Profile) -> Value {
+    let pieces = match p.pieces {
+        PieceRule::NewlineOrShorterThan(bytes) => format!("newline_or_shorter_than_{bytes}"),
+        PieceRule::Newline => "newline".to_string(),
+    };
+    json!({
+        "pieces": pieces,
+        "pieces_share_stamp": p.pieces_share_stamp,
+        "resends_last_line": p.resends_last_line,
+        "poll_busy_rotating_logs": p.poll_busy_rotating_logs,
+        "bounded_tail": p.bounded_tail,
+        "follow_headers_wait_for_a_line": p.follow_headers_wait_for_a_line,
+        "follow_may_end_before_the_log": p.follow_may_end_before_the_log,
+        "stamp_resolution_ns": p.stamp_resolution_ns,
+        "since_inclusive": p.since_inclusive,
     })
 }
 
@@ -79,6 +105,7 @@ pub(super) fn metrics_text(shared: &Shared) -> String {
         queue_bytes,
         backpressure_seconds: shared.queue.backpressure_ns.load(Relaxed) as f64 / 1e9,
         daemon_up: shared.stats.daemon_reachable.load(Relaxed),
+        daemon: shared.daemon.detected(),
         rotation_interval_seconds: shared.config.rotation_interval.as_secs_f64(),
         rotation_jitter: shared.config.rotation_jitter,
     })

@@ -9,19 +9,20 @@ use std::path::PathBuf;
 use tokio::sync::{broadcast, Notify, OnceCell, Semaphore};
 
 use super::checkpoint::Checkpoint;
+use super::daemon::CurrentDaemon;
 use super::registry::Registry;
 use super::shutdown::Shutdown;
 use super::stats::EngineStats;
 use crate::config::Config;
-use crate::docker::{Docker, Profile};
+use crate::docker::Docker;
 use crate::log::Logger;
 use crate::queue::Queue;
 
 pub(in crate::engine) struct Shared {
     pub config: Arc<Config>,
     pub docker: Docker,
-    /// How this daemon's logs are read.
-    pub profile: Profile,
+    /// The daemon as last detected, and how its logs are read.
+    pub daemon: CurrentDaemon,
     pub queue: Queue,
     pub stats: Arc<EngineStats>,
     pub registry: Arc<Registry>,

@@ -4,15 +4,14 @@
 //! containerd (started by dockerd, killed with it). Dropping it stops the
 //! daemon, ends what it left behind and removes its directory.
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{bench, IMAGE};
+use super::engine::{ping, Engine};
+use super::IMAGE;
 
 /// How long a daemon gets to answer its first ping.
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
@@ -149,12 +148,13 @@ impl TestDaemon {
         self.wait_ready()
     }
 
-    /// Copies the test image from the default daemon into this one.
+    /// Copies the test image from the bench's Docker into this one.
     pub fn load_test_image(&self) {
-        bench();
+        let bench = Engine::bench_docker();
+        bench.bring_up();
         let out = Command::new("sh")
             .arg("-c")
-            .arg(format!("docker save {IMAGE} | docker -H {} load", self.host()))
+            .arg(format!("docker -H {} save {IMAGE} | docker -H {} load", bench.host, self.host()))
             .output()
             .expect("run docker save | docker load");
         assert!(
@@ -182,20 +182,6 @@ impl TestDaemon {
             })
             .collect()
     }
-}
-
-fn ping(socket: &Path) -> bool {
-    let Ok(mut s) = UnixStream::connect(socket) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = s.set_write_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    answer.starts_with("HTTP/1.1 200") && answer.ends_with("OK")
 }
 
 impl Drop for TestDaemon {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dockerd;
+pub mod engine;
 pub mod proxy;
 
 use std::collections::HashMap;
@@ -15,24 +16,36 @@ use std::time::{Duration, Instant};
 
 use log_capturer::ffi::*;
 
+pub use engine::Engine;
+
 pub const IMAGE: &str = "log-capturer-test/busybox:latest";
 
-/// Brings up the bench (dockerd, the test image) once per test process.
+/// Brings up the bench (the engine under test, the test image) once per
+/// test process.
 pub fn bench() {
     static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench.sh");
-        let status = Command::new("bash").arg(script).status().expect("run scripts/bench.sh");
-        assert!(status.success(), "scripts/bench.sh failed");
-    });
+    ONCE.call_once(|| Engine::under_test().bring_up());
 }
 
-/// The docker CLI, under a deadline: a wedged daemon fails the test
-/// instead of hanging it.
+/// The docker CLI on the engine under test, under a deadline: a wedged
+/// daemon fails the test instead of hanging it.
 pub fn docker_cmd() -> Command {
-    let mut cmd = Command::new("timeout");
-    cmd.args(["--kill-after=5", "120", "docker"]);
-    cmd
+    Engine::under_test().cli()
+}
+
+/// The `docker_host` of the engine under test.
+pub fn engine_host() -> &'static str {
+    &Engine::under_test().host
+}
+
+
+/// `config` aimed at the engine under test unless it names a `docker_host`.
+pub fn on_engine_under_test(config: &serde_json::Value) -> serde_json::Value {
+    let mut config = config.clone();
+    if let Some(keys) = config.as_object_mut() {
+        keys.entry("docker_host").or_insert_with(|| engine_host().into());
+    }
+    config
 }
 
 /// Runs `docker` with `args`; panics with its stderr on failure.
@@ -53,14 +66,18 @@ pub fn prefix(test: &str) -> String {
     format!("lct-{}-{}-{}-", std::process::id(), N.fetch_add(1, Ordering::Relaxed), test)
 }
 
-/// Runs `docker -H host` (the default daemon when `host` is `None`) with
-/// `args`; panics with its stderr on failure.
-pub fn docker_at(host: Option<&str>, args: &[&str]) -> String {
-    let mut cmd = docker_cmd();
-    if let Some(host) = host {
-        cmd.args(["-H", host]);
+/// The docker CLI on `host` (the engine under test when `None`).
+fn docker_cmd_at(host: Option<&str>) -> Command {
+    match host {
+        Some(host) => engine::docker_cli(host),
+        None => docker_cmd(),
     }
-    let out = cmd.args(args).output().expect("run docker");
+}
+
+/// Runs `docker -H host` (the engine under test when `host` is `None`)
+/// with `args`; panics with its stderr on failure.
+pub fn docker_at(host: Option<&str>, args: &[&str]) -> String {
+    let out = docker_cmd_at(host).args(args).output().expect("run docker");
     assert!(out.status.success(), "docker {:?} failed: {}", args, String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
@@ -78,7 +95,7 @@ fn run_container(host: Option<&str>, full: &str, extra: &[&str], script: &str) -
 pub struct Containers {
     pub prefix: String,
     names: Vec<String>,
-    /// The daemon they run on (`docker -H`); `None` is the default one.
+    /// The daemon they run on (`docker -H`); `None` is the engine under test.
     host: Option<String>,
 }
 
@@ -167,13 +184,7 @@ impl Containers {
 impl Drop for Containers {
     fn drop(&mut self) {
         if !self.names.is_empty() {
-            let mut args = vec![];
-            if let Some(host) = &self.host {
-                args.extend(["-H", host.as_str()]);
-            }
-            args.extend(["rm", "-f"]);
-            args.extend(self.names.iter().map(String::as_str));
-            let _ = docker_cmd().args(&args).output();
+            let _ = docker_cmd_at(self.host.as_deref()).args(["rm", "-f"]).args(&self.names).output();
         }
     }
 }
@@ -242,15 +253,17 @@ impl Capture {
         }
         // Leaked on purpose: the callback may run until capture_free returns.
         let user = Arc::into_raw(lines) as *mut std::ffi::c_void;
-        let text = CString::new(with_source(config).to_string()).unwrap();
+        let text = CString::new(on_engine_under_test(&with_source(config)).to_string()).unwrap();
         let mut handle = ptr::null_mut();
         let r = unsafe { capture_start_with_log(text.as_ptr(), Some(on_log), user, &mut handle) };
         assert_eq!(r, capture_result::CAPTURE_OK, "capture_start_with_log: {}", start_error());
         Capture { handle }
     }
 
+    /// Starts a capture of `config`, on the engine under test unless it
+    /// names a `docker_host`.
     pub fn try_start(config: &serde_json::Value) -> Result<Capture, (capture_result, String)> {
-        let text = CString::new(with_source(config).to_string()).unwrap();
+        let text = CString::new(on_engine_under_test(&with_source(config)).to_string()).unwrap();
         let mut handle = ptr::null_mut();
         let r = unsafe { capture_start(text.as_ptr(), &mut handle) };
         if r != capture_result::CAPTURE_OK {

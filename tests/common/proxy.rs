@@ -140,9 +140,9 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// A proxy in front of the default daemon socket.
+    /// A proxy in front of the engine under test.
     pub fn start() -> Proxy {
-        Proxy::start_to(Path::new("/var/run/docker.sock"))
+        Proxy::start_to(super::Engine::under_test().socket())
     }
 
     /// A proxy in front of the daemon listening on `upstream`.

@@ -9,6 +9,7 @@ use bytes::BytesMut;
 use tokio::time::Instant;
 
 use crate::docker::{Body, BodyRead, ContainerSummary, DockerError, Event};
+use crate::engine::events::DaemonFound;
 use crate::engine::shared::Shared;
 
 /// The longest event line accepted.
@@ -30,10 +31,16 @@ impl EventStream {
         EventStream { body: None, buf: BytesMut::new(), reconnect_at: now, renew_at: now + renew_every, renew_every }
     }
 
-    /// Subscribes, then lists: a container that starts in between is in one
-    /// or the other (or both; duplicates are harmless).
+    /// Asks which daemon answers (its profile becomes current: it says how
+    /// events are named), subscribes, then lists: a container that starts
+    /// in between is in one or the other (or both; duplicates are harmless).
     pub async fn subscribe_and_list(&mut self, shared: &Shared) -> Result<Vec<ContainerSummary>, DockerError> {
-        let events = shared.docker.events().await?;
+        let version = shared.docker.version().await?;
+        if let Some(before) = shared.daemon.detect(version.clone()) {
+            let endpoint = shared.docker.endpoint.describe();
+            DaemonFound { endpoint: &endpoint, daemon: &version, before: before.as_ref() }.emit(&shared.log);
+        }
+        let events = shared.docker.events(shared.daemon.profile().events.filters).await?;
         shared.stats.events_connects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Always all of them: exited ones may be short-lived containers whose
         // whole life fell into a gap, or into the time before the first

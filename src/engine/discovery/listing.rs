@@ -48,6 +48,7 @@ impl Discovery {
             .map(|(id, _)| id.clone())
             .collect();
         for id in gone {
+            self.gone.insert(&id);
             self.slots.remove(&id);
             self.shared.registry.forget(&id);
             self.forget_position(&id);
@@ -59,12 +60,14 @@ impl Discovery {
         // start, and those born during a gap (or since the start).
         let running = is_running(c) || (first && self.shared.config.include_stopped);
         match self.slots.get_mut(&c.id) {
+            // Still listed while it is being removed (Podman).
+            None if self.gone.contains(&c.id) => {}
             None => {
                 let gap_start = self.events_lost_ns.map(|t| t - GAP_MARGIN_NS);
                 let born_in_gap = gap_start.is_some_and(|g| c.created.saturating_mul(1_000_000_000) >= g);
                 let name = c.names.first().map(|n| n.trim_start_matches('/')).unwrap_or("");
                 let labels = c.labels.clone().unwrap_or_default();
-                let candidate = Candidate { id: &c.id, name, image: None, labels: Some(&labels) };
+                let candidate = Candidate { id: &c.id, name, image: None, image_alias: None, labels: Some(&labels) };
                 if !self.shared.config.filters.wants(&candidate) {
                     // Left out by name or label: no reader, no inspect.
                     self.exclude(c.id.clone(), name);

@@ -7,11 +7,13 @@
 //! while it runs (`Slot::Reading`) and hands it back when it ends.
 
 mod event_stream;
+mod gone;
 mod listing;
 mod position_writer;
 mod watchdog;
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,9 +27,11 @@ use super::shared::Shared;
 use super::shutdown::{Cancelled, Shutdown};
 use super::stats::TaskGuard;
 use crate::config::filter::Candidate;
+use crate::docker::profile::Lifecycle;
 use crate::docker::{ContainerSummary, DockerError, Event};
 use crate::timestamp::unix_now_ns;
 use event_stream::EventStream;
+use gone::GoneIds;
 use position_writer::PositionWriter;
 use watchdog::{watchdog_period, Episode};
 
@@ -78,6 +82,8 @@ struct Discovery {
     /// When the current event stream was subscribed (Unix ns).
     subscribed_ns: Option<i64>,
     daemon_down: bool,
+    /// Destroyed or found gone: never read again.
+    gone: GoneIds,
 }
 
 /// Runs discovery and every reader until shutdown, then joins them all
@@ -101,6 +107,7 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
         events_lost_ns: Some(shared.started_ns),
         subscribed_ns: None,
         daemon_down: false,
+        gone: GoneIds::default(),
         shared,
     };
     let mut events = EventStream::new(config.rotation_interval.max(MIN_EVENTS_ROTATION));
@@ -229,8 +236,13 @@ impl Discovery {
         }
         let Some(actor) = event.actor else { return };
         let id = actor.id.clone();
-        match event.action.as_str() {
-            "start" => {
+        // A dying container's reader sees its stream end and drains it:
+        // only starts and removals matter here.
+        match self.shared.daemon.profile().lifecycle(&event.action) {
+            // A start replayed after the container's removal (a renewed
+            // subscription asks from the last one on).
+            Some(Lifecycle::Start) if self.gone.contains(&id) => {}
+            Some(Lifecycle::Start) => {
                 if let Some(state) = self.take_idle(&id) {
                     return self.spawn(id, Some(state), Origin::Listed { at_start: false });
                 }
@@ -241,7 +253,8 @@ impl Discovery {
                         // The attributes mix labels with `name`, `image`…: only
                         // the name is filtered on here, the rest after inspect.
                         let name = actor.attributes.get("name").map(String::as_str).unwrap_or("");
-                        if self.shared.config.filters.wants(&Candidate { id: &id, name, image: None, labels: None }) {
+                        let candidate = Candidate { id: &id, name, image: None, image_alias: None, labels: None };
+                        if self.shared.config.filters.wants(&candidate) {
                             let time_ns = event.time_nano;
                             self.spawn(id, None, Origin::Started { actor, time_ns });
                         } else {
@@ -251,19 +264,20 @@ impl Discovery {
                     }
                 }
             }
-            "destroy" => self.on_destroyed(&id),
+            Some(Lifecycle::Destroy) => self.on_destroyed(&id),
             // A dying container's API reader sees its stream end and drains
             // it; a file reader is told (none listening is fine).
-            "die" => {
+            Some(Lifecycle::Die) => {
                 let _ = self.shared.died.send(id);
             }
-            _ => {}
+            None => {}
         }
     }
 
     /// A destroyed container is forgotten (once its reader ends), and its
     /// saved position goes with it.
     fn on_destroyed(&mut self, id: &str) {
+        self.gone.insert(id);
         self.forget_position(id);
         match self.slots.get_mut(id) {
             Some(Slot::Reading(r)) => r.destroyed = true,
@@ -300,6 +314,13 @@ impl Discovery {
                 None => {}
             },
             ReaderExit::Gone { read } => {
+                self.gone.insert(&id);
+                // A reader started again for a container read before (drained,
+                // or lines delivered) that finds it gone has lost nothing.
+                let read_before = state
+                    .as_ref()
+                    .is_some_and(|s| s.drained_run.is_some() || s.tracked.stats.records.load(Relaxed) > 0);
+                let read = read || read_before;
                 // Removed: counted once (as lost if nothing could be read of
                 // it), then forgotten.
                 if read {

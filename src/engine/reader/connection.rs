@@ -2,6 +2,8 @@
 //! A follow stream (`follow.rs`) and a bounded window (`window.rs`) both
 //! read through this.
 
+use std::sync::Arc;
+
 use bytes::BytesMut;
 
 use super::error::ReadError;
@@ -10,7 +12,10 @@ use super::state::ContainerState;
 use super::verify::Verdict;
 use super::Reader;
 use crate::chain::ChainOptions;
-use crate::docker::{Body, BodyRead, DockerError, LogsQuery};
+use crate::docker::{
+    is_error_body, may_be_error_answer, Body, BodyRead, Docker, DockerError, LogsQuery, Profile, Request, Response,
+};
+use crate::engine::kinds::ReopenReason;
 use crate::engine::shared::Shared;
 use crate::engine::shutdown::Cancelled;
 use crate::frame::Framing;
@@ -20,10 +25,13 @@ const BUFFER_BYTES: usize = 4 * 1024;
 
 /// One open logs response and what has been read of it.
 pub struct Connection {
-    pub body: Body,
+    body: LogBody,
     pub buf: BytesMut,
     pub session: Session,
     pub query: LogsQuery,
+    /// The daemon's profile as it was when the request was made: the
+    /// connection is read with it to its end.
+    pub profile: Arc<Profile>,
     /// The window was shown to reach back far enough (see `verify`).
     verified: bool,
     /// Lines taken in from it (delivered, or held in an open multiline
@@ -32,6 +40,25 @@ pub struct Connection {
     /// A delivery had to wait (for room or the rate limit): the reader is
     /// behind the daemon.
     pub paused: bool,
+    /// The stream's renewal (with the reason of its reopen) is counted
+    /// when its headers come (see `headers::answered`).
+    pub renewal_due: Option<Option<ReopenReason>>,
+}
+
+/// A logs response, or a request whose headers are still to come (see
+/// `Profile::follow_headers_wait_for_a_line`).
+enum LogBody {
+    Waiting(Request),
+    /// The response; `suspect` while its first bytes may still turn out to
+    /// be an error (see `docker::may_be_error_answer`).
+    Open { body: Body, suspect: bool },
+}
+
+impl LogBody {
+    fn open(response: Response) -> LogBody {
+        let suspect = may_be_error_answer(&response.headers);
+        LogBody::Open { body: response.body, suspect }
+    }
 }
 
 /// What one read's bytes did.
@@ -43,49 +70,73 @@ pub enum Intake {
     Error(ReadError),
 }
 
-/// Sends a logs request for container `id`.
+/// Sends a logs request for container `id`, to be read with `profile`. A
+/// follow request to a daemon that holds its headers until a line comes is
+/// not waited for here: that wait is the stream's (bounded like a silent
+/// stream). Other responses' headers are their first sign of life: bounded
+/// by the read deadline as much as by the request deadline.
 pub(super) async fn open_request(
     shared: &Shared,
     id: &str,
     query: LogsQuery,
     framing: Framing,
+    profile: Arc<Profile>,
 ) -> Result<Connection, DockerError> {
-    // A logs response's headers are its first sign of life: bounded by the
-    // read deadline as much as by the request deadline.
-    let headers = shared.config.read_timeout.min(shared.config.request_timeout);
-    let response = shared.docker.logs(id, &query, headers).await?;
+    let body = if query.follow && profile.follow_headers_wait_for_a_line {
+        LogBody::Waiting(shared.docker.send_logs(id, &query).await?)
+    } else {
+        let headers = shared.config.read_timeout.min(shared.config.request_timeout);
+        LogBody::open(shared.docker.logs(id, &query, headers).await?)
+    };
     Ok(Connection {
-        body: response.body,
+        body,
         buf: BytesMut::with_capacity(BUFFER_BYTES),
-        session: Session::new(framing, chain_options(shared)),
+        session: Session::new(framing, chain_options(shared, &profile)),
         query,
+        profile,
         verified: false,
         lines: 0,
         paused: false,
+        renewal_due: None,
     })
 }
 
 /// What shapes a connection's chain: the configuration and the daemon.
-fn chain_options(shared: &Shared) -> ChainOptions {
+fn chain_options(shared: &Shared, profile: &Profile) -> ChainOptions {
+    let config = &shared.config;
     ChainOptions {
-        merge: shared.config.auto_partial_merge,
-        max_line_bytes: shared.config.max_line_bytes,
-        pieces: shared.profile.pieces,
-        resends_last_line: shared.profile.resends_last_line,
+        merge: config.auto_partial_merge,
+        max_line_bytes: config.max_line_bytes,
+        pieces: profile.pieces,
+        pieces_share_stamp: profile.pieces_share_stamp,
+        resends_last_line: profile.resends_last_line,
     }
 }
 
 impl Reader {
-    /// Sends a logs request; `Ok(Err)` when the daemon refused or failed it.
+    /// Sends the logs request that reads on from the position (a follow
+    /// stream, or a window); `Ok(Err)` when the daemon refused or failed it.
     pub(super) async fn open(
         &mut self,
         state: &ContainerState,
+        follow: bool,
+    ) -> Result<Result<Connection, ReadError>, Cancelled> {
+        let profile = self.shared.daemon.profile();
+        let query = state.query(self.shared.config.streams, follow, &profile);
+        self.open_query(state, query, profile).await
+    }
+
+    /// Sends `query`, read with `profile` (see `open_request`).
+    pub(super) async fn open_query(
+        &mut self,
+        state: &ContainerState,
         query: LogsQuery,
+        profile: Arc<Profile>,
     ) -> Result<Result<Connection, ReadError>, Cancelled> {
         state.tracked.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let shared = self.shared.clone();
         let framing = Framing::of(state.meta.tty);
-        let opened = self.shutdown.run(open_request(&shared, &self.id, query, framing)).await?;
+        let opened = self.shutdown.run(open_request(&shared, &self.id, query, framing, profile)).await?;
         // The first attempt is over: retries do not hold the start permit.
         self.starting = None;
         Ok(opened.map_err(ReadError::Docker))
@@ -109,7 +160,7 @@ impl Reader {
                 Ok(first) => first,
             };
             conn.verified = true;
-            match self.verify(state, &conn.query, first).await? {
+            match self.verify(state, &conn.query, &conn.profile, first).await? {
                 Verdict::Continuous => {}
                 Verdict::Widen => return Ok(Intake::Widen),
                 Verdict::Error(e) => return Ok(Intake::Error(e)),
@@ -140,8 +191,34 @@ impl Reader {
 }
 
 impl Connection {
-    /// Reads once (no deadline here: the caller bounds it).
-    pub async fn read(&mut self) -> Result<BodyRead, DockerError> {
-        self.body.read(&mut self.buf).await
+    /// True while the response headers are still to come.
+    pub fn is_waiting(&self) -> bool {
+        matches!(self.body, LogBody::Waiting(_))
+    }
+
+    /// Waits for the response headers if they are still to come (no
+    /// deadline here: the caller bounds it). Cancel-safe.
+    pub async fn headers(&mut self) -> Result<(), DockerError> {
+        if let LogBody::Waiting(request) = &mut self.body {
+            self.body = LogBody::open(request.response().await?);
+        }
+        Ok(())
+    }
+
+    /// Reads once, after the response headers when they are still to come
+    /// (no deadline here: the caller bounds it). Cancel-safe.
+    pub async fn read(&mut self, docker: &Docker) -> Result<BodyRead, DockerError> {
+        self.headers().await?;
+        let LogBody::Open { body, suspect } = &mut self.body else {
+            unreachable!("the headers were taken above");
+        };
+        let read = body.read(&mut self.buf).await?;
+        if *suspect && !self.buf.is_empty() {
+            *suspect = false;
+            if is_error_body(&self.buf) {
+                return Err(docker.error_answer(&self.buf.split(), body).await);
+            }
+        }
+        Ok(read)
     }
 }

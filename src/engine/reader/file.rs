@@ -18,6 +18,7 @@ use super::file_source::FileSource;
 use super::state::ContainerState;
 use super::{Reader, ReaderExit};
 use crate::config::LogSource;
+use crate::docker::EngineKind;
 use crate::engine::events::{FileRefused, LogGap, ReadingFile};
 use crate::engine::kinds::{ReadSource, ReopenReason};
 use crate::engine::progress::ReaderState;
@@ -47,13 +48,20 @@ impl From<Cancelled> for FileEnd {
 
 impl Reader {
     /// The file is to be tried: `file`; or `auto` for a driver whose file
-    /// this library reads, when no early API stream is open already.
+    /// this library reads, when no early API stream is open already. Not
+    /// `auto` on Podman: its API stamps whole seconds, so a container moved
+    /// between its file and its API could lose lines at the move (`file`
+    /// still reads its files).
     pub(super) fn file_wanted(&self, state: &ContainerState, early: bool) -> bool {
         match self.shared.config.log_source {
             LogSource::Api => false,
             LogSource::File => true,
             LogSource::Auto => {
-                !early && state.log_path.is_some() && matches!(state.meta.log_driver.as_str(), "json-file" | "k8s-file")
+                let podman = self.shared.daemon.profile().daemon.kind == EngineKind::Podman;
+                !early
+                    && !podman
+                    && state.log_path.is_some()
+                    && matches!(state.meta.log_driver.as_str(), "json-file" | "k8s-file")
             }
         }
     }

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::file::FileEnd;
 use super::file_source::FileSource;
-use super::start::is_gone;
+
 use super::state::ContainerState;
 use super::{Reader, ReaderExit};
 use crate::chain::{ChainOptions, LineChain, PieceRule};
@@ -140,7 +140,7 @@ impl Reader {
     async fn still_running(&mut self) -> Result<Wake, Cancelled> {
         let shared = self.shared.clone();
         Ok(match self.shutdown.run(shared.docker.inspect(&self.id)).await? {
-            Err(e) if is_gone(&e) => Wake::Gone,
+            Err(e) if shared.daemon.profile().is_gone(&e) => Wake::Gone,
             Ok(inspect) if !inspect.state.running => Wake::Stopped,
             // Running, or the daemon cannot say now: read on.
             _ => Wake::Read,
@@ -199,6 +199,9 @@ impl Reader {
             merge: config.auto_partial_merge,
             max_line_bytes: config.max_line_bytes,
             pieces,
+            // json-file stamps every piece with its line's stamp; conmon
+            // stamps each piece when it reads it.
+            pieces_share_stamp: format == Format::JsonFile,
             resends_last_line: false,
         }
     }

@@ -49,7 +49,7 @@ impl Reader {
         let shared = self.shared.clone();
         let now = Instant::now();
         let mut deadlines = Deadlines::new(state.next_rotation, shared.config.read_timeout, now);
-        let watch_busy = state.meta.log_rotates && shared.profile.poll_busy_rotating_logs;
+        let watch_busy = state.meta.log_rotates && conn.profile.poll_busy_rotating_logs;
         let mut busy = BusyDetector::new(now);
         let mut coalescer = Coalescer::new(&shared.busy_readers);
         let sleep = tokio::time::sleep_until(deadlines.next());
@@ -64,8 +64,11 @@ impl Reader {
                 biased;
                 _ = self.shutdown.wait() => return Err(Cancelled),
                 _ = &mut sleep => {
+                    // A coarse stamp (Podman: whole seconds) is as late as
+                    // its resolution allows.
                     let newest = state.tracked.progress.newest_ts_ns();
-                    let behind = newest > 0 && unix_now_ns() - newest > CATCH_UP_LAG.as_nanos() as i64;
+                    let latest_written = newest + conn.profile.stamp_resolution_ns - 1;
+                    let behind = newest > 0 && unix_now_ns() - latest_written > CATCH_UP_LAG.as_nanos() as i64;
                     match deadlines.due(Instant::now(), behind) {
                         Due::Rotation => return Ok(FollowEnd::Rotation),
                         Due::Idle => return Ok(FollowEnd::Idle),
@@ -77,7 +80,7 @@ impl Reader {
                 }
                 r = async {
                     coalescer.wait().await;
-                    conn.read().await
+                    conn.read(&shared.docker).await
                 } => r,
                 // Polled only while no input is ready: a trace's next lines,
                 // when already sent, join it first.
@@ -93,6 +96,9 @@ impl Reader {
                 Err(e) => return Ok(FollowEnd::Error(ReadError::Docker(e))),
                 Ok(read) => read == BodyRead::End,
             };
+            if let Some(reason) = conn.renewal_due.take() {
+                self.renewed(state, reason);
+            }
             let before = conn.lines;
             match self.take_in(state, conn, eof, false).await? {
                 Intake::More if eof => return Ok(FollowEnd::StreamEnd),

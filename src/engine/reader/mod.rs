@@ -23,6 +23,7 @@ mod file;
 mod file_read;
 mod file_source;
 mod follow;
+mod headers;
 mod rate_limit;
 mod session;
 mod start;
@@ -40,7 +41,8 @@ pub use error::ReadError;
 use connection::Connection;
 use file::FileEnd;
 use follow::{FollowEnd, Followed};
-use start::{is_gone, Started};
+use headers::Answer;
+use start::Started;
 pub use state::{grouping, ContainerState};
 
 use super::backoff::Backoff;
@@ -222,11 +224,23 @@ impl Reader {
 
     /// Opens one follow stream (unless `early` is one), counting `reason`
     /// once it is open, reads it until it ends, and says what comes next.
-    async fn follow_once(&mut self, state: &mut ContainerState, reason: Option<ReopenReason>, early: Option<Connection>) -> Next {
-        state.tracked.progress.set_state(ReaderState::Starting);
-        let conn = match early {
+    async fn follow_once(
+        &mut self,
+        state: &mut ContainerState,
+        reason: Option<ReopenReason>,
+        early: Option<Connection>,
+    ) -> Next {
+        // Renewing a healthy stream is still following (on Podman a quiet
+        // log's renewal takes `headers::HEADER_PATIENCE`); any other open
+        // (first, after a failure) is a start, which the watchdog may
+        // restart.
+        let progress = &state.tracked.progress;
+        if progress.state() != ReaderState::Following {
+            progress.set_state(ReaderState::Starting);
+        }
+        let mut conn = match early {
             Some(conn) => conn,
-            None => match self.open(state, state.query(self.shared.config.streams, true)).await? {
+            None => match self.open(state, true).await? {
                 Ok(conn) => conn,
                 Err(e) => {
                     self.back_off_after(state, &e).await?;
@@ -235,15 +249,28 @@ impl Reader {
             },
         };
         let opened = Instant::now();
-        self.rotate_if_due(state, opened);
+        match self.answered(state, &mut conn).await? {
+            Answer::Open => self.renewed(state, reason),
+            Answer::Later => conn.renewal_due = Some(reason),
+            Answer::Failed(e) => {
+                self.back_off_after(state, &e).await?;
+                return Ok(Some(ReopenReason::Error));
+            }
+        }
+        let followed = self.follow(state, conn).await?;
+        state.tracked.stats.stream_closed(unix_now_ns());
+        self.after_follow(state, followed, opened).await
+    }
+
+    /// A new follow stream is open (the daemon answered): the reading is
+    /// renewed (a rotation when one was due), counting `reason`.
+    fn renewed(&mut self, state: &mut ContainerState, reason: Option<ReopenReason>) {
+        self.rotate_if_due(state, Instant::now());
         if let Some(r) = reason {
             state.tracked.stats.reopened(r);
         }
         state.tracked.stats.stream_opened(unix_now_ns());
         state.tracked.progress.set_state(ReaderState::Following);
-        let followed = self.follow(state, conn).await?;
-        state.tracked.stats.stream_closed(unix_now_ns());
-        self.after_follow(state, followed, opened).await
     }
 
     async fn after_follow(&mut self, state: &mut ContainerState, followed: Followed, opened: Instant) -> Next {
@@ -280,7 +307,7 @@ impl Reader {
     async fn after_stream_end(&mut self, state: &mut ContainerState, opened: Instant) -> Next {
         let shared = self.shared.clone();
         match self.shutdown.run(shared.docker.inspect(&self.id)).await? {
-            Err(e) if is_gone(&e) => Err(ReaderExit::Gone { read: self.read_log }),
+            Err(e) if shared.daemon.profile().is_gone(&e) => Err(ReaderExit::Gone { read: self.read_log }),
             Ok(i) if !i.state.running => Err(self.drain(state, None).await),
             Ok(_) => {
                 // An at-once end of a running container's stream must not
@@ -310,19 +337,22 @@ impl Reader {
     }
 
     /// After a failed open or stream: ends the reader when the capture stops
-    /// or the status is final (404, 501); otherwise counts and logs the error
-    /// and waits the next backoff step.
+    /// or the answer is final (the container is gone, its log driver cannot
+    /// be read: see the profile); otherwise counts and logs the error and
+    /// waits the next backoff step.
     async fn back_off_after(&mut self, state: &ContainerState, e: &ReadError) -> Result<(), ReaderExit> {
         if self.shutdown.is_set() {
             return Err(ReaderExit::Cancelled);
         }
-        match e {
-            ReadError::Docker(e) if is_gone(e) => return Err(ReaderExit::Gone { read: self.read_log }),
-            ReadError::Docker(DockerError::Status { code: 501, message }) => {
+        if let ReadError::Docker(e) = e {
+            let profile = self.shared.daemon.profile();
+            if profile.is_gone(e) {
+                return Err(ReaderExit::Gone { read: self.read_log });
+            }
+            if let (true, DockerError::Status { message, .. }) = (profile.is_unreadable(e), e) {
                 DriverUnreadable { meta: &state.meta, message }.emit(&self.shared.log, &state.tracked.stats);
                 return Err(ReaderExit::Unreadable(message.clone()));
             }
-            _ => {}
         }
         self.note_error(state, e);
         state.tracked.progress.set_state(ReaderState::Backoff);

@@ -13,7 +13,7 @@ use super::connection::{open_request, Connection};
 use super::state::{grouping, ContainerState};
 use super::{Origin, Reader, ReaderExit};
 use crate::config::filter::Candidate;
-use crate::docker::{ContainerInspect, DockerError, EventActor, LogsQuery};
+use crate::docker::{ContainerInspect, EventActor, LogsQuery, Profile};
 use crate::engine::events::MultilineLabelInvalid;
 use crate::engine::shutdown::Cancelled;
 use crate::frame::Framing;
@@ -32,6 +32,21 @@ pub struct Started {
 }
 
 type Failed = (Option<ContainerState>, ReaderExit);
+
+/// Where a new container's reading starts: its position, and the starting
+/// point the daemon must filter on (0 when the position says it all).
+struct Start {
+    position: Position,
+    start_ns: i64,
+}
+
+impl Start {
+    /// The `since` that asks for everything from the start on (as
+    /// `ContainerState::query` does).
+    fn since_ns(&self, profile: &Profile) -> i64 {
+        profile.since(self.position.resume_since_ns(&crate::frame::Stream::ALL), self.start_ns)
+    }
+}
 
 impl Reader {
     /// Waits for a start permit, then inspects the container (and, for one
@@ -71,9 +86,9 @@ impl Reader {
         let mut state = match state {
             Some(state) => state,
             None => {
-                let position = self.initial_position(&inspect.meta(), at_start);
-                self.new_state(Arc::new(inspect.meta()), position, Some(inspect.state.running))
-                    .map_err(|exit| (None, exit))?
+                let meta = Arc::new(inspect.meta());
+                let start = self.initial_position(&meta, at_start);
+                self.new_state(meta, start, Some(inspect.state.running)).map_err(|exit| (None, exit))?
             }
         };
         state.log_path = log_path(&inspect);
@@ -83,18 +98,20 @@ impl Reader {
     /// The logs request and the inspect at once, for a container a start
     /// event announced (read from the capture's start: it began after it).
     async fn start_early(&mut self, actor: &EventActor, time_ns: i64) -> Result<Started, Failed> {
-        let provisional = self.saved_position().unwrap_or_else(|| Position::starting_at(self.shared.started_ns));
+        let provisional = self.start_from(self.shared.started_ns);
         let wanted = self.shared.config.streams;
+        let profile = self.shared.daemon.profile();
         let query = LogsQuery {
             follow: true,
             stdout: wanted.stdout,
             stderr: wanted.stderr,
-            since_ns: provisional.resume_since_ns(&crate::frame::Stream::ALL),
+            since_ns: provisional.since_ns(&profile),
             tail: None,
+            since_rfc3339: profile.since_rfc3339,
         };
         let shared = self.shared.clone();
         let both = async {
-            let open = open_request(&shared, &self.id, query, Framing::Detect);
+            let open = open_request(&shared, &self.id, query, Framing::Detect, profile.clone());
             tokio::join!(open, shared.docker.inspect(&self.id))
         };
         let (opened, inspected) = self.shutdown.run(both).await.map_err(|_| (None, ReaderExit::Cancelled))?;
@@ -109,19 +126,19 @@ impl Reader {
         };
         let inspect = match inspected {
             Ok(inspect) => inspect,
-            Err(e) if is_gone(&e) => return self.start_gone(actor, time_ns, provisional, early),
+            Err(e) if profile.is_gone(&e) => return self.start_gone(actor, time_ns, provisional, early),
             Err(_) => self.inspect_with_retry().await.map_err(|exit| (None, exit))?,
         };
         let meta = Arc::new(inspect.meta());
         let created_ns = meta.created_ns;
-        let position = self.initial_position(&meta, false);
+        let start = self.initial_position(&meta, false);
         let running = inspect.state.running;
-        let mut state = self.new_state(meta, position, Some(running)).map_err(|exit| (None, exit))?;
+        let mut state = self.new_state(meta, start, Some(running)).map_err(|exit| (None, exit))?;
         state.log_path = log_path(&inspect);
         // The early stream serves if it asked for what this state needs:
         // both streams, and everything since the position (nothing is
         // stamped before the container was created).
-        let needed = state.query(wanted, true);
+        let needed = state.query(wanted, true, &profile);
         let serves = (query.stdout || !needed.stdout) && query.since_ns <= needed.since_ns.max(created_ns);
         let early = early.filter(|_| serves);
         if early.is_some() {
@@ -136,32 +153,33 @@ impl Reader {
         &mut self,
         actor: &EventActor,
         time_ns: i64,
-        position: Position,
+        start: Start,
         early: Option<Connection>,
     ) -> Result<Started, Failed> {
         let Some(conn) = early else {
             return Err((None, ReaderExit::Gone { read: false }));
         };
-        let state = self.new_state(Arc::new(actor.meta(time_ns)), position, None).map_err(|exit| (None, exit))?;
+        let state = self.new_state(Arc::new(actor.meta(time_ns)), start, None).map_err(|exit| (None, exit))?;
         state.tracked.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Started { state, running: true, started_at: String::new(), early: Some(conn) })
     }
 
     /// A container seen for the first time: filtered on what is known of
-    /// it (all of it after an inspect), then read from `position`.
-    fn new_state(
-        &mut self,
-        meta: Arc<ContainerMeta>,
-        position: Position,
-        running: Option<bool>,
-    ) -> Result<ContainerState, ReaderExit> {
-        let candidate =
-            Candidate { id: meta.id_str(), name: meta.name_str(), image: Some(meta.image_str()), labels: Some(&meta.labels) };
+    /// it (all of it after an inspect), then read from `start`.
+    fn new_state(&mut self, meta: Arc<ContainerMeta>, start: Start, running: Option<bool>) -> Result<ContainerState, ReaderExit> {
+        let profile = self.shared.daemon.profile();
+        let candidate = Candidate {
+            id: meta.id_str(),
+            name: meta.name_str(),
+            image: Some(meta.image_str()),
+            image_alias: profile.image_alias(meta.image_str()),
+            labels: Some(&meta.labels),
+        };
         let config = &self.shared.config;
         if !config.filters.wants(&candidate) {
             return Err(ReaderExit::Excluded(meta.name_str().to_string()));
         }
-        let tracked = self.shared.registry.track(&meta, &position, &self.shared.stats.metrics);
+        let tracked = self.shared.registry.track(&meta, &start.position, &self.shared.stats.metrics);
         let running = running.map_or("unknown (removed)", |r| if r { "yes" } else { "no" });
         self.shared.log.info(
             "Following container.",
@@ -171,19 +189,36 @@ impl Reader {
         if let Some(error) = &problem {
             MultilineLabelInvalid { meta: &meta, error }.emit(&self.shared.log);
         }
-        Ok(ContainerState::new(tracked, position, grouper, config, &mut self.backoff, false))
+        let mut state = ContainerState::new(tracked, start.position, grouper, config, &mut self.backoff, false);
+        state.start_ns = start.start_ns;
+        Ok(state)
     }
 
     /// Where a new container's reading starts: its saved position, else
     /// the `since` policy (for one found at start, or created before the
     /// capture), else its beginning (it began after the capture started).
-    fn initial_position(&self, meta: &ContainerMeta, at_start: bool) -> Position {
+    /// A starting point is a stamp the daemon may write coarser (Podman:
+    /// whole seconds): entries stamped from its second on pass, and the
+    /// requests ask the daemon for nothing before `since` itself (see
+    /// `ContainerState::query`).
+    fn initial_position(&self, meta: &ContainerMeta, at_start: bool) -> Start {
         let since = if !at_start && meta.created_ns >= self.shared.started_ns {
             0
         } else {
             self.shared.config.initial_since_ns(self.shared.started_ns)
         };
-        self.saved_position().unwrap_or_else(|| Position::starting_at(since))
+        self.start_from(since)
+    }
+
+    /// The saved position, else `since_ns`.
+    fn start_from(&self, since_ns: i64) -> Start {
+        match self.saved_position() {
+            Some(position) => Start { position, start_ns: 0 },
+            None => {
+                let profile = self.shared.daemon.profile();
+                Start { position: Position::starting_at(profile.stamp_floor(since_ns)), start_ns: since_ns }
+            }
+        }
     }
 
     /// The position file's entry for this container (it wins over `since`).
@@ -196,7 +231,7 @@ impl Reader {
         let shared = self.shared.clone();
         match self.shutdown.run(shared.docker.inspect(&self.id)).await? {
             Ok(i) => Ok(Some(i)),
-            Err(e) if is_gone(&e) => Err(ReaderExit::Gone { read: self.read_log }),
+            Err(e) if shared.daemon.profile().is_gone(&e) => Err(ReaderExit::Gone { read: self.read_log }),
             Err(e) => {
                 let id = crate::record::short_id(&self.id);
                 self.shared.log.debug("Inspect failed; retrying.", &[("container_id", &id), ("error", &e)]);
@@ -218,10 +253,4 @@ impl Reader {
 /// The log file inspect names, if any.
 fn log_path(inspect: &ContainerInspect) -> Option<std::path::PathBuf> {
     (!inspect.log_path.is_empty()).then(|| std::path::PathBuf::from(&inspect.log_path))
-}
-
-/// The daemon says the container is gone, or going: 404, or 409 for one
-/// dead or marked for removal.
-pub fn is_gone(e: &DockerError) -> bool {
-    matches!(e, DockerError::Status { code: 404 | 409, .. })
 }

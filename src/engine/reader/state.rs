@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use crate::chain::Line;
 use super::rate_limit::RateLimit;
 use crate::config::{Config, Streams};
-use crate::docker::LogsQuery;
+use crate::docker::{LogsQuery, Profile};
 use crate::engine::backoff::Backoff;
 use crate::engine::registry::Tracked;
 use crate::frame::Stream;
@@ -46,6 +46,10 @@ pub struct ContainerState {
     /// `State.StartedAt` of the run last read to its end: a stopped
     /// container looked at again is read only if it ran since.
     pub drained_run: Option<String>,
+    /// Where the `since` policy started the reading (Unix ns; 0: at the
+    /// beginning, or from a saved position): nothing written before it is
+    /// read.
+    pub start_ns: i64,
     /// With `container_max_records_per_second`.
     pub limit: Option<RateLimit>,
     /// The log file inspect names (`LogPath`, as the daemon sees it).
@@ -79,6 +83,7 @@ impl ContainerState {
             next_rotation: Instant::now() + jitter.jittered(config.rotation_interval, config.rotation_jitter),
             resumed,
             drained_run: None,
+            start_ns: 0,
             limit: config.container_max_records_per_second.map(|rate| RateLimit::new(rate, Instant::now())),
             log_path: None,
             file_cursor: None,
@@ -133,17 +138,19 @@ impl ContainerState {
         v
     }
 
-    /// The logs request that reads on from the position.
-    pub fn query(&self, wanted: Streams, follow: bool) -> LogsQuery {
-        let since_ns = self.position.resume_since_ns(&self.streams(wanted));
-        let tail = if since_ns == 0 || self.tail > MAX_BOUNDED_TAIL { None } else { Some(self.tail) };
+    /// The logs request that reads on from the position, on a daemon of
+    /// this profile.
+    pub fn query(&self, wanted: Streams, follow: bool, profile: &Profile) -> LogsQuery {
+        let since_ns = profile.since(self.position.resume_since_ns(&self.streams(wanted)), self.start_ns);
+        let bounded = since_ns > 0 && self.tail <= MAX_BOUNDED_TAIL && profile.bounded_tail;
         LogsQuery {
             follow,
             // A TTY stream is all "stdout" to the daemon.
             stdout: wanted.stdout || self.meta.tty,
             stderr: wanted.stderr && !self.meta.tty,
             since_ns,
-            tail,
+            tail: bounded.then_some(self.tail),
+            since_rfc3339: profile.since_rfc3339,
         }
     }
 

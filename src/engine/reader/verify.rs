@@ -4,13 +4,13 @@
 //! counted); in the latter case the entries the position passed must still
 //! be in it, or the daemon deleted them: a gap, reported.
 
-use bytes::BytesMut;
+use std::sync::Arc;
 
 use super::error::ReadError;
 use super::session::Session;
 use super::state::ContainerState;
 use super::Reader;
-use crate::docker::{BodyRead, LogsQuery};
+use crate::docker::{BodyRead, LogsQuery, Profile};
 use crate::engine::events::LogGap;
 use crate::engine::shutdown::Cancelled;
 use crate::frame::{Framing, Stream};
@@ -24,12 +24,13 @@ pub enum Verdict {
 }
 
 impl Reader {
-    /// Judges a window of `query` whose first entry is `first` (None: it is
-    /// empty).
+    /// Judges a window of `query` (read with `profile`) whose first entry
+    /// is `first` (None: it is empty).
     pub(super) async fn verify(
         &mut self,
         state: &ContainerState,
         query: &LogsQuery,
+        profile: &Arc<Profile>,
         first: Option<(Stream, i64)>,
     ) -> Result<Verdict, Cancelled> {
         let streams = state.streams(self.shared.config.streams);
@@ -43,10 +44,13 @@ impl Reader {
             // The daemon took its tail snapshot before sending the first
             // entry; a count of the same window now covers it. Fewer entries
             // than asked means it reached back before `since`.
-            (Some(tail), Some(_)) => match self.count_entries(state, LogsQuery { follow: false, ..*query }).await? {
-                Ok(n) => n < tail,
-                Err(e) => return Ok(Verdict::Error(e)),
-            },
+            (Some(tail), Some(_)) => {
+                let counted = LogsQuery { follow: false, ..*query };
+                match self.count_entries(state, counted, profile).await? {
+                    Ok(n) => n < tail,
+                    Err(e) => return Ok(Verdict::Error(e)),
+                }
+            }
         };
         if !whole {
             return Ok(Verdict::Widen);
@@ -60,28 +64,29 @@ impl Reader {
 
     /// Reads a non-follow response to its end and counts its entries,
     /// delivering nothing.
-    async fn count_entries(
+    pub(super) async fn count_entries(
         &mut self,
         state: &ContainerState,
         query: LogsQuery,
+        profile: &Arc<Profile>,
     ) -> Result<Result<u64, ReadError>, Cancelled> {
         debug_assert!(!query.follow);
-        let mut body = match self.open(state, query).await? {
-            Ok(c) => c.body,
+        let mut conn = match self.open_query(state, query, profile.clone()).await? {
+            Ok(c) => c,
             Err(e) => return Ok(Err(e)),
         };
         let framing = Framing::of(state.meta.tty);
-        let mut buf = BytesMut::with_capacity(4096);
         let mut count = 0u64;
         let read_timeout = self.shared.config.read_timeout;
+        let shared = self.shared.clone();
         loop {
-            let read = self.shutdown.run(tokio::time::timeout(read_timeout, body.read(&mut buf))).await?;
+            let read = self.shutdown.run(tokio::time::timeout(read_timeout, conn.read(&shared.docker))).await?;
             let eof = match read {
                 Err(_) => return Ok(Err(ReadError::Timeout)),
                 Ok(Err(e)) => return Ok(Err(ReadError::Docker(e))),
                 Ok(Ok(read)) => read == BodyRead::End,
             };
-            match Session::count(framing, &mut buf, eof) {
+            match Session::count(framing, &mut conn.buf, eof) {
                 Ok(n) => count += n,
                 Err(e) => return Ok(Err(e)),
             }

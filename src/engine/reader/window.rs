@@ -42,8 +42,7 @@ impl Reader {
         state: &mut ContainerState,
         finish: bool,
     ) -> Result<(WindowEnd, u64, bool), Cancelled> {
-        let query = state.query(self.shared.config.streams, false);
-        let mut conn = match self.open(state, query).await? {
+        let mut conn = match self.open(state, false).await? {
             Ok(conn) => conn,
             Err(e) => return Ok((WindowEnd::Error(e), 0, false)),
         };
@@ -65,7 +64,7 @@ impl Reader {
                 .shutdown
                 .run(tokio::time::timeout(read_timeout, async {
                     coalescer.wait().await;
-                    conn.read().await
+                    conn.read(&shared.docker).await
                 }))
                 .await?;
             let Ok(read) = read else {
@@ -89,6 +88,12 @@ impl Reader {
     /// position (the first may be open already), widened until it reaches
     /// back far enough.
     pub(super) async fn drain(&mut self, state: &mut ContainerState, mut early: Option<Connection>) -> ReaderExit {
+        // Working through what is left: not a stream to renew (a follow
+        // stream that Podman ends with the container can leave much).
+        state.tracked.progress.set_state(ReaderState::CatchingUp);
+        // A follow stream sent while the container ran may have ended with
+        // it before the log's end: a window from the position confirms it.
+        let mut confirm = early.as_ref().is_some_and(|c| c.query.follow && c.profile.follow_may_end_before_the_log);
         loop {
             let read = match early.take() {
                 Some(mut conn) => self.read_to_end(state, &mut conn, true).await,
@@ -98,6 +103,7 @@ impl Reader {
                 return ReaderExit::Cancelled;
             };
             match end {
+                WindowEnd::Complete if std::mem::take(&mut confirm) => {}
                 WindowEnd::Complete => {
                     self.shared.log.info(
                         "Container stopped; its log was read to the end.",
