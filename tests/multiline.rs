@@ -2,9 +2,9 @@
 //! Java, Python and Go traces (tests/fixtures/multiline, from real runtimes)
 //! and every trace arrives as one record, per container and per stream,
 //! stamped with its first line's time; across stream rotations, a
-//! watchdog restart of the reader and a restart of the capture with a
-//! position file; flushed after its timeout while the container runs on;
-//! chosen per container by label.
+//! watchdog restart of the reader, a restart of the daemon and a restart
+//! of the capture with a position file; flushed after its timeout while the
+//! container runs on; chosen per container by label.
 
 mod common;
 
@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use common::dockerd::TestDaemon;
 use common::*;
 use log_capturer::ffi::capture_result::CAPTURE_OK;
 use log_capturer::ffi::capture_set_log_callback;
@@ -326,4 +327,41 @@ fn a_trace_held_when_the_watchdog_restarts_its_reader_arrives_whole() {
     cap.collect_until(&mut recs, Duration::from_secs(60), "the rest", |r| of(r, &name, STDOUT).len() >= want.len() - 1);
     recs.extend(cap.poll(1000, 300).unwrap());
     assert_eq!(texts(&of(&recs, &name, STDOUT)), &want[..want.len() - 1]);
+}
+
+#[test]
+fn a_trace_held_across_a_daemon_restart_arrives_whole() {
+    // A dockerd of the test's own (`--live-restore`: the container outlives
+    // it) is killed and started again while the reader holds a trace.
+    let mut daemon = TestDaemon::start().unwrap_or_else(|e| panic!("a second dockerd cannot run here: {e}"));
+    daemon.load_test_image();
+    let host = daemon.host();
+    let mut c = Containers::on("ml-daemon", &host);
+    let mut cfg = config(&c, json!({"parser": "java", "timeout_ms": 60_000}));
+    for (key, value) in [
+        ("docker_host", json!(host)),
+        ("read_timeout", json!("3s")),
+        ("request_timeout", json!("2s")),
+        ("retry_backoff_secs", json!(0.25)),
+        ("retry_backoff_max_secs", json!(1)),
+    ] {
+        cfg[key] = value;
+    }
+    let cap = Capture::start(&cfg);
+    let name = c.name("split");
+    c.run("split", &[], &split_trace_script(10, ""));
+    let mut recs = Vec::new();
+    wait_held(&cap, &mut recs, &name, 9);
+    let reopens = |cap: &Capture| -> u64 {
+        cap.container_stats(&name).unwrap()["reopens"].as_object().unwrap().values().filter_map(|v| v.as_u64()).sum()
+    };
+    let before = reopens(&cap);
+    daemon.kill();
+    daemon.restart().unwrap_or_else(|e| panic!("the test dockerd did not come back: {e}"));
+    c.docker(&["exec", &name, "sh", "-c", ": > /tmp/go"]);
+    let want = events(JAVA, JAVA_SPANS);
+    cap.collect_until(&mut recs, Duration::from_secs(90), "the rest", |r| of(r, &name, STDOUT).len() >= want.len() - 1);
+    recs.extend(cap.poll(1000, 300).unwrap());
+    assert_eq!(texts(&of(&recs, &name, STDOUT)), &want[..want.len() - 1], "once and whole");
+    assert!(reopens(&cap) > before, "the log was opened again after the restart");
 }
