@@ -170,6 +170,16 @@ fn json_file_run(test: &str, writers: &[(&str, String, u64)], lossless: bool, ex
     c.run_many(&specs, specs.len());
     let names: Vec<String> = writers.iter().map(|w| c.name(w.0)).collect();
     let mut tally = Tally::default();
+    // A writer gated on /tmp/go starts once its reader follows it: what the
+    // daemon deletes before a reader's first request is not what is tested.
+    for (name, (_, script, _)) in names.iter().zip(writers) {
+        if script.contains("/tmp/go") {
+            cap.tally_until(&mut tally, Duration::from_secs(60), "the reader following", |_| {
+                cap.container_stats(name).is_some_and(|s| s["state"] == "following")
+            });
+            c.docker(&["exec", name, "sh", "-c", ": > /tmp/go"]);
+        }
+    }
     cap.tally_until_drained(&mut tally, &names, Duration::from_secs(180));
     let mut failures = Vec::new();
     for (name, (_, _, n)) in names.iter().zip(writers) {
@@ -268,7 +278,8 @@ fn json_file_rotation_with_a_reader_that_keeps_up_loses_nothing() {
 fn a_rate_limited_rotating_log_loses_only_what_the_daemon_deleted_and_says_so() {
     let n = 3_000;
     let script = format!(
-        "p=$(head -c 10000 /dev/zero | tr '\\0' x); i=0; while [ $i -lt {n} ]; do i=$((i+1)); echo \"$i $p\"; done"
+        "while [ ! -e /tmp/go ]; do sleep 0.05; done; \
+         p=$(head -c 10000 /dev/zero | tr '\\0' x); i=0; while [ $i -lt {n} ]; do i=$((i+1)); echo \"$i $p\"; done"
     );
     let failures = json_file_run(
         "jsonlimited",
