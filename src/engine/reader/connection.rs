@@ -4,6 +4,7 @@
 
 use bytes::BytesMut;
 
+use super::busy::{Taken, ENTRY_OVERHEAD};
 use super::error::ReadError;
 use super::session::Session;
 use super::state::ContainerState;
@@ -29,6 +30,8 @@ pub struct Connection {
     /// Lines taken in from it (delivered, or held in an open multiline
     /// event).
     pub lines: u64,
+    /// The log bytes those lines took (see `busy::Taken`).
+    pub bytes: u64,
     /// A delivery had to wait (for room or the rate limit): the reader is
     /// behind the daemon.
     pub paused: bool,
@@ -61,6 +64,7 @@ pub(super) async fn open_request(
         query,
         verified: false,
         lines: 0,
+        bytes: 0,
         paused: false,
     })
 }
@@ -129,6 +133,7 @@ impl Reader {
             self.read_log = true;
         }
         conn.lines += conn.session.lines.len() as u64;
+        conn.bytes += conn.session.lines.iter().map(|l| l.message.len() as u64 + ENTRY_OVERHEAD).sum::<u64>();
         state.group(&mut conn.session.lines);
         let delivery = self.deliver(state).await?;
         conn.paused |= delivery.paused;
@@ -140,6 +145,11 @@ impl Reader {
 }
 
 impl Connection {
+    /// What it brought so far.
+    pub fn taken(&self) -> Taken {
+        Taken { lines: self.lines, bytes: self.bytes }
+    }
+
     /// Reads once (no deadline here: the caller bounds it).
     pub async fn read(&mut self) -> Result<BodyRead, DockerError> {
         self.body.read(&mut self.buf).await
