@@ -4,6 +4,7 @@
 
 pub mod host;
 pub mod http;
+pub mod log_size;
 pub mod profile;
 
 use std::collections::HashMap;
@@ -111,19 +112,11 @@ pub struct LogConfig {
     pub config: Option<std::collections::HashMap<String, String>>,
 }
 
-/// `local`'s file size when no `max-size` is given (moby
-/// `daemon/logger/local`).
-const LOCAL_DEFAULT_MAX_SIZE: u64 = 20 * 1024 * 1024;
-
 impl LogConfig {
-    /// The size at which the driver starts the next file: its `max-size`
-    /// option (`local`'s default without one); 0 when unset or unreadable.
+    /// The size at which the driver starts the next file (0: unknown).
     pub fn max_size(&self) -> u64 {
-        match self.config.as_ref().and_then(|c| c.get("max-size")) {
-            Some(text) => crate::config::parse_size(text).unwrap_or(0),
-            None if self.kind == "local" => LOCAL_DEFAULT_MAX_SIZE,
-            None => 0,
-        }
+        let option = self.config.as_ref().and_then(|c| c.get("max-size"));
+        log_size::max_size(&self.kind, option.map(String::as_str))
     }
 }
 
@@ -278,19 +271,6 @@ impl Docker {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_log_files_size_is_its_max_size_or_locals_default() {
-        let config = |kind: &str, opts: &[(&str, &str)]| LogConfig {
-            kind: kind.into(),
-            config: Some(opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
-        };
-        assert_eq!(config("json-file", &[("max-size", "2k")]).max_size(), 2048);
-        assert_eq!(config("local", &[("max-size", "10m")]).max_size(), 10 << 20);
-        assert_eq!(config("json-file", &[("max-size", "ten")]).max_size(), 0);
-        assert_eq!(config("json-file", &[]).max_size(), 0);
-        assert_eq!(config("local", &[]).max_size(), LOCAL_DEFAULT_MAX_SIZE);
-    }
 
     #[test]
     fn logs_query_sends_nine_digits_and_tail() {
