@@ -22,6 +22,29 @@ fn encode(entries: &[(u8, i64, Vec<u8>)]) -> Vec<u8> {
     wire
 }
 
+/// Feeds `wire` to a decoder in pieces cut at `cuts` (then the rest, with
+/// `eof` true), decoding all it can after each piece. Returns what was
+/// decoded and what is left in the buffer.
+fn decode_in_cuts(
+    wire: &[u8],
+    cuts: &[usize],
+    mut decode: impl FnMut(&mut BytesMut, bool) -> Option<Decoded>,
+) -> (Vec<Decoded>, BytesMut) {
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    let mut at: usize = 0;
+    for c in cuts.iter().chain(std::iter::once(&usize::MAX)) {
+        let end = at.saturating_add(*c).min(wire.len());
+        buf.extend_from_slice(&wire[at..end]);
+        at = end;
+        let eof = at == wire.len() && *c == usize::MAX;
+        while let Some(d) = decode(&mut buf, eof) {
+            out.push(d);
+        }
+    }
+    (out, buf)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -31,17 +54,7 @@ proptest! {
         cuts in prop::collection::vec(1usize..97, 0..30),
     ) {
         let wire = encode(&entries);
-        let mut buf = BytesMut::new();
-        let mut out = Vec::new();
-        let mut at: usize = 0;
-        for c in cuts.iter().chain(std::iter::once(&usize::MAX)) {
-            let end = at.saturating_add(*c).min(wire.len());
-            buf.extend_from_slice(&wire[at..end]);
-            at = end;
-            while let Some(d) = decode_multiplexed(&mut buf).unwrap() {
-                out.push(d);
-            }
-        }
+        let (out, buf) = decode_in_cuts(&wire, &cuts, |buf, _| decode_multiplexed(buf).unwrap());
         prop_assert!(buf.is_empty());
         let want: Vec<Decoded> = entries.iter().map(|(k, ts, p)| Decoded::Entry(Entry {
             stream: if *k == 1 { Stream::Stdout } else { Stream::Stderr },
@@ -72,18 +85,7 @@ proptest! {
             wire.extend_from_slice(&payload);
             want.push(Decoded::Entry(Entry { stream: Stream::Console, ts_ns: ts, payload: Bytes::from(payload) }));
         }
-        let mut buf = BytesMut::new();
-        let mut out = Vec::new();
-        let mut at: usize = 0;
-        for c in cuts.iter().chain(std::iter::once(&usize::MAX)) {
-            let end = at.saturating_add(*c).min(wire.len());
-            buf.extend_from_slice(&wire[at..end]);
-            at = end;
-            let eof = at == wire.len() && *c == usize::MAX;
-            while let Some(d) = decode_raw(&mut buf, eof).unwrap() {
-                out.push(d);
-            }
-        }
+        let (out, buf) = decode_in_cuts(&wire, &cuts, |buf, eof| decode_raw(buf, eof).unwrap());
         prop_assert!(buf.is_empty());
         prop_assert_eq!(out, want);
     }
