@@ -344,6 +344,22 @@ def rotations_by_container(prom: Prometheus, instance: str) -> dict[str, float]:
     return {r["metric"].get("container_name", ""): float(r["value"][1]) for r in result}
 
 
+def explain_rotations(prom: Prometheus, capture: log_capturer.Capture) -> str:
+    """What a failed rule input needs to be understood: each container's
+    scraped rotation counts over the last minute, and the capture's own
+    view of its readers."""
+    scraped = prom.query('log_capturer_container_stream_rotations_total{container_id!=""}[60s]')
+    lines = ["scraped rotations (last 60 s):"]
+    for series in scraped:
+        values = " ".join(f"{float(t):.1f}={v}" for t, v in series["values"])
+        lines.append(f"  {series['metric'].get('container_name')}: {values}")
+    lines.append("the capture's readers:")
+    for c in capture.stats_dict().get("containers", []):
+        keep = {k: v for k, v in c.items() if k not in ("labels", "container_id")}
+        lines.append(f"  {json.dumps(keep, sort_keys=True)}")
+    return "\n".join(lines)
+
+
 def rule_group(prom: Prometheus) -> dict:
     groups = prom.get("/api/v1/rules")["groups"]
     ours = [g for g in groups if g["name"] == "log-capturer"]
@@ -437,7 +453,18 @@ def run(workdir: Path, prometheus_binary: str, cleanup: list[Callable[[], None]]
         check_rules_healthy(prom, expected)
     say(f"rules loaded and quiet over {len(seen)} evaluations: {', '.join(expected)}")
 
-    check_rule_inputs(prom)
+    # A rate needs samples to span rotations: two scrapes 1 s apart can
+    # hold the same count when a rotation's jitter makes it 1.1 s (the
+    # rate is then 0 on a healthy run). Five span four seconds.
+    def five_samples_each() -> list | None:
+        counts = prom.query('count_over_time(log_capturer_container_stream_rotations_total{container_id!=""}[30m])')
+        return counts if len(counts) == len(names) and all(float(c["value"][1]) >= 5 for c in counts) else None
+
+    wait_for("five scrapes of every container's rotations", 60, five_samples_each)
+    try:
+        check_rule_inputs(prom)
+    except Failure as e:
+        raise Failure(f"{e}\n{explain_rotations(prom, per_container)}") from None
     say("each rule's inputs find the real series and judge them healthy")
 
     present = set(prom.get("/api/v1/label/__name__/values"))
