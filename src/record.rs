@@ -50,6 +50,9 @@ pub struct ContainerMeta {
     /// The daemon rotates the log into a bounded set of files and deletes
     /// the oldest (`local`; `json-file` with `max-size`).
     pub log_rotates: bool,
+    /// The size at which the daemon starts the next file (`max-size`;
+    /// `local`'s default when unset), when it rotates; 0 when unknown.
+    pub log_max_size: u64,
 }
 
 /// A C string of `s`. Docker ids, names and image names hold no NUL; any is
@@ -70,6 +73,7 @@ impl ContainerMeta {
             tty: false,
             log_driver: "json-file".into(),
             log_rotates: false,
+            log_max_size: 0,
         }
     }
 

@@ -365,3 +365,44 @@ fn a_trace_held_across_a_daemon_restart_arrives_whole() {
     assert_eq!(texts(&of(&recs, &name, STDOUT)), &want[..want.len() - 1], "once and whole");
     assert!(reopens(&cap) > before, "the log was opened again after the restart");
 }
+#[test]
+fn a_trace_cut_by_a_log_file_rotation_arrives_whole() {
+    // The trace's first lines are in a json-file that the daemon rotates
+    // while they are held; the rest is written to a later file. Files of
+    // 2 KiB, written in bursts of 20 lines (2.3 KiB): 20.10's follower
+    // never reads a file written and rotated whole within one burst (lines
+    // 181..197 of the filler, here), so such a log must be polled.
+    let mut c = Containers::new("ml-logrot");
+    let mut cfg = config(&c, json!({"parser": "java", "timeout_ms": 60_000}));
+    // Renewed while the trace is held (with `auto`, the rest comes from
+    // the files).
+    cfg["rotation_interval"] = json!("2s");
+    cfg["rotation_jitter"] = json!(0);
+    let cap = Capture::start(&cfg);
+    let name = c.name("split");
+    // Paced, and enough files kept, that nothing is deleted unread.
+    let filler = "i=0; while [ $i -lt 200 ]; do echo filler-$i-abcdefghijklmnopqrstuvwxyz0123456789 >&2; \
+                  i=$((i+1)); [ $((i % 20)) = 0 ] && sleep 0.05; done";
+    let opts = ["--log-opt", "max-size=2k", "--log-opt", "max-file=50"];
+    c.run("split", &opts, &split_trace_script(10, filler));
+    let filler: Vec<String> = (0..200).map(|i| format!("filler-{i}-abcdefghijklmnopqrstuvwxyz0123456789")).collect();
+    let mut recs = Vec::new();
+    cap.collect_until(&mut recs, Duration::from_secs(60), "the last filler line", |r| {
+        of(r, &name, STDERR).iter().any(|r| r.text() == filler[199])
+    });
+    recs.extend(cap.poll(1000, 300).unwrap());
+    assert_eq!(texts(&of(&recs, &name, STDERR)), filler, "every filler line once, in order");
+    assert_eq!(cap.stat(&name, &["gaps", "count"]), 0);
+    if with_source(&cfg)["log_source"] == "api" {
+        assert!(cap.stat(&name, &["reopens", "poll"]) > 0, "the busy log of small files was polled");
+    }
+    assert_eq!(cap.stat(&name, &["held_lines"]), 9, "held while the file rotated");
+    let log_path = c.docker(&["inspect", "-f", "{{.LogPath}}", &name]);
+    assert!(PathBuf::from(format!("{log_path}.2")).exists(), "the log rotated twice or more");
+    c.docker(&["exec", &name, "sh", "-c", ": > /tmp/go"]);
+    let want = events(JAVA, JAVA_SPANS);
+    cap.collect_until(&mut recs, Duration::from_secs(60), "the rest", |r| of(r, &name, STDOUT).len() >= want.len() - 1);
+    recs.extend(cap.poll(1000, 300).unwrap());
+    assert_eq!(texts(&of(&recs, &name, STDOUT)), &want[..want.len() - 1], "once and whole");
+    assert_eq!(texts(&of(&recs, &name, STDERR)), filler, "and no filler line again");
+}

@@ -4,6 +4,7 @@
 
 pub mod host;
 pub mod http;
+pub mod log_size;
 pub mod profile;
 pub mod version;
 
@@ -113,6 +114,14 @@ pub struct LogConfig {
     pub config: Option<std::collections::HashMap<String, String>>,
 }
 
+impl LogConfig {
+    /// The size at which the driver starts the next file (0: unknown).
+    pub fn max_size(&self) -> u64 {
+        let option = self.config.as_ref().and_then(|c| c.get("max-size"));
+        log_size::max_size(&self.kind, option.map(String::as_str))
+    }
+}
+
 impl ContainerInspect {
     /// The container's identity as records carry it.
     pub fn meta(&self) -> ContainerMeta {
@@ -131,6 +140,7 @@ impl ContainerInspect {
             tty: self.config.tty,
             log_driver: log_config.map(|l| l.kind.clone()).unwrap_or_default(),
             log_rotates,
+            log_max_size: if log_rotates { log_config.map_or(0, LogConfig::max_size) } else { 0 },
         }
     }
 }
@@ -179,6 +189,7 @@ impl EventActor {
             tty: false,
             log_driver: String::new(),
             log_rotates: false,
+            log_max_size: 0,
         }
     }
 }

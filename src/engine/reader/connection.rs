@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 
+use super::busy::{Taken, ENTRY_OVERHEAD};
 use super::error::ReadError;
 use super::session::Session;
 use super::state::ContainerState;
@@ -37,6 +38,8 @@ pub struct Connection {
     /// Lines taken in from it (delivered, or held in an open multiline
     /// event).
     pub lines: u64,
+    /// The log bytes those lines took (see `busy::Taken`).
+    pub bytes: u64,
     /// A delivery had to wait (for room or the rate limit): the reader is
     /// behind the daemon.
     pub paused: bool,
@@ -96,6 +99,7 @@ pub(super) async fn open_request(
         profile,
         verified: false,
         lines: 0,
+        bytes: 0,
         paused: false,
         renewal_due: None,
     })
@@ -180,6 +184,7 @@ impl Reader {
             self.read_log = true;
         }
         conn.lines += conn.session.lines.len() as u64;
+        conn.bytes += conn.session.lines.iter().map(|l| l.message.len() as u64 + ENTRY_OVERHEAD).sum::<u64>();
         state.group(&mut conn.session.lines);
         let delivery = self.deliver(state).await?;
         conn.paused |= delivery.paused;
@@ -191,6 +196,11 @@ impl Reader {
 }
 
 impl Connection {
+    /// What it brought so far.
+    pub fn taken(&self) -> Taken {
+        Taken { lines: self.lines, bytes: self.bytes }
+    }
+
     /// True while the response headers are still to come.
     pub fn is_waiting(&self) -> bool {
         matches!(self.body, LogBody::Waiting(_))

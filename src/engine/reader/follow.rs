@@ -50,7 +50,7 @@ impl Reader {
         let now = Instant::now();
         let mut deadlines = Deadlines::new(state.next_rotation, shared.config.read_timeout, now);
         let watch_busy = state.meta.log_rotates && conn.profile.poll_busy_rotating_logs;
-        let mut busy = BusyDetector::new(now);
+        let mut busy = BusyDetector::new(now, state.meta.log_max_size);
         let mut coalescer = Coalescer::new(&shared.busy_readers);
         let sleep = tokio::time::sleep_until(deadlines.next());
         tokio::pin!(sleep);
@@ -99,7 +99,7 @@ impl Reader {
             if let Some(reason) = conn.renewal_due.take() {
                 self.renewed(state, reason);
             }
-            let before = conn.lines;
+            let before = conn.taken();
             match self.take_in(state, conn, eof, false).await? {
                 Intake::More if eof => return Ok(FollowEnd::StreamEnd),
                 Intake::More => {}
@@ -114,7 +114,7 @@ impl Reader {
             let now = Instant::now();
             deadlines.on_data(now);
             // A reader that had to pause is behind the daemon, like a busy one.
-            if watch_busy && (busy.observe(now, before, conn.lines) || conn.paused) {
+            if watch_busy && (busy.observe(now, before, conn.taken()) || conn.paused) {
                 return Ok(FollowEnd::Busy);
             }
         }

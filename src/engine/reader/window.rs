@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::busy::busy_rate;
+use super::busy::{SlowJudge, Taken};
 use super::coalesce::Coalescer;
 use super::connection::{Connection, Intake};
 use super::error::ReadError;
@@ -35,19 +35,19 @@ pub enum WindowEnd {
 impl Reader {
     /// Opens a non-follow window from the position and reads it to its end.
     /// With `finish`, a line still waiting for its end at the end of the
-    /// window goes out as it is. Returns how it ended, the lines read, and
-    /// whether delivering them had to pause.
+    /// window goes out as it is. Returns how it ended, what it brought,
+    /// and whether delivering it had to pause.
     async fn read_window(
         &mut self,
         state: &mut ContainerState,
         finish: bool,
-    ) -> Result<(WindowEnd, u64, bool), Cancelled> {
+    ) -> Result<(WindowEnd, Taken, bool), Cancelled> {
         let mut conn = match self.open(state, false).await? {
             Ok(conn) => conn,
-            Err(e) => return Ok((WindowEnd::Error(e), 0, false)),
+            Err(e) => return Ok((WindowEnd::Error(e), Taken::default(), false)),
         };
         let end = self.read_to_end(state, &mut conn, finish).await?;
-        Ok((end, conn.lines, conn.paused))
+        Ok((end, conn.taken(), conn.paused))
     }
 
     async fn read_to_end(
@@ -123,12 +123,13 @@ impl Reader {
 
     /// Polls a busy rotating log (see `busy`): windows from the position,
     /// `POLL_INTERVAL` apart, each sized from the last one's lines (widened
-    /// when it does not reach back), until lines come at less than half the
-    /// busy rate and without a pause (for room or the rate limit: a reader
-    /// that pauses is behind). `Err` when the reader should end.
+    /// when it does not reach back), until lines and bytes came at less than
+    /// half the busy rates over a whole span and without a pause (for room
+    /// or the rate limit: a reader that pauses is behind; see `SlowJudge`).
+    /// `Err` when the reader should end.
     pub(super) async fn poll_busy(&mut self, state: &mut ContainerState) -> Result<(), ReaderExit> {
         let reopen_tail = self.shared.config.reopen_tail;
-        let mut last_read = Instant::now();
+        let mut judge = SlowJudge::new(Instant::now(), state.meta.log_max_size);
         for _ in 0..MAX_POLL_READS {
             state.tracked.progress.set_state(ReaderState::Polling);
             state.tracked.stats.reopened(ReopenReason::Poll);
@@ -143,14 +144,12 @@ impl Reader {
                 }
                 (WindowEnd::Error(e), _, _) => return self.back_off_after(state, &e).await,
                 (WindowEnd::Complete, new, paused) => {
-                    let slow = !paused && (new as f64) < last_read.elapsed().as_secs_f64() * busy_rate() / 2.0;
-                    last_read = Instant::now();
-                    if slow {
+                    if judge.slow_after(Instant::now(), new, paused) {
                         state.narrow(reopen_tail);
                         return Ok(());
                     }
                     // The next window: four times what this one brought.
-                    state.tail = (new * 4).clamp(reopen_tail, MAX_BOUNDED_TAIL);
+                    state.tail = (new.lines * 4).clamp(reopen_tail, MAX_BOUNDED_TAIL);
                 }
             }
             // Between windows, the reader waits for input: open multiline
