@@ -105,6 +105,11 @@ impl Endpoint {
         Endpoint { host }
     }
 
+    /// A Unix socket: the daemon runs on this host, on its clock.
+    pub fn is_local(&self) -> bool {
+        matches!(self.host, DockerHost::Unix(_))
+    }
+
     pub fn describe(&self) -> String {
         self.host.to_string()
     }

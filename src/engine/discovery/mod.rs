@@ -6,6 +6,7 @@
 //! Discovery owns every container's state by value: a reader task holds it
 //! while it runs (`Slot::Reading`) and hands it back when it ends.
 
+mod clock;
 mod event_stream;
 mod listing;
 mod position_writer;
@@ -27,6 +28,7 @@ use super::stats::TaskGuard;
 use crate::config::filter::Candidate;
 use crate::docker::{ContainerSummary, DockerError, Event};
 use crate::timestamp::unix_now_ns;
+use clock::ClockWatch;
 use event_stream::EventStream;
 use position_writer::PositionWriter;
 use watchdog::{watchdog_period, Episode};
@@ -78,6 +80,7 @@ struct Discovery {
     /// When the current event stream was subscribed (Unix ns).
     subscribed_ns: Option<i64>,
     daemon_down: bool,
+    clock: ClockWatch,
 }
 
 /// Runs discovery and every reader until shutdown, then joins them all
@@ -101,6 +104,7 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
         events_lost_ns: Some(shared.started_ns),
         subscribed_ns: None,
         daemon_down: false,
+        clock: ClockWatch::new(),
         shared,
     };
     let mut events = EventStream::new(config.rotation_interval.max(MIN_EVENTS_ROTATION));
@@ -125,7 +129,10 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
                     }
                 }
             },
-            _ = watchdog.tick() => d.check_rotations(),
+            _ = watchdog.tick() => {
+                d.check_rotations();
+                d.check_clock();
+            }
             step = writer.next() => match step {
                 position_writer::Step::Due => writer.start(),
                 position_writer::Step::Written(result) => writer.on_written(result, &d.shared.log),
