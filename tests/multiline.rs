@@ -222,6 +222,20 @@ fn split_trace_script(split: usize, meanwhile: &str) -> String {
     )
 }
 
+/// `split_trace_script`, with the rest written 8 lines at a time, 50 ms
+/// apart. (Written at once, into files of 2 KiB, it can fill and rotate a
+/// whole file while the reader is following: 20.10's follower skips such a
+/// file, and its lines were lost unreported when the machine was loaded.)
+fn paced_split_trace_script(split: usize, meanwhile: &str) -> String {
+    let lines: Vec<&str> = JAVA.lines().skip(split).collect();
+    let rest: String =
+        lines.chunks(8).map(|chunk| print(&format!("{}\n", chunk.join("\n")), "") + "sleep 0.05\n").collect();
+    format!(
+        "{}{meanwhile}\nwhile [ ! -e /tmp/go ]; do sleep 0.05; done\n{rest}exec sleep 600",
+        print(&first_lines(JAVA, split), "")
+    )
+}
+
 #[test]
 fn a_trace_spanning_stream_rotations_arrives_whole() {
     let mut c = Containers::new("ml-rotate");
@@ -384,7 +398,7 @@ fn a_trace_cut_by_a_log_file_rotation_arrives_whole() {
     let filler = "i=0; while [ $i -lt 200 ]; do echo filler-$i-abcdefghijklmnopqrstuvwxyz0123456789 >&2; \
                   i=$((i+1)); [ $((i % 20)) = 0 ] && sleep 0.05; done";
     let opts = ["--log-opt", "max-size=2k", "--log-opt", "max-file=50"];
-    c.run("split", &opts, &split_trace_script(10, filler));
+    c.run("split", &opts, &paced_split_trace_script(10, filler));
     let filler: Vec<String> = (0..200).map(|i| format!("filler-{i}-abcdefghijklmnopqrstuvwxyz0123456789")).collect();
     let mut recs = Vec::new();
     cap.collect_until(&mut recs, Duration::from_secs(60), "the last filler line", |r| {

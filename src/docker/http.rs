@@ -115,6 +115,12 @@ impl Endpoint {
         Endpoint { hosts: Arc::new(hosts), chosen: Arc::new(chosen) }
     }
 
+    /// A Unix socket: the daemon runs on this host, on its clock (false
+    /// while no host is chosen yet).
+    pub fn is_local(&self) -> bool {
+        matches!(self.chosen.get(), Some(DockerHost::Unix(_)))
+    }
+
     /// The daemon's address as `unix:///…` or `tcp://…` (while a search has
     /// found none yet: the places it tries, joined by "or").
     pub fn describe(&self) -> String {

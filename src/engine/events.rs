@@ -78,6 +78,44 @@ impl LogGap<'_> {
     }
 }
 
+/// The host clock is behind a line already read from this container: it
+/// was stepped back (NTP, by hand), or a capture restarted from a position
+/// file after such a step. Its lines written until the clock reaches that
+/// line's stamp are stamped before it, and can be told neither from lines
+/// re-sent by the daemon nor by `since`: they are taken as read. Counted
+/// as a gap over the stamps such lines can have, and logged, once per
+/// episode.
+pub struct ClockBehind<'a> {
+    pub meta: &'a ContainerMeta,
+    /// The earliest stamp a line written since the step can carry: the
+    /// clock when the step was last known not to have happened.
+    pub after_ns: i64,
+    /// The newest stamp read.
+    pub newest_ns: i64,
+    pub now_ns: i64,
+}
+
+impl ClockBehind<'_> {
+    pub fn emit(&self, log: &Logger, stats: &ContainerStats) {
+        let (after, newest) = (format_rfc3339(self.after_ns), format_rfc3339(self.newest_ns));
+        let behind = format!("{:.3}", (self.newest_ns - self.now_ns) as f64 / 1e9);
+        let message = format!(
+            "host clock is {behind} s behind a line already read (stamped {newest}): lines written until it gets there are stamped before it and may be lost"
+        );
+        stats.gap_of(ErrorKind::ClockBehind, self.after_ns, self.newest_ns, message);
+        log.warn(
+            "Host clock is behind lines already read (stepped back?): lines written until it catches up may be lost.",
+            &[
+                ("container_id", &self.meta.short_id()),
+                ("container_name", &self.meta.name_str()),
+                ("behind_seconds", &behind),
+                ("after", &after),
+                ("until", &newest),
+            ],
+        );
+    }
+}
+
 /// A followed container's stream has not been renewed within the rotation
 /// interval plus grace (counted and logged once per episode).
 pub struct RotationStuck<'a> {

@@ -33,6 +33,9 @@ named_enum! {
         LogGap = "log_gap",
         /// A container was removed before any of its log could be read.
         RemovedUnread = "removed_unread",
+        /// The host clock went back behind lines already read: lines written
+        /// until it catches up are stamped before them and taken as read.
+        ClockBehind = "clock_behind",
         /// Its log file cannot be read (`log_source: file`), or failed while
         /// being read (then the API takes over, with `auto`).
         FileUnreadable = "file_unreadable",

@@ -42,6 +42,9 @@ pub struct ContainerStats {
     /// When the watchdog last found the rotations stuck (Unix ns): they are
     /// stuck until the next renewal after it.
     stuck_since_ns: AtomicI64,
+    /// While the host clock is behind lines already read: the stamp it
+    /// must reach to end the episode (Unix ns; 0: none).
+    clock_behind_until_ns: AtomicI64,
     detail: Mutex<Detail>,
 }
 
@@ -58,6 +61,7 @@ impl ContainerStats {
             paused_ns: Default::default(),
             watchdog_restarts: AtomicU64::new(0),
             stuck_since_ns: AtomicI64::new(0),
+            clock_behind_until_ns: AtomicI64::new(0),
             detail: Mutex::new(Detail::default()),
         }
     }
@@ -77,7 +81,12 @@ impl ContainerStats {
     /// The log no longer held entries up to `after_ns`; it resumes at
     /// `before_ns`: what was stamped in between and not yet read is lost.
     pub fn gap(&self, after_ns: i64, before_ns: i64, message: String) {
-        self.error(ErrorKind::LogGap, message);
+        self.gap_of(ErrorKind::LogGap, after_ns, before_ns, message);
+    }
+
+    /// A gap whose cause is `kind` (the log's rotation, the host's clock).
+    pub fn gap_of(&self, kind: ErrorKind, after_ns: i64, before_ns: i64, message: String) {
+        self.error(kind, message);
         let mut d = self.detail();
         d.gap_seconds += (before_ns - after_ns).max(0) as f64 / 1e9;
         d.last_gap = Some((after_ns, before_ns));
@@ -134,6 +143,22 @@ impl ContainerStats {
         begins
     }
 
+    /// The host clock at `now_ns` is behind `newest_ns`, a stamp already
+    /// read. Returns whether this begins an episode (it ends once the
+    /// clock has passed the stamp an earlier one began behind).
+    pub fn flag_clock_behind(&self, now_ns: i64, newest_ns: i64) -> bool {
+        let until = self.clock_behind_until_ns.load(Relaxed);
+        let begins = now_ns >= until;
+        if begins {
+            self.clock_behind_until_ns.store(newest_ns, Relaxed);
+        }
+        begins
+    }
+
+    fn clock_behind(&self, now_ns: i64) -> bool {
+        now_ns < self.clock_behind_until_ns.load(Relaxed)
+    }
+
     /// Stuck until a renewal after the watchdog said so.
     pub fn is_stuck(&self, progress: &Progress) -> bool {
         let since = self.stuck_since_ns.load(Relaxed);
@@ -152,6 +177,7 @@ impl ContainerStats {
         let p = progress.position();
         let mark = |i: usize| json!({"ts": format_rfc3339(p.marks[i].ts_ns), "count": p.marks[i].count});
         let newest = progress.newest_ts_ns();
+        let gaps: u64 = [ErrorKind::LogGap, ErrorKind::ClockBehind].iter().filter_map(|k| d.errors.get(k)).sum();
         json!({
             "id": meta.id_str(),
             "name": meta.name_str(),
@@ -159,6 +185,7 @@ impl ContainerStats {
             "state": progress.state().name(),
             "source": progress.source().name(),
             "rotation_stuck": self.is_stuck(progress),
+            "clock_behind": self.clock_behind(now_ns),
             "watchdog_restarts": self.watchdog_restarts.load(Relaxed),
             "rotations": self.rotations.load(Relaxed),
             "last_rotation": time(progress.last_rotation_ns()),
@@ -175,7 +202,7 @@ impl ContainerStats {
             "position": {"stdout": mark(0), "stderr": mark(1), "console": mark(2)},
             "held_lines": progress.held_lines(),
             "gaps": {
-                "count": d.errors.get(&ErrorKind::LogGap).copied().unwrap_or(0),
+                "count": gaps,
                 "seconds": d.gap_seconds,
                 "last": d.last_gap.map(|(a, b)| json!({"after": format_rfc3339(a), "before": format_rfc3339(b)})),
             },
@@ -260,5 +287,21 @@ impl TaskGuard {
 impl Drop for TaskGuard {
     fn drop(&mut self) {
         self.0.tasks.fetch_sub(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clock_behind_begins_one_episode_until_it_passes_the_stamp() {
+        let stats = ContainerStats::new(Arc::new(Metrics::new(true)));
+        let newest = 1_000_000_000_000;
+        assert!(stats.flag_clock_behind(newest - 120_000_000_000, newest), "begins");
+        assert!(stats.clock_behind(newest - 100_000_000_000));
+        assert!(!stats.flag_clock_behind(newest - 60_000_000_000, newest), "the same episode");
+        assert!(!stats.clock_behind(newest));
+        assert!(stats.flag_clock_behind(newest + 5_000_000_000, newest + 90_000_000_000), "a later step");
     }
 }

@@ -304,6 +304,12 @@ RULE_INPUTS: list[tuple[str, str, int, Callable[[float], bool]]] = [
         lambda v: v == 0,
     ),
     (
+        "LogCapturerClockBehind: clock steps in 15 minutes",
+        'sum by (instance, job) (increase(log_capturer_container_stream_errors_total{error_type="clock_behind"}[15m]))',
+        2,
+        lambda v: v == 0,
+    ),
+    (
         "LogCapturerContainerRemovedUnread: removals in 15 minutes",
         'sum by (instance, job) (increase(log_capturer_container_stream_errors_total{error_type="removed_unread"}[15m]))',
         2,

@@ -6,6 +6,7 @@
 //! Discovery owns every container's state by value: a reader task holds it
 //! while it runs (`Slot::Reading`) and hands it back when it ends.
 
+mod clock;
 mod event_stream;
 mod gone;
 mod listing;
@@ -30,6 +31,7 @@ use crate::config::filter::Candidate;
 use crate::docker::profile::Lifecycle;
 use crate::docker::{ContainerSummary, DockerError, Event};
 use crate::timestamp::unix_now_ns;
+use clock::ClockWatch;
 use event_stream::EventStream;
 use gone::GoneIds;
 use position_writer::PositionWriter;
@@ -84,6 +86,7 @@ struct Discovery {
     daemon_down: bool,
     /// Destroyed or found gone: never read again.
     gone: GoneIds,
+    clock: ClockWatch,
 }
 
 /// Runs discovery and every reader until shutdown, then joins them all
@@ -108,6 +111,7 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
         subscribed_ns: None,
         daemon_down: false,
         gone: GoneIds::default(),
+        clock: ClockWatch::new(),
         shared,
     };
     let mut events = EventStream::new(config.rotation_interval.max(MIN_EVENTS_ROTATION));
@@ -132,7 +136,10 @@ pub async fn run(shared: Arc<Shared>, drain_deadline: Duration) {
                     }
                 }
             },
-            _ = watchdog.tick() => d.check_rotations(),
+            _ = watchdog.tick() => {
+                d.check_rotations();
+                d.check_clock();
+            }
             step = writer.next() => match step {
                 position_writer::Step::Due => writer.start(),
                 position_writer::Step::Written(result) => writer.on_written(result, &d.shared.log),
