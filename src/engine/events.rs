@@ -191,12 +191,17 @@ impl DaemonFound<'_> {
 /// A followed container was removed (its logs or inspect answered 404).
 pub struct ContainerGone<'a> {
     pub id: &'a str,
+    /// What said so (the daemon's answer to which call).
+    pub answer: &'a str,
 }
 
 impl ContainerGone<'_> {
     pub fn emit(&self, log: &Logger, stats: &EngineStats) {
         stats.gone();
-        log.info("Container removed; it is no longer followed.", &[("container_id", &crate::record::short_id(self.id))]);
+        log.info(
+            "Container removed; it is no longer followed.",
+            &[("container_id", &crate::record::short_id(self.id)), ("answer", &self.answer)],
+        );
     }
 }
 
@@ -205,6 +210,8 @@ impl ContainerGone<'_> {
 /// it wrote is lost, and said so.
 pub struct ContainerRemovedUnread<'a> {
     pub id: &'a str,
+    /// What said so (the daemon's answer to which call).
+    pub answer: &'a str,
 }
 
 impl ContainerRemovedUnread<'_> {
@@ -212,7 +219,7 @@ impl ContainerRemovedUnread<'_> {
         stats.removed_unread();
         log.warn(
             "Container removed before its log could be read; its lines are lost.",
-            &[("container_id", &crate::record::short_id(self.id))],
+            &[("container_id", &crate::record::short_id(self.id)), ("answer", &self.answer)],
         );
     }
 }

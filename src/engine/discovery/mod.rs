@@ -320,7 +320,7 @@ impl Discovery {
                 }
                 None => {}
             },
-            ReaderExit::Gone { read } => {
+            ReaderExit::Gone { read, answer } => {
                 self.gone.insert(&id);
                 // A reader started again for a container read before (drained,
                 // or lines delivered) that finds it gone has lost nothing.
@@ -331,9 +331,9 @@ impl Discovery {
                 // Removed: counted once (as lost if nothing could be read of
                 // it), then forgotten.
                 if read {
-                    ContainerGone { id: &id }.emit(&self.shared.log, &self.shared.stats);
+                    ContainerGone { id: &id, answer: &answer }.emit(&self.shared.log, &self.shared.stats);
                 } else {
-                    ContainerRemovedUnread { id: &id }.emit(&self.shared.log, &self.shared.stats);
+                    ContainerRemovedUnread { id: &id, answer: &answer }.emit(&self.shared.log, &self.shared.stats);
                 }
                 self.shared.registry.forget(&id);
                 self.forget_position(&id);

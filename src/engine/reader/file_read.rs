@@ -33,8 +33,8 @@ enum Wake {
     Rotation,
     /// The container stopped: read to the end and finish.
     Stopped,
-    /// The container is gone.
-    Gone,
+    /// The container is gone (what said so).
+    Gone(String),
     /// Idle for `read_timeout`, or `die` events were missed: ask.
     Ask,
     /// An open multiline event's timeout passed.
@@ -87,7 +87,10 @@ impl Reader {
             }
             match read_state {
                 ReadState::More => continue,
-                ReadState::Gone => return Ok(FileEnd::Exit(ReaderExit::Gone { read: self.read_log })),
+                ReadState::Gone => {
+                    let answer = "its log file's directory is gone".to_string();
+                    return Ok(FileEnd::Exit(ReaderExit::Gone { read: self.read_log, answer }));
+                }
                 ReadState::AtEnd if drain => return Ok(FileEnd::Exit(self.drained(state))),
                 ReadState::AtEnd => {}
             }
@@ -99,7 +102,7 @@ impl Reader {
                 }
                 Wake::Rotation => return Ok(FileEnd::Rotation),
                 Wake::Stopped => drain = true,
-                Wake::Gone => return Ok(FileEnd::Exit(ReaderExit::Gone { read: self.read_log })),
+                Wake::Gone(answer) => return Ok(FileEnd::Exit(ReaderExit::Gone { read: self.read_log, answer })),
             }
             if Instant::now() >= last_data + self.shared.config.read_timeout {
                 // Asked once per idle spell.
@@ -140,7 +143,7 @@ impl Reader {
     async fn still_running(&mut self) -> Result<Wake, Cancelled> {
         let shared = self.shared.clone();
         Ok(match self.shutdown.run(shared.docker.inspect(&self.id)).await? {
-            Err(e) if shared.daemon.profile().is_gone(&e) => Wake::Gone,
+            Err(e) if shared.daemon.profile().is_gone(&e) => Wake::Gone(format!("inspect: {e}")),
             Ok(inspect) if !inspect.state.running => Wake::Stopped,
             // Running, or the daemon cannot say now: read on.
             _ => Wake::Read,

@@ -63,8 +63,9 @@ pub enum ReaderExit {
     /// The container stopped and its log was read to the end.
     Drained,
     /// The container no longer exists; `read` says whether its log could be
-    /// read first (lines delivered, or a stream read to its end).
-    Gone { read: bool },
+    /// read first (lines delivered, or a stream read to its end); `answer`
+    /// is what said so.
+    Gone { read: bool, answer: String },
     /// The container's log driver cannot be read; reported once.
     Unreadable(String),
     /// The filters leave this container out (its name).
@@ -141,7 +142,7 @@ impl Reader {
                 Err(Cancelled) => exit = ReaderExit::Cancelled,
                 // Held lines delivered now were read before the container went.
                 Ok(d) if d.records > 0 => {
-                    if let ReaderExit::Gone { read } = &mut exit {
+                    if let ReaderExit::Gone { read, .. } = &mut exit {
                         *read = true;
                     }
                 }
@@ -307,7 +308,9 @@ impl Reader {
     async fn after_stream_end(&mut self, state: &mut ContainerState, opened: Instant) -> Next {
         let shared = self.shared.clone();
         match self.shutdown.run(shared.docker.inspect(&self.id)).await? {
-            Err(e) if shared.daemon.profile().is_gone(&e) => Err(ReaderExit::Gone { read: self.read_log }),
+            Err(e) if shared.daemon.profile().is_gone(&e) => {
+                Err(ReaderExit::Gone { read: self.read_log, answer: format!("its stream ended; inspect: {e}") })
+            }
             Ok(i) if !i.state.running => Err(self.drain(state, None).await),
             Ok(_) => {
                 // An at-once end of a running container's stream must not
@@ -347,7 +350,7 @@ impl Reader {
         if let ReadError::Docker(e) = e {
             let profile = self.shared.daemon.profile();
             if profile.is_gone(e) {
-                return Err(ReaderExit::Gone { read: self.read_log });
+                return Err(ReaderExit::Gone { read: self.read_log, answer: format!("logs: {e}") });
             }
             if let (true, DockerError::Status { message, .. }) = (profile.is_unreadable(e), e) {
                 DriverUnreadable { meta: &state.meta, message }.emit(&self.shared.log, &state.tracked.stats);

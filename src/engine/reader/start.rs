@@ -126,7 +126,7 @@ impl Reader {
         };
         let inspect = match inspected {
             Ok(inspect) => inspect,
-            Err(e) if profile.is_gone(&e) => return self.start_gone(actor, time_ns, provisional, early),
+            Err(e) if profile.is_gone(&e) => return self.start_gone(actor, time_ns, provisional, early, e),
             Err(_) => self.inspect_with_retry().await.map_err(|exit| (None, exit))?,
         };
         let meta = Arc::new(inspect.meta());
@@ -155,9 +155,10 @@ impl Reader {
         time_ns: i64,
         start: Start,
         early: Option<Connection>,
+        inspected: crate::docker::DockerError,
     ) -> Result<Started, Failed> {
         let Some(conn) = early else {
-            return Err((None, ReaderExit::Gone { read: false }));
+            return Err((None, ReaderExit::Gone { read: false, answer: format!("inspect: {inspected}") }));
         };
         let state = self.new_state(Arc::new(actor.meta(time_ns)), start, None).map_err(|exit| (None, exit))?;
         state.tracked.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -231,7 +232,9 @@ impl Reader {
         let shared = self.shared.clone();
         match self.shutdown.run(shared.docker.inspect(&self.id)).await? {
             Ok(i) => Ok(Some(i)),
-            Err(e) if shared.daemon.profile().is_gone(&e) => Err(ReaderExit::Gone { read: self.read_log }),
+            Err(e) if shared.daemon.profile().is_gone(&e) => {
+                Err(ReaderExit::Gone { read: self.read_log, answer: format!("inspect: {e}") })
+            }
             Err(e) => {
                 let id = crate::record::short_id(&self.id);
                 self.shared.log.debug("Inspect failed; retrying.", &[("container_id", &id), ("error", &e)]);
