@@ -542,7 +542,7 @@ impl Report {
             self.load_note,
             self.prefix
         );
-        s += "\nDrain: finished containers read whole (`follow=0&tail=all`); N clients at once, one per container (curl and docker logs: N processes; the capturer: one process, one reader task per container). CPU is utime+stime from /proc/<pid>/stat over each run. Each repetition runs the four clients back to back (in a rotating order; the capturer once through the API, once from the log files with `log_source: file`); \"ratio to curl\" is the median of the per-repetition ratios; \"other CPU\" is the machine's busy time less dockerd's and the client's (containerd, kernel threads, other agents: noise).\n";
+        s += "\nDrain: finished containers read whole (`follow=0&tail=all`); N clients at once, one per container (curl and docker logs: N processes; the capturer: one process, one reader task per container). CPU is utime+stime from /proc/<pid>/stat over each run. Each repetition runs the clients back to back (in a rotating order; the capturer once through the API, once from the log files with `log_source: file`; with `FLUENT_BIT` given, one fluent-bit `tail` per container over the same files, timed to its last count, which its 0.2 s flush may delay); \"ratio to curl\" is the median of the per-repetition ratios; \"other CPU\" is the machine's busy time less dockerd's and the client's (containerd, kernel threads, other agents: noise).\n";
         for section in &self.sections {
             s += section;
         }
