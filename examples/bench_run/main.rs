@@ -8,6 +8,8 @@
 //!   from `/proc/<pid>/stat` over each run; and one container whose log
 //!   holds Java traces, drained with the `java` multiline parser next to
 //!   without.
+//!   With `FLUENT_BIT=/path/to/fluent-bit` (built with `tail` and
+//!   `counter`; not in CI), Fluent Bit's `tail` over the same log files too.
 //! - Reopen cost on a 1,000,000-line and a 1,000-line log: the reader's
 //!   bounded request next to the naive `since=`-only one, and the engine's
 //!   own rotations.
@@ -28,6 +30,7 @@
 mod capture;
 mod containers;
 mod fair;
+mod fluentbit;
 mod probe;
 mod rawread;
 mod reopen;
@@ -505,7 +508,9 @@ impl Bench {
 
     fn drain_set(&mut self, group: &str, names: &[String], lines: usize) -> Result<(), String> {
         let total = names.len() * lines;
-        let methods = report::DRAIN_METHODS.len();
+        let fluent_bit = fluentbit::binary();
+        // Fluent Bit's tail last, when a binary is given.
+        let methods = report::DRAIN_METHODS.len() - usize::from(fluent_bit.is_none());
         let mut runs: Vec<Vec<report::DrainRun>> = vec![Vec::new(); methods];
         for rep in 0..self.plan.drain_reps {
             // Each repetition starts with another client: drift in the
@@ -518,7 +523,8 @@ impl Bench {
                     0 => self.drain_clients(names, total, load, false),
                     1 => self.drain_clients(names, total, load, true),
                     2 => self.drain_capture(group, names.len(), total, load, "api"),
-                    _ => self.drain_capture(group, names.len(), total, load, "file"),
+                    3 => self.drain_capture(group, names.len(), total, load, "file"),
+                    _ => self.drain_fluent_bit(fluent_bit.as_deref().unwrap_or_default(), names, total, load),
                 };
                 let run =
                     run.map_err(|e| format!("{} containers, {}: {e}", names.len(), report::DRAIN_METHODS[method]))?;
@@ -578,6 +584,32 @@ impl Bench {
             dockerd_cpu: cpu1 - cpu0,
             other_cpu: (busy1 - busy0) - (cpu1 - cpu0) - finished.cpu_seconds,
             peak_rss_kib: finished.max_rss_kib,
+            load,
+        })
+    }
+
+    /// One fluent-bit `tail` per container over its log file.
+    fn drain_fluent_bit(&self, binary: &str, names: &[String], total: usize, load: f64) -> Result<report::DrainRun, String> {
+        let paths = names
+            .iter()
+            .map(|name| docker(&["inspect", "-f", "{{.LogPath}}", name]).map(|p| p.trim().to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let dir = std::env::temp_dir().join(format!("log-capturer-bench-fluent-bit-{}", std::process::id()));
+        let (cpu0, busy0) = (self.dockerd_cpu()?, probe::machine_busy_seconds());
+        let tailed = fluentbit::tail(binary, &paths, total / names.len(), &dir, Duration::from_secs(600));
+        let (cpu1, busy1) = (self.dockerd_cpu()?, probe::machine_busy_seconds());
+        let _ = std::fs::remove_dir_all(&dir);
+        let tailed = tailed?;
+        if tailed.records != total {
+            return Err(format!("Fluent Bit counted {} of {total} records", tailed.records));
+        }
+        Ok(report::DrainRun {
+            lines: total,
+            seconds: tailed.seconds,
+            client_cpu: tailed.cpu_seconds,
+            dockerd_cpu: cpu1 - cpu0,
+            other_cpu: (busy1 - busy0) - (cpu1 - cpu0) - tailed.cpu_seconds,
+            peak_rss_kib: tailed.max_rss_kib,
             load,
         })
     }
@@ -796,4 +828,9 @@ impl Bench {
         self.report.idle(count, pairs);
         Ok(())
     }
+}
+
+/// Now as Unix seconds (with a fraction).
+fn unix_seconds() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }

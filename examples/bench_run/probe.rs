@@ -145,7 +145,7 @@ pub fn run_concurrently(commands: Vec<Command>, output: Output) -> Finished {
 
 /// Waits for a child with `wait4`: its exit code (None when signalled)
 /// and (CPU seconds, peak RSS KiB).
-fn wait_with_usage(pid: u32) -> (Option<i32>, (f64, u64)) {
+pub fn wait_with_usage(pid: u32) -> (Option<i32>, (f64, u64)) {
     let mut status = 0;
     // SAFETY: rusage is plain data; wait4 fills it for our own child.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
