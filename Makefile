@@ -47,6 +47,8 @@ header:
 	LOG_CAPTURER_BLESS=1 $(CARGO) test --release --test header
 
 test-rust: deps clean-containers
+	# The benches build too (one stopped building unnoticed once).
+	$(CARGO) build --release --benches
 ifeq ($(NEXTEST),yes)
 	$(CARGO) nextest run --release --no-fail-fast
 else

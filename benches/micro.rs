@@ -245,6 +245,7 @@ fn meta() -> Arc<ContainerMeta> {
         tty: false,
         log_driver: "json-file".into(),
         log_rotates: false,
+        log_max_size: 0,
     })
 }
 

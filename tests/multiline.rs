@@ -215,11 +215,7 @@ fn wait_held(cap: &Capture, recs: &mut Vec<Rec>, name: &str, lines: u64) {
 /// rest, then staying up.
 fn split_trace_script(split: usize, meanwhile: &str) -> String {
     let total = JAVA.lines().count();
-    format!(
-        "{}{meanwhile}\nwhile [ ! -e /tmp/go ]; do sleep 0.05; done\n{}exec sleep 600",
-        print(&first_lines(JAVA, split), ""),
-        print(&line_range(JAVA, split + 1, total), "")
-    )
+    split_script(split, meanwhile, &print(&line_range(JAVA, split + 1, total), ""))
 }
 
 /// `split_trace_script`, with the rest written 8 lines at a time, 50 ms
@@ -230,6 +226,12 @@ fn paced_split_trace_script(split: usize, meanwhile: &str) -> String {
     let lines: Vec<&str> = JAVA.lines().skip(split).collect();
     let rest: String =
         lines.chunks(8).map(|chunk| print(&format!("{}\n", chunk.join("\n")), "") + "sleep 0.05\n").collect();
+    split_script(split, meanwhile, &rest)
+}
+
+/// The first `split` lines, `meanwhile`, the wait for `/tmp/go`, then the
+/// commands `rest` that write the others, then staying up.
+fn split_script(split: usize, meanwhile: &str, rest: &str) -> String {
     format!(
         "{}{meanwhile}\nwhile [ ! -e /tmp/go ]; do sleep 0.05; done\n{rest}exec sleep 600",
         print(&first_lines(JAVA, split), "")

@@ -55,11 +55,6 @@ pub struct Profile {
     /// before 5.3): waiting for them is a quiet stream, bounded like one
     /// (`read_timeout`, rotation), not a request timing out.
     pub follow_headers_wait_for_a_line: bool,
-    /// A follow stream that ends because its container stopped may not
-    /// have sent the whole log (Podman 4.3.1: 15 of 200 lines seen when a
-    /// container exited right after writing); a non-follow read confirms
-    /// the end. Docker's follower reads its file to the end first.
-    pub follow_may_end_before_the_log: bool,
     /// The stamps' resolution in ns: Docker's are exact; Podman's
     /// compatible endpoint sends whole seconds, while its `since` filters
     /// the file's nanoseconds.
@@ -128,7 +123,6 @@ impl Profile {
             bounded_tail: true,
             since_rfc3339: false,
             follow_headers_wait_for_a_line: false,
-            follow_may_end_before_the_log: false,
             stamp_resolution_ns: 1,
             since_inclusive: true,
             events: DOCKER_EVENTS,
@@ -149,7 +143,6 @@ impl Profile {
             since_rfc3339: true,
             // Fixed in 5.3 (headers are written before the first line).
             follow_headers_wait_for_a_line: !daemon.at_least(5, 3),
-            follow_may_end_before_the_log: true,
             stamp_resolution_ns: NS_PER_SECOND,
             since_inclusive: false,
             events: PODMAN_EVENTS,
@@ -259,8 +252,7 @@ mod tests {
         let p = profile_of("podman", "version");
         assert_eq!(p.pieces, PieceRule::Newline);
         assert!(!p.pieces_share_stamp && !p.resends_last_line && !p.bounded_tail && p.since_rfc3339);
-        assert!(p.follow_headers_wait_for_a_line && !p.since_inclusive && p.follow_may_end_before_the_log);
-        assert!(!d20.follow_may_end_before_the_log && !d23.follow_may_end_before_the_log);
+        assert!(p.follow_headers_wait_for_a_line && !p.since_inclusive);
         assert_eq!(Profile::default().daemon.kind, EngineKind::Docker);
     }
 

@@ -69,7 +69,6 @@ fn profile_json(p: &Profile) -> Value {
         "poll_busy_rotating_logs": p.poll_busy_rotating_logs,
         "bounded_tail": p.bounded_tail,
         "follow_headers_wait_for_a_line": p.follow_headers_wait_for_a_line,
-        "follow_may_end_before_the_log": p.follow_may_end_before_the_log,
         "stamp_resolution_ns": p.stamp_resolution_ns,
         "since_inclusive": p.since_inclusive,
     })
