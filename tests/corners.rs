@@ -94,6 +94,53 @@ fn a_container_removed_before_its_log_could_be_read_is_counted_and_logged() {
     assert!(logged, "{:?}", lines.lock().unwrap());
 }
 
+/// Docker lists a container while it is still being created, before it
+/// can inspect it: its anonymous volumes are made in between (1,500 make
+/// that a second or more here). A capture that lists it then must not take
+/// the inspect's 404 for a removal: once the container starts, its lines
+/// come. (Before: counted as removed unread; with the capture's memory of
+/// removed containers, its start was then ignored and every line lost.)
+#[test]
+fn a_container_listed_while_it_is_being_created_is_read_once_it_starts() {
+    let mut c = Containers::new("creating");
+    let (prefix, name) = (c.prefix.clone(), c.name("v"));
+    let volumes: Vec<String> = (0..1500).flat_map(|i| ["-v".to_string(), format!("/v{i}")]).collect();
+    let extra: Vec<&str> = volumes.iter().map(String::as_str).collect();
+    std::thread::scope(|s| {
+        s.spawn(|| c.run("v", &extra, "seq 1 100"));
+        let id = listed_but_not_inspectable(&name);
+        let cap = Capture::start(&json!({ "include_containers": [prefix] }));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while cap.stats()["daemon"]["listings"].as_u64().unwrap_or(0) == 0 {
+            assert!(Instant::now() < deadline, "no listing: {}", cap.stats());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!docker_ok(&["inspect", &id]), "created before the capture listed it: the test proves nothing");
+        let mut tally = Tally::default();
+        cap.tally_until(&mut tally, Duration::from_secs(60), "its lines", |t| t.has(&name, STDOUT, 100));
+        cap.tally_until_drained(&mut tally, std::slice::from_ref(&name), Duration::from_secs(30));
+        let report = tally.report(&name, STDOUT, 100);
+        assert!(report.exact() && report.received == 100, "{report:?}");
+        let stats = cap.stats();
+        assert_eq!((stats["containers_removed_unread"].as_u64(), stats["containers_gone"].as_u64()), (Some(0), Some(0)));
+    });
+}
+
+/// The id of the container named `name` once a listing shows it while an
+/// inspect cannot find it yet (it is being created).
+fn listed_but_not_inspectable(name: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "{name} never listed");
+        let id = docker(&["ps", "-aq", "--no-trunc", "--filter", &format!("name=^/{name}$")]);
+        if !id.is_empty() {
+            assert!(!docker_ok(&["inspect", &id]), "{name} could be inspected as soon as listed: the test proves nothing");
+            return id;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn a_tty_container_restarted_after_output_without_newline_loses_nothing() {
     let mut c = Containers::new("ttyre");

@@ -91,7 +91,8 @@ fn run_container(host: Option<&str>, full: &str, extra: &[&str], script: &str) -
     docker_at(host, &args)
 }
 
-/// Containers a test made; removed (`rm -f`) when dropped.
+/// Containers a test made; removed with their anonymous volumes (`rm -fv`)
+/// when dropped.
 pub struct Containers {
     pub prefix: String,
     names: Vec<String>,
@@ -159,9 +160,9 @@ impl Containers {
         self.docker(&["logs", "--tail", "1", name]).parse().unwrap_or_else(|_| panic!("{name}: no numbered last line"))
     }
 
-    /// `docker rm -f` of these containers (full names), now.
+    /// `docker rm -fv` of these containers (full names), now.
     pub fn remove(&mut self, names: &[String]) {
-        let mut args = vec!["rm", "-f"];
+        let mut args = vec!["rm", "-fv"];
         args.extend(names.iter().map(String::as_str));
         self.docker(&args);
         self.names.retain(|n| !names.contains(n));
@@ -184,7 +185,7 @@ impl Containers {
 impl Drop for Containers {
     fn drop(&mut self) {
         if !self.names.is_empty() {
-            let _ = docker_cmd_at(self.host.as_deref()).args(["rm", "-f"]).args(&self.names).output();
+            let _ = docker_cmd_at(self.host.as_deref()).args(["rm", "-fv"]).args(&self.names).output();
         }
     }
 }
@@ -217,6 +218,10 @@ pub fn with_source(config: &serde_json::Value) -> serde_json::Value {
         if !map.contains_key("log_source") {
             let source = std::env::var("LOG_CAPTURER_TEST_SOURCE").unwrap_or_else(|_| "api".into());
             map.insert("log_source".into(), source.into());
+        }
+        // A flaky run, again with the capture's log: `LCT_LOG_LEVEL=debug`.
+        if let (false, Ok(level)) = (map.contains_key("log_level"), std::env::var("LCT_LOG_LEVEL")) {
+            map.insert("log_level".into(), level.into());
         }
     }
     config
@@ -304,6 +309,30 @@ impl Capture {
         let text = unsafe { CStr::from_ptr(json) }.to_string_lossy().into_owned();
         unsafe { capture_string_free(json) };
         serde_json::from_str(&text).unwrap()
+    }
+
+    /// What a failed wait prints: the capture's tasks and daemon, and each
+    /// container not yet drained (a container missing here has no reader
+    /// past its start).
+    pub fn digest(&self) -> String {
+        let stats = self.stats();
+        let mut out = format!(
+            "capture: tasks {} fds {} queue {} daemon {} gone {} removed_unread {}\n",
+            stats["tasks"],
+            stats["file_descriptors_open"],
+            stats["queue"],
+            stats["daemon"],
+            stats["containers_gone"],
+            stats["containers_removed_unread"]
+        );
+        let containers = stats["containers"].as_array().cloned().unwrap_or_default();
+        out += &format!("{} containers tracked; not drained:\n", containers.len());
+        for c in containers.iter().filter(|c| c["state"] != "drained") {
+            let keys = ["state", "source", "records", "requests", "reopens", "errors", "last_error", "position"];
+            let fields: Vec<String> = keys.iter().map(|k| format!("{k}={}", c[*k])).collect();
+            out += &format!("  {} {}\n", c["name"], fields.join(" "));
+        }
+        out
     }
 
     /// The stats entry of the container with this name.
@@ -513,11 +542,10 @@ impl Capture {
     pub fn tally_until(&self, tally: &mut Tally, timeout: Duration, what: &str, mut done: impl FnMut(&Tally) -> bool) {
         let deadline = Instant::now() + timeout;
         while !done(tally) {
-            assert!(
-                Instant::now() < deadline,
-                "timed out after {timeout:?} waiting for {what}; got {} records",
-                tally.records
-            );
+            if Instant::now() >= deadline {
+                eprintln!("{}", self.digest());
+                panic!("timed out after {timeout:?} waiting for {what}; got {} records", tally.records);
+            }
             tally.add(self.poll(4096, 100).expect("poll"));
         }
     }

@@ -71,7 +71,7 @@ impl Discovery {
                 if !self.shared.config.filters.wants(&candidate) {
                     // Left out by name or label: no reader, no inspect.
                     self.exclude(c.id.clone(), name);
-                } else if running || born_in_gap {
+                } else if (running || born_in_gap) && !never_started(c) {
                     self.spawn(c.id.clone(), None, Origin::Listed { at_start: first });
                 }
             }
@@ -89,4 +89,14 @@ impl Discovery {
             Some(_) => {}
         }
     }
+}
+
+/// Created and never started: it has no log yet, and its start comes as an
+/// event (the subscription is made before the listing). Docker lists a
+/// container while it is still being created, before it can be inspected
+/// (moby's create checkpoints the listing's view before it registers the
+/// container): an inspect then answers 404 and would call it gone.
+fn never_started(c: &ContainerSummary) -> bool {
+    // Podman's libpod states before a start, should one pass through.
+    matches!(c.state.as_str(), "created" | "configured" | "initialized")
 }
