@@ -12,7 +12,7 @@ use crate::position::Position;
 
 use super::config::MultilineConfig;
 use super::event::{Building, Event};
-use super::rules::{Next, State};
+use super::machine::{Next, State};
 
 /// An event open on one stream.
 #[derive(Debug)]

@@ -10,7 +10,8 @@
 //! - [`config`]: the `multiline` option (JSON object, Fluent Bit properties,
 //!   the `log_capturer.multiline` container label).
 //! - [`rules`]: Vector's modes over `start_pattern` / `condition_pattern`,
-//!   and the state machine of the built-in parsers.
+//!   or a built-in parser.
+//! - [`machine`]: the state machine a built-in parser runs.
 //! - [`parsers`]: the built-in `java`, `python` and `go` parsers.
 //! - [`grouper`]: the per-container stage.
 //! - [`event`]: what it emits: the first line's timestamp, the last line's
@@ -19,6 +20,7 @@
 pub mod config;
 pub mod event;
 pub mod grouper;
+pub mod machine;
 pub mod parsers;
 pub mod rules;
 #[cfg(test)]

@@ -14,11 +14,11 @@
 //!   `StopIteration`), Node's `Error: …` at the start of a line (Fluent Bit
 //!   wants a character before `Error`), Go's nested panics (`\tpanic: …
 //!   [recovered]`), `fatal error:` blocks and elided frames.
-//! - The patterns are ASCII-only (see `rules::Machine`).
+//! - The patterns are ASCII-only (see `machine::Machine`).
 
 use std::sync::LazyLock;
 
-use super::rules::{Machine, Rule};
+use super::machine::{Machine, Rule};
 
 /// A built-in parser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
