@@ -3,23 +3,28 @@
 //! Podman still lists a container for a while after its `remove` event (and
 //! while an inspect already answers "does not exist in database"), and a
 //! renewed event subscription replays its start; a reader started for it
-//! then would count it gone a second time, as removed unread. Bounded: the oldest are forgotten first (by then no
-//! listing shows them).
+//! then would count it gone a second time, as removed unread. A start
+//! stamped after the container was found gone is no replay: the daemon
+//! started it again, so the finding was wrong (an answer taken for gone
+//! that was not), and it is read. Bounded: the oldest are forgotten first
+//! (by then no listing shows them).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 /// How many gone ids are remembered.
 const REMEMBERED: usize = 4096;
 
 #[derive(Default)]
 pub struct GoneIds {
-    ids: HashSet<String>,
+    /// Each id, and when it was found gone (Unix ns).
+    ids: HashMap<String, i64>,
     order: VecDeque<String>,
 }
 
 impl GoneIds {
-    pub fn insert(&mut self, id: &str) {
-        if !self.ids.insert(id.to_string()) {
+    /// `id` was found gone at `now_ns`.
+    pub fn insert(&mut self, id: &str, now_ns: i64) {
+        if self.ids.insert(id.to_string(), now_ns).is_some() {
             return;
         }
         self.order.push_back(id.to_string());
@@ -31,7 +36,20 @@ impl GoneIds {
     }
 
     pub fn contains(&self, id: &str) -> bool {
-        self.ids.contains(id)
+        self.ids.contains_key(id)
+    }
+
+    /// A start event stamped `time_ns` for `id` is one from before it was
+    /// found gone (a renewed subscription replays those).
+    pub fn replays(&self, id: &str, time_ns: i64) -> bool {
+        self.ids.get(id).is_some_and(|&found| time_ns <= found)
+    }
+
+    /// A start after the finding: `id` is no longer gone.
+    pub fn revive(&mut self, id: &str) {
+        if self.ids.remove(id).is_some() {
+            self.order.retain(|o| o != id);
+        }
     }
 }
 
@@ -43,11 +61,21 @@ mod tests {
     fn remembers_the_newest_ids_only() {
         let mut gone = GoneIds::default();
         for i in 0..REMEMBERED + 10 {
-            gone.insert(&format!("c{i}"));
+            gone.insert(&format!("c{i}"), i as i64);
         }
-        gone.insert("c20");
+        gone.insert("c20", 0);
         assert!(!gone.contains("c0") && !gone.contains("c9"));
         assert!(gone.contains("c10") && gone.contains(&format!("c{}", REMEMBERED + 9)));
         assert_eq!((gone.ids.len(), gone.order.len()), (REMEMBERED, REMEMBERED));
+    }
+
+    #[test]
+    fn only_a_start_from_before_the_finding_is_a_replay() {
+        let mut gone = GoneIds::default();
+        gone.insert("c", 100);
+        assert!(gone.replays("c", 99) && gone.replays("c", 100));
+        assert!(!gone.replays("c", 101) && !gone.replays("d", 0));
+        gone.revive("c");
+        assert!(!gone.contains("c") && gone.order.is_empty());
     }
 }

@@ -48,7 +48,7 @@ impl Discovery {
             .map(|(id, _)| id.clone())
             .collect();
         for id in gone {
-            self.gone.insert(&id);
+            self.gone.insert(&id, crate::timestamp::unix_now_ns());
             self.slots.remove(&id);
             self.shared.registry.forget(&id);
             self.forget_position(&id);

@@ -248,8 +248,9 @@ impl Discovery {
         match self.shared.daemon.profile().lifecycle(&event.action) {
             // A start replayed after the container's removal (a renewed
             // subscription asks from the last one on).
-            Some(Lifecycle::Start) if self.gone.contains(&id) => {}
+            Some(Lifecycle::Start) if self.gone.replays(&id, event.time_nano) => {}
             Some(Lifecycle::Start) => {
+                self.gone.revive(&id);
                 if let Some(state) = self.take_idle(&id) {
                     return self.spawn(id, Some(state), Origin::Listed { at_start: false });
                 }
@@ -284,7 +285,7 @@ impl Discovery {
     /// A destroyed container is forgotten (once its reader ends), and its
     /// saved position goes with it.
     fn on_destroyed(&mut self, id: &str) {
-        self.gone.insert(id);
+        self.gone.insert(id, unix_now_ns());
         self.forget_position(id);
         match self.slots.get_mut(id) {
             Some(Slot::Reading(r)) => r.destroyed = true,
@@ -321,7 +322,7 @@ impl Discovery {
                 None => {}
             },
             ReaderExit::Gone { read, answer } => {
-                self.gone.insert(&id);
+                self.gone.insert(&id, unix_now_ns());
                 // A reader started again for a container read before (drained,
                 // or lines delivered) that finds it gone has lost nothing.
                 let read_before = state
