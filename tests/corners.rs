@@ -111,11 +111,9 @@ fn a_container_listed_while_it_is_being_created_is_read_once_it_starts() {
         s.spawn(|| c.run("v", &extra, "seq 1 100"));
         let id = listed_but_not_inspectable(&name);
         let cap = Capture::start(&json!({ "include_containers": [prefix] }));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while cap.stats()["daemon"]["listings"].as_u64().unwrap_or(0) == 0 {
-            assert!(Instant::now() < deadline, "no listing: {}", cap.stats());
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_until(Duration::from_secs(10), "the capture's first listing", || {
+            cap.stats()["daemon"]["listings"].as_u64().unwrap_or(0) > 0
+        });
         assert!(!docker_ok(&["inspect", &id]), "created before the capture listed it: the test proves nothing");
         let mut tally = Tally::default();
         cap.tally_until(&mut tally, Duration::from_secs(60), "its lines", |t| t.has(&name, STDOUT, 100));
@@ -130,16 +128,13 @@ fn a_container_listed_while_it_is_being_created_is_read_once_it_starts() {
 /// The id of the container named `name` once a listing shows it while an
 /// inspect cannot find it yet (it is being created).
 fn listed_but_not_inspectable(name: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        assert!(Instant::now() < deadline, "{name} never listed");
-        let id = docker(&["ps", "-aq", "--no-trunc", "--filter", &format!("name=^/{name}$")]);
-        if !id.is_empty() {
-            assert!(!docker_ok(&["inspect", &id]), "{name} could be inspected as soon as listed: the test proves nothing");
-            return id;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut id = String::new();
+    wait_until(Duration::from_secs(60), &format!("{name} listed"), || {
+        id = docker(&["ps", "-aq", "--no-trunc", "--filter", &format!("name=^/{name}$")]);
+        !id.is_empty()
+    });
+    assert!(!docker_ok(&["inspect", &id]), "{name} could be inspected as soon as listed: the test proves nothing");
+    id
 }
 
 #[test]

@@ -9,6 +9,7 @@ use super::{is_running, Discovery, Slot};
 use crate::engine::reader::Origin;
 use crate::config::filter::Candidate;
 use crate::docker::ContainerSummary;
+use crate::timestamp::unix_now_ns;
 
 /// Containers created this long before the event stream broke are looked
 /// at again when listing after the gap.
@@ -48,7 +49,7 @@ impl Discovery {
             .map(|(id, _)| id.clone())
             .collect();
         for id in gone {
-            self.gone.insert(&id, crate::timestamp::unix_now_ns());
+            self.gone.insert(&id, unix_now_ns());
             self.slots.remove(&id);
             self.shared.registry.forget(&id);
             self.forget_position(&id);
