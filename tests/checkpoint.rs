@@ -51,14 +51,8 @@ fn a_restarted_capture_resumes_exactly_where_the_host_stopped() {
     drop(cap);
     assert!(saved(&path)["containers"].as_object().unwrap().values().any(|e| e["name"] == name.as_str()));
 
-    // Wait (with the capture down) until the writer has moved on. The last
-    // entry may be stderr's (it is on Podman): look at the last two.
-    let written = || docker(&["logs", "--tail", "2", &name]).lines().filter_map(|l| l.parse::<usize>().ok()).max();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while written().unwrap_or(0) < 2000 {
-        assert!(std::time::Instant::now() < deadline, "the writer stalled");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Wait (with the capture down) until the writer has moved on.
+    wait_until(Duration::from_secs(60), "the writer to move on", || logged_up_to(&name, 400) >= 2000);
     let cap = Capture::start(&config);
     let mut second = Vec::new();
     cap.collect_until(&mut second, Duration::from_secs(90), "the rest", |r| {

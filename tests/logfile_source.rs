@@ -158,7 +158,7 @@ fn a_capture_restarted_from_its_position_file_reads_on_exactly() {
     assert_eq!(cap.stop(), CAPTURE_OK);
     drop(cap);
     wait_until(Duration::from_secs(60), "the writer to move on", || {
-        docker(&["logs", "--tail", "1", &name]).parse::<usize>().unwrap_or(0) >= 4000
+        logged_up_to(&name, 400) >= 4000
     });
     let cap = Capture::start(&config);
     let mut second = Vec::new();

@@ -55,6 +55,17 @@ pub fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// The highest number on the last `tail` lines `docker logs` has for a
+/// container, stdout's and stderr's alike (0 when none): the engine's file
+/// may end in a run of one stream's lines (Podman's conmon writes each
+/// pipe read whole, so a burst of stderr can follow a burst of stdout).
+pub fn logged_up_to(name: &str, tail: usize) -> u64 {
+    let out = docker_cmd().args(["logs", "--tail", &tail.to_string(), name]).output().expect("run docker");
+    assert!(out.status.success(), "docker logs {name} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = [out.stdout, out.stderr].concat();
+    String::from_utf8_lossy(&text).lines().filter_map(|l| l.trim().parse().ok()).max().unwrap_or(0)
+}
+
 /// Like `docker` but returns whether it succeeded.
 pub fn docker_ok(args: &[&str]) -> bool {
     docker_cmd().args(args).output().map(|o| o.status.success()).unwrap_or(false)
