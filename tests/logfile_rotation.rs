@@ -45,6 +45,8 @@ struct Writer {
     size: u64,
     seq: u64,
     last_ts: i64,
+    /// Added to every stamp from now on (a host clock stepped).
+    clock_offset: i64,
     /// The line numbers in the live file, and in each rotated one (`.1` first).
     live_seqs: Vec<u64>,
     rotated: Vec<Vec<u64>>,
@@ -74,6 +76,7 @@ impl Writer {
             size: 0,
             seq: 0,
             last_ts: T0,
+            clock_offset: 0,
             live_seqs,
             rotated,
             deleted,
@@ -105,7 +108,7 @@ impl Writer {
                 self.rotate();
             }
             self.seq += 1;
-            self.last_ts = T0 + self.seq as i64 * 1_000;
+            self.last_ts = T0 + self.seq as i64 * 1_000 + self.clock_offset;
             let stream = if self.seq % 7 == 0 { Stream::Stderr } else { Stream::Stdout };
             let line = self.line(stream, self.last_ts, &format!("{} of the rotation test\n", self.seq));
             self.file.write_all(&line).unwrap();
@@ -392,6 +395,22 @@ fn resuming_from_a_cursor_or_a_timestamp() {
     assert!(matches!(opened, Opened::After { ts_ns } if ts_ns < T0 + 65_000), "{opened:?}");
     let seqs = drain(&mut f).0;
     assert!(seqs.starts_with(&[70, 71]) && seqs.ends_with(&[99, 100]), "from the stamp on: {seqs:?}");
+}
+
+#[test]
+fn after_a_cursor_every_line_comes_whatever_its_stamp() {
+    // The host clock stepped back a minute (#12): the lines written since
+    // are stamped before those read, and are new all the same.
+    let mut w = Writer::new("stepped", Format::JsonFile, Style::Moby, 1 << 30, 1, false);
+    w.write(50);
+    let (mut f, _) = w.follow(Start::Since(i64::MIN));
+    let cursor = drain(&mut f).2.unwrap();
+    drop(f);
+    w.clock_offset = -60_000_000_000;
+    w.write(50);
+    let (mut f, opened) = w.follow(Start::Cursor { cursor, since_ns: cursor.last_ts_ns - 200_000_000 });
+    assert_eq!(opened, Opened::AtCursor);
+    assert_eq!(drain(&mut f).0, range(51, 100));
 }
 
 #[test]

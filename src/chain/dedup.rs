@@ -1,6 +1,11 @@
 //! De-duplication against the position: a reopened stream replays what was
 //! already passed, and a 20.10 daemon may re-send a line within one stream;
 //! only entries past the stream's watermark go on.
+//!
+//! A log file read on from just after the last entry read needs no stamps:
+//! everything after it is new, whatever its stamp. That delivers the lines
+//! a host clock stepped back stamps before lines already read (#12), which
+//! a comparison of stamps takes for replays.
 
 use bytes::Bytes;
 
@@ -19,6 +24,8 @@ pub struct Dedup {
     /// what ends a line.
     resend_rule: bool,
     pieces: PieceRule,
+    /// Reading resumed just after the last entry read: all is new.
+    after_last_read: bool,
 }
 
 impl Default for Dedup {
@@ -31,7 +38,18 @@ impl Dedup {
     /// With `resend_rule`, an entry repeating the line just ended on its
     /// stream, stamp and bytes, is a re-send (see `check_entry`).
     pub fn new(resend_rule: bool, pieces: PieceRule) -> Dedup {
-        Dedup { seen: [(0, 0); 3], last_complete: [None, None, None], resend_rule, pieces }
+        Dedup { seen: [(0, 0); 3], last_complete: [None, None, None], resend_rule, pieces, after_last_read: false }
+    }
+
+    /// Reading resumes just after the last entry read (a log file's cursor,
+    /// with no line half read): every entry is new, and counts at a
+    /// watermark's stamp go on from its count (the stream's last entry
+    /// read is the one it counts; a writer may stamp many alike).
+    pub fn resume_after_last_read(&mut self, position: &Position) {
+        for (seen, mark) in self.seen.iter_mut().zip(position.marks) {
+            *seen = (mark.ts_ns, mark.count);
+        }
+        self.after_last_read = true;
     }
 
     /// Returns the entry's index (from 1) among this stream's entries at its
@@ -47,7 +65,7 @@ impl Dedup {
         let k = seen.1;
         let mark = position.marks[i];
         let new = ts_ns > mark.ts_ns || (ts_ns == mark.ts_ns && k > mark.count);
-        (k, new)
+        (k, new || self.after_last_read)
     }
 
     /// Like `check`, and also drops an entry that repeats, stamp and bytes,

@@ -84,6 +84,12 @@ impl LineChain {
         }
     }
 
+    /// Reading resumes just after the last entry read (see
+    /// `Dedup::resume_after_last_read`).
+    pub fn resume_after_last_read(&mut self, position: &Position) {
+        self.dedup.resume_after_last_read(position);
+    }
+
     /// The log is over for good (the container stopped): lines still
     /// waiting for their end go out as they are.
     pub fn finish(&mut self, position: &mut Position, out: &mut Vec<Line>) {
@@ -175,6 +181,26 @@ mod tests {
         // Reopened: the rest of the cut line is skipped, whatever its stamps.
         let lines = feed(&mut podman(10_000), &mut position, &log);
         assert_eq!(lines.iter().map(|l| &l.message[..]).collect::<Vec<_>>(), [b"next"]);
+    }
+
+    #[test]
+    fn after_the_last_entry_read_every_entry_is_new_whatever_its_stamp() {
+        // Read up to "b" (stamped S + 1 s); then "c" at b's stamp (a coarse
+        // clock), and the host clock stepped back a minute: "d" is stamped
+        // before all of them.
+        let log = [out(Stream::Stdout, S, b"a\n"), out(Stream::Stdout, S + SECOND, b"b\n")];
+        let stepped = [out(Stream::Stdout, S + SECOND, b"c\n"), out(Stream::Stdout, S - 60 * SECOND, b"d\n")];
+        let docker = || chain(1 << 20, PieceRule::default(), true, false);
+        let mut position = Position::starting_at(0);
+        assert_eq!(feed(&mut docker(), &mut position, &log).len(), 2);
+        // By stamps, both look passed.
+        assert!(feed(&mut docker(), &mut position.clone(), &stepped).is_empty());
+        // Just after the last entry read, both are new; c counts on from b.
+        let mut resumed = docker();
+        resumed.resume_after_last_read(&position);
+        let lines = feed(&mut resumed, &mut position, &stepped);
+        assert_eq!(lines.iter().map(|l| &l.message[..]).collect::<Vec<_>>(), [&b"c"[..], b"d"]);
+        assert_eq!(position.marks[0], Watermark { ts_ns: S + SECOND, count: 2 });
     }
 
     #[test]

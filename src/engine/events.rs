@@ -81,10 +81,12 @@ impl LogGap<'_> {
 /// The host clock is behind a line already read from this container: it
 /// was stepped back (NTP, by hand), or a capture restarted from a position
 /// file after such a step. Its lines written until the clock reaches that
-/// line's stamp are stamped before it, and can be told neither from lines
-/// re-sent by the daemon nor by `since`: they are taken as read. Counted
-/// as a gap over the stamps such lines can have, and logged, once per
-/// episode.
+/// line's stamp are stamped before it, and through the API can be told
+/// neither from lines re-sent by the daemon nor by `since`: they are taken
+/// as read. Counted as a gap over the stamps such lines can have, and
+/// logged, once per episode. Unless `delivered`: the container's log file
+/// was read in its own order since before the step, and those lines come
+/// all the same (counted as a step, logged, no gap).
 pub struct ClockBehind<'a> {
     pub meta: &'a ContainerMeta,
     /// The earliest stamp a line written since the step can carry: the
@@ -93,12 +95,16 @@ pub struct ClockBehind<'a> {
     /// The newest stamp read.
     pub newest_ns: i64,
     pub now_ns: i64,
+    pub delivered: bool,
 }
 
 impl ClockBehind<'_> {
     pub fn emit(&self, log: &Logger, stats: &ContainerStats) {
         let (after, newest) = (format_rfc3339(self.after_ns), format_rfc3339(self.newest_ns));
         let behind = format!("{:.3}", (self.newest_ns - self.now_ns) as f64 / 1e9);
+        if self.delivered {
+            return self.emit_delivered(log, stats, &behind);
+        }
         let message = format!(
             "host clock is {behind} s behind a line already read (stamped {newest}): lines written until it gets there are stamped before it and may be lost"
         );
@@ -111,6 +117,22 @@ impl ClockBehind<'_> {
                 ("behind_seconds", &behind),
                 ("after", &after),
                 ("until", &newest),
+            ],
+        );
+    }
+
+    fn emit_delivered(&self, log: &Logger, stats: &ContainerStats, behind: &str) {
+        let message = format!(
+            "host clock stepped {behind} s back behind a line already read: the lines written meanwhile are stamped before it, and delivered in the log file's order"
+        );
+        stats.error(ErrorKind::ClockStepped, message);
+        stats.clock_step_delivered();
+        log.warn(
+            "Host clock is behind lines already read (stepped back?): lines written meanwhile are delivered in the log file's order.",
+            &[
+                ("container_id", &self.meta.short_id()),
+                ("container_name", &self.meta.name_str()),
+                ("behind_seconds", &behind),
             ],
         );
     }

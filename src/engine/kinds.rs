@@ -36,6 +36,10 @@ named_enum! {
         /// The host clock went back behind lines already read: lines written
         /// until it catches up are stamped before them and taken as read.
         ClockBehind = "clock_behind",
+        /// The host clock went back behind lines already read while the log
+        /// file was read in its own order: the lines written meanwhile are
+        /// delivered all the same (a step counted, not a gap).
+        ClockStepped = "clock_stepped",
         /// Its log file cannot be read (`log_source: file`), or failed while
         /// being read (then the API takes over, with `auto`).
         FileUnreadable = "file_unreadable",

@@ -5,6 +5,7 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU8, Ordering::Relaxed};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use super::kinds::ReadSource;
 use crate::named::named_enum;
@@ -63,6 +64,10 @@ pub struct Progress {
     held_lines: AtomicU32,
     /// Where the log is read from (a `ReadSource`).
     source: AtomicU8,
+    /// Since when the log file has been read in its own order throughout,
+    /// every stream past its last delivered entry (`None`: not so now):
+    /// lines a clock stepped back stamps early are then delivered.
+    file_order_since: Mutex<Option<Instant>>,
 }
 
 impl Progress {
@@ -75,6 +80,7 @@ impl Progress {
             last_rotation_ns: AtomicI64::new(0),
             held_lines: AtomicU32::new(0),
             source: AtomicU8::new(ReadSource::Api as u8),
+            file_order_since: Mutex::new(None),
         }
     }
 
@@ -88,6 +94,25 @@ impl Progress {
 
     pub fn set_source(&self, source: ReadSource) {
         self.source.store(source as u8, Relaxed);
+        if source == ReadSource::Api {
+            self.file_order_lost();
+        }
+    }
+
+    /// The file is read in its order from `now` on, if it was not already.
+    pub fn file_order_held(&self, now: Instant) {
+        self.file_order_since.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(now);
+    }
+
+    /// Reading started again by time (or from the API): stamps decide what
+    /// is new until every stream is past its last delivered entry.
+    pub fn file_order_lost(&self) {
+        *self.file_order_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Since when the file has been read in its order throughout.
+    pub fn file_order_since(&self) -> Option<Instant> {
+        *self.file_order_since.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn source(&self) -> ReadSource {

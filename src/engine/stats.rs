@@ -45,6 +45,8 @@ pub struct ContainerStats {
     /// While the host clock is behind lines already read: the stamp it
     /// must reach to end the episode (Unix ns; 0: none).
     clock_behind_until_ns: AtomicI64,
+    /// The current episode's lines were being delivered (see `ClockBehind`).
+    clock_step_delivered: AtomicBool,
     detail: Mutex<Detail>,
 }
 
@@ -62,6 +64,7 @@ impl ContainerStats {
             watchdog_restarts: AtomicU64::new(0),
             stuck_since_ns: AtomicI64::new(0),
             clock_behind_until_ns: AtomicI64::new(0),
+            clock_step_delivered: AtomicBool::new(false),
             detail: Mutex::new(Detail::default()),
         }
     }
@@ -151,12 +154,28 @@ impl ContainerStats {
         let begins = now_ns >= until;
         if begins {
             self.clock_behind_until_ns.store(newest_ns, Relaxed);
+            self.clock_step_delivered.store(false, Relaxed);
         }
         begins
     }
 
     fn clock_behind(&self, now_ns: i64) -> bool {
         now_ns < self.clock_behind_until_ns.load(Relaxed)
+    }
+
+    /// The episode begun by `flag_clock_behind` was reported with its lines
+    /// delivered (the file read in its order).
+    pub fn clock_step_delivered(&self) {
+        self.clock_step_delivered.store(true, Relaxed);
+    }
+
+    /// Reading no longer goes on in the file's order: if an episode whose
+    /// lines were being delivered is still on, returns until when (the
+    /// lines written before the clock gets there are now taken as read),
+    /// once.
+    pub fn clock_step_undelivered(&self, now_ns: i64) -> Option<i64> {
+        let delivered = self.clock_step_delivered.swap(false, Relaxed);
+        (delivered && self.clock_behind(now_ns)).then(|| self.clock_behind_until_ns.load(Relaxed))
     }
 
     /// Stuck until a renewal after the watchdog said so.

@@ -69,7 +69,8 @@ pub enum Start {
     /// (`i64::MIN`: everything on disk). Entries before it may come too.
     Since(i64),
     /// Just after a saved cursor, if its file is still there and still
-    /// holds the line it names; otherwise as `Since(since_ns)`.
+    /// holds the line it names (then every entry after it comes, whatever
+    /// its stamp); otherwise as `Since(since_ns)`.
     Cursor { cursor: Cursor, since_ns: i64 },
     /// Only what is written from now on.
     End,

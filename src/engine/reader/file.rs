@@ -80,8 +80,9 @@ impl Reader {
             Ok(Err(e)) => return FileEnd::Unreadable(e),
             Err(Cancelled) => return FileEnd::Exit(ReaderExit::Cancelled),
         };
+        let at_cursor = opened == Opened::AtCursor;
         self.file_opened(state, &source, opened, reason);
-        let end = match self.read_file(state, &mut source, drain).await {
+        let end = match self.read_file(state, &mut source, drain, at_cursor).await {
             Ok(end) => end,
             Err(Cancelled) => return FileEnd::Exit(ReaderExit::Cancelled),
         };
@@ -170,6 +171,7 @@ impl Reader {
             state.file_refused = Some(message.clone());
         }
         state.file_cursor = None;
+        self.file_order_lost(state);
         state.tracked.progress.set_source(ReadSource::Api);
         forced.then_some(ReaderExit::Unreadable(message))
     }

@@ -16,7 +16,7 @@ use super::file_source::FileSource;
 use super::state::ContainerState;
 use super::{Reader, ReaderExit};
 use crate::chain::{ChainOptions, LineChain, PieceRule};
-use crate::engine::events::{FileLineSkipped, LogGap};
+use crate::engine::events::{ClockBehind, FileLineSkipped, LogGap};
 use crate::engine::shutdown::Cancelled;
 use crate::frame::{Entry, Stream, PIECE_BYTES};
 use crate::logfile::{Batch, Format, NoticeKind, ReadState};
@@ -48,8 +48,15 @@ impl Reader {
         state: &mut ContainerState,
         source: &mut FileSource,
         mut drain: bool,
+        at_cursor: bool,
     ) -> Result<FileEnd, Cancelled> {
         let mut chain = LineChain::new(self.file_chain_options(source.format));
+        if at_cursor {
+            chain.resume_after_last_read(&state.position);
+            state.tracked.progress.file_order_held(std::time::Instant::now());
+        } else {
+            self.file_order_lost(state);
+        }
         let mut lines = Vec::new();
         let mut last_data = Instant::now();
         loop {
@@ -108,6 +115,20 @@ impl Reader {
                 // Asked once per idle spell.
                 last_data = Instant::now();
             }
+        }
+    }
+
+    /// Reading starts again by time: entries stamped before the position
+    /// are taken as read until the next start at the cursor. If the host
+    /// clock is behind lines read, with their delivery said, lines it
+    /// stamps before them from here on are not: reported as a gap.
+    pub(super) fn file_order_lost(&self, state: &ContainerState) {
+        let (progress, stats) = (&state.tracked.progress, &state.tracked.stats);
+        progress.file_order_lost();
+        let now_ns = unix_now_ns();
+        if let Some(newest_ns) = stats.clock_step_undelivered(now_ns) {
+            let meta = &state.meta;
+            ClockBehind { meta, after_ns: now_ns, newest_ns, now_ns, delivered: false }.emit(&self.shared.log, stats);
         }
     }
 
