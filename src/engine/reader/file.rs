@@ -154,8 +154,11 @@ impl Reader {
         let since_ns = state.position.resume_since_ns(&state.streams(shared.config.streams));
         // A line half read (pieces delivered to the chain, not its end) must
         // be read again from its first piece: only a start by time does.
-        let start = match state.file_cursor {
-            Some(cursor) if state.position.unfinished.iter().all(Option::is_none) => Start::Cursor { cursor, since_ns },
+        // So must a position another source moved since the cursor.
+        let start = match &state.file_cursor {
+            Some((cursor, at)) if *at == state.position && state.position.unfinished.iter().all(Option::is_none) => {
+                Start::Cursor { cursor: *cursor, since_ns }
+            }
             _ => Start::Since(since_ns),
         };
         Ok(self.shutdown.run(FileSource::open(config, start)).await?)

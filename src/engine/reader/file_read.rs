@@ -85,9 +85,11 @@ impl Reader {
             if ended {
                 chain.finish(&mut state.position, &mut lines);
             }
+            if let Some(cursor) = cursor {
+                state.file_cursor = Some((cursor, state.position.clone()));
+            }
             state.group(&mut lines);
             self.deliver(state).await?;
-            state.file_cursor = cursor.or(state.file_cursor);
             if read_state != ReadState::More {
                 // Read to its end: whatever the log held was had.
                 self.read_log = true;

@@ -54,9 +54,10 @@ pub struct ContainerState {
     pub limit: Option<RateLimit>,
     /// The log file inspect names (`LogPath`, as the daemon sees it).
     pub log_path: Option<PathBuf>,
-    /// Where reading the log file left off, after the lines delivered (a
-    /// renewal resumes there at O(1) cost).
-    pub file_cursor: Option<Cursor>,
+    /// Where reading the log file left off, and the position just after
+    /// it: a renewal resumes there at O(1) cost, taking every entry after
+    /// it as new, while nothing else (the API) moved the position since.
+    pub file_cursor: Option<(Cursor, Position)>,
     /// Why the log file was last found unreadable (said once, until it
     /// changes or the file is read again).
     pub file_refused: Option<String>,
