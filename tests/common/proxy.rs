@@ -30,6 +30,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::{ReadHalf, WriteHalf};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -350,6 +351,7 @@ fn parse_request(head: &[u8], at: Duration) -> Request {
     Request { method, path: path.to_string(), query: query.to_string(), at }
 }
 
+/// Serves one connection: hold, then the daemon, then delay, then the byte pump.
 async fn serve(
     id: u64,
     mut client: UnixStream,
@@ -362,14 +364,7 @@ async fn serve(
         return;
     };
     let arrived = tokio::time::Instant::now();
-    let request = parse_request(&head, started.elapsed());
-    lock(&state.log).push(request.clone());
-    {
-        let mut live = lock(&state.live);
-        live.insert(id, request.clone());
-        state.peak_live.fetch_max(live.len(), Ordering::Relaxed);
-    }
-    let _live = LiveGuard(state.clone(), id);
+    let (request, _live) = register(id, &head, &state, started);
     // The delay in force when the request arrived (re-checked on changes:
     // clearing the rule releases it).
     let delay = lock(&state.rules).delay.as_ref().filter(|(t, _)| request.matches(t)).map(|(_, d)| *d);
@@ -386,31 +381,72 @@ async fn serve(
     if daemon.write_all(&head).await.is_err() {
         return;
     }
-    let (mut daemon_rx, mut daemon_tx) = daemon.split();
-    let (mut client_rx, mut client_tx) = client.split();
-    let mut from_client = [0u8; 1024];
+    let (daemon_rx, daemon_tx) = daemon.split();
+    let (client_rx, client_tx) = client.split();
+    let mut halves = Halves { client_rx, client_tx, daemon_rx, daemon_tx };
 
     if let Some(delay) = delay {
-        let until = arrived + delay;
-        loop {
-            if lock(&state.rules).cut.contains(&id) {
-                return;
-            }
-            let still = lock(&state.rules).delay.as_ref().is_some_and(|(t, _)| request.matches(t));
-            if !still || tokio::time::Instant::now() >= until {
-                break;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep_until(until) => {}
-                r = changed.changed() => if r.is_err() { return },
-                r = client_rx.read(&mut from_client) => match r {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => if daemon_tx.write_all(&from_client[..n]).await.is_err() { return },
-                },
-            }
+        if !wait_delay(id, &state, &request, arrived + delay, &mut changed, &mut halves).await {
+            return;
         }
     }
+    pump(id, &state, &mut changed, &mut halves).await;
+}
 
+/// Both ends of a proxied connection, each split into its read and write halves.
+struct Halves<'a> {
+    client_rx: ReadHalf<'a>,
+    client_tx: WriteHalf<'a>,
+    daemon_rx: ReadHalf<'a>,
+    daemon_tx: WriteHalf<'a>,
+}
+
+/// Logs the request and enters the connection in the live table, until the returned guard drops.
+fn register(id: u64, head: &[u8], state: &Arc<State>, started: Instant) -> (Request, LiveGuard) {
+    let request = parse_request(head, started.elapsed());
+    lock(&state.log).push(request.clone());
+    {
+        let mut live = lock(&state.live);
+        live.insert(id, request.clone());
+        state.peak_live.fetch_max(live.len(), Ordering::Relaxed);
+    }
+    (request, LiveGuard(state.clone(), id))
+}
+
+/// Withholds the response until `until` or the delay rule is cleared; false when cut or gone.
+async fn wait_delay(
+    id: u64,
+    state: &State,
+    request: &Request,
+    until: tokio::time::Instant,
+    changed: &mut watch::Receiver<u64>,
+    halves: &mut Halves<'_>,
+) -> bool {
+    let Halves { client_rx, daemon_tx, .. } = halves;
+    let mut from_client = [0u8; 1024];
+    loop {
+        if lock(&state.rules).cut.contains(&id) {
+            return false;
+        }
+        let still = lock(&state.rules).delay.as_ref().is_some_and(|(t, _)| request.matches(t));
+        if !still || tokio::time::Instant::now() >= until {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => {}
+            r = changed.changed() => if r.is_err() { return false },
+            r = client_rx.read(&mut from_client) => match r {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => if daemon_tx.write_all(&from_client[..n]).await.is_err() { return false },
+            },
+        }
+    }
+}
+
+/// Forwards bytes both ways until an end or a cut, under the freeze, split and cut rules.
+async fn pump(id: u64, state: &State, changed: &mut watch::Receiver<u64>, halves: &mut Halves<'_>) {
+    let Halves { client_rx, client_tx, daemon_rx, daemon_tx } = halves;
+    let mut from_client = [0u8; 1024];
     // Bytes from the daemon not yet written to the client.
     let mut out: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
     let mut chunk = vec![0u8; CHUNK_BYTES];
