@@ -34,6 +34,17 @@ impl Dedup {
         Dedup { seen: [(0, 0); 3], last_complete: [None, None, None], resend_rule, pieces }
     }
 
+    /// Counts on from the position's marks: reading resumes just after
+    /// the last entry passed (a file cursor), so the next entry stamped
+    /// like a mark is the one after the `count` passed there. (Counting
+    /// from 1 took it for one passed: conmon stamps a whole read of its
+    /// pipe with one stamp, so a cursor often lands among equal stamps.)
+    pub fn count_on_from(&mut self, position: &Position) {
+        for (seen, mark) in self.seen.iter_mut().zip(position.marks) {
+            *seen = (mark.ts_ns, mark.count);
+        }
+    }
+
     /// Returns the entry's index (from 1) among this stream's entries at its
     /// timestamp on this connection, and whether it is new (not yet passed).
     #[inline]

@@ -74,6 +74,13 @@ impl LineChain {
         }
     }
 
+    /// Reading resumes just after the last entry `position` passed (not
+    /// before it, as a start by time does): see `Dedup::count_on_from`.
+    pub fn resuming_after(mut self, position: &Position) -> LineChain {
+        self.dedup.count_on_from(position);
+        self
+    }
+
     /// One entry in; the lines it completes go to `out`.
     #[inline]
     pub fn push(&mut self, position: &mut Position, entry: Entry, out: &mut Vec<Line>) {
@@ -197,5 +204,31 @@ mod tests {
         // piece a line, the newline an empty one.
         let mut docker = chain(1 << 20, PieceRule::default(), true, true);
         assert_eq!(feed(&mut docker, &mut Position::starting_at(0), &entries).len(), 4);
+    }
+
+    #[test]
+    fn a_resume_just_after_the_last_entry_counts_on_among_equal_stamps() {
+        // A file cursor resumes just after the last entry passed, here the
+        // second of four stderr lines sharing one stamp (conmon stamps a
+        // whole read of its pipe; json-file on a coarse clock) with stdout
+        // between them. Counted from 1 again, the third and fourth were
+        // taken for the two passed.
+        let log: Vec<Entry> = vec![
+            out(Stream::Stderr, S, b"1\n"),
+            out(Stream::Stdout, S, b"a\n"),
+            out(Stream::Stderr, S, b"2\n"),
+            out(Stream::Stdout, S, b"b\n"),
+            out(Stream::Stderr, S, b"3\n"),
+            out(Stream::Stderr, S, b"4\n"),
+            out(Stream::Stdout, S + 1, b"c\n"),
+        ];
+        for options in [(PieceRule::Newline, false, false), (PieceRule::default(), true, false)] {
+            let new = || chain(1 << 20, options.0, options.1, options.2);
+            let mut position = Position::starting_at(0);
+            let mut lines = feed(&mut new(), &mut position, &log[..3]);
+            lines.extend(feed(&mut new().resuming_after(&position), &mut position, &log[3..]));
+            let texts: Vec<&[u8]> = lines.iter().map(|l| &l.message[..]).collect();
+            assert_eq!(texts, [&b"1"[..], b"a", b"2", b"b", b"3", b"4", b"c"], "{options:?}");
+        }
     }
 }

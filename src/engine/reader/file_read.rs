@@ -39,14 +39,19 @@ enum Wake {
 }
 
 impl Reader {
-    /// Reads the open file until it is renewed, unreadable or ends.
+    /// Reads the open file until it is renewed, unreadable or ends;
+    /// `at_cursor`: it was opened just after the last entry passed.
     pub(super) async fn read_file(
         &mut self,
         state: &mut ContainerState,
         source: &mut FileSource,
+        at_cursor: bool,
         mut drain: bool,
     ) -> Result<FileEnd, Cancelled> {
         let mut chain = LineChain::new(self.file_chain_options(source.format));
+        if at_cursor {
+            chain = chain.resuming_after(&state.position);
+        }
         let mut lines = Vec::new();
         let mut last_data = Instant::now();
         loop {
