@@ -331,3 +331,33 @@ fn renewals_while_behind_a_busy_log_lose_nothing() {
     assert!(stats["rotations"].as_u64() >= Some(3), "too few renewals while behind: {stats}");
     assert_eq!(stats["source"], "file", "{stats}");
 }
+
+#[test]
+fn a_stopped_container_whose_die_event_was_missed_is_finished_by_its_file_reader() {
+    // No event reaches the capture once the container is read (the event
+    // stream frozen, new subscriptions held): only the file reader's idle
+    // check (read_timeout) can find it stopped. Its renewals (1 s) each
+    // began a new idle spell, so it was never asked: not drained in 20 s.
+    let proxy = common::proxy::Proxy::start();
+    let mut c = Containers::new("lfnodie");
+    let name = c.name("w");
+    let mut config = file_config(&c);
+    config["docker_host"] = json!(proxy.docker_host());
+    config["rotation_interval"] = json!("1s");
+    config["rotation_jitter"] = json!(0);
+    config["read_timeout"] = json!("3s");
+    let cap = Capture::start(&config);
+    c.run("w", &[], "seq 1 1000; exec sleep 600");
+    let mut tally = Tally::default();
+    cap.tally_until(&mut tally, Duration::from_secs(60), "every line", |t| t.has(&name, STDOUT, 1000));
+    assert!(proxy.freeze(common::proxy::Target::Events) > 0, "no event stream to freeze");
+    proxy.hold_requests(common::proxy::Target::Events, Duration::from_secs(120));
+    c.kill(std::slice::from_ref(&name));
+    cap.tally_until_drained(&mut tally, std::slice::from_ref(&name), Duration::from_secs(20));
+    let report = tally.report(&name, STDOUT, 1000);
+    assert!(report.exact() && report.received == 1000, "{report:?}");
+    let stats = cap.container_stats(&name).unwrap();
+    assert!(stats["rotations"].as_u64() >= Some(3), "it did not renew while idle: {stats}");
+    proxy.clear_hold();
+    proxy.unfreeze();
+}

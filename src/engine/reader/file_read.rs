@@ -53,7 +53,7 @@ impl Reader {
             chain = chain.resuming_after(&state.position);
         }
         let mut lines = Vec::new();
-        let mut last_data = Instant::now();
+        let mut last_data = *self.file_data_at.get_or_insert_with(Instant::now);
         loop {
             if !drain && Instant::now() >= state.next_rotation {
                 return Ok(FileEnd::Rotation);
@@ -64,6 +64,7 @@ impl Reader {
             };
             if !batch.entries.is_empty() {
                 last_data = Instant::now();
+                self.file_data_at = Some(last_data);
             }
             let Batch { entries, notices, cursor, state: read_state, .. } = batch;
             let mut notices = notices.into_iter().peekable();
@@ -109,6 +110,7 @@ impl Reader {
             if Instant::now() >= last_data + self.shared.config.read_timeout {
                 // Asked once per idle spell.
                 last_data = Instant::now();
+                self.file_data_at = Some(last_data);
             }
         }
     }
