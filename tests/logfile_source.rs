@@ -361,3 +361,31 @@ fn a_stopped_container_whose_die_event_was_missed_is_finished_by_its_file_reader
     proxy.clear_hold();
     proxy.unfreeze();
 }
+
+#[test]
+fn a_file_reader_is_told_of_a_stop_the_event_stream_missed() {
+    // The event stream stops forwarding (a daemon that drops events, a
+    // stalled connection); its renewal subscribes again, which replays
+    // nothing, and lists: the listing must tell the file reader that its
+    // container stopped. Before, it waited for read_timeout (120 s here).
+    let proxy = common::proxy::Proxy::start();
+    let mut c = Containers::new("lflistdie");
+    let name = c.name("w");
+    let mut config = file_config(&c);
+    config["docker_host"] = json!(proxy.docker_host());
+    config["rotation_interval"] = json!("1s");
+    config["read_timeout"] = json!("120s");
+    let cap = Capture::start(&config);
+    c.run("w", &[], "seq 1 1000; exec sleep 600");
+    let mut tally = Tally::default();
+    cap.tally_until(&mut tally, Duration::from_secs(60), "every line", |t| t.has(&name, STDOUT, 1000));
+    let listings = cap.stats()["daemon"]["listings"].as_u64().unwrap();
+    assert!(proxy.freeze(common::proxy::Target::Events) > 0, "no event stream to freeze");
+    c.kill(std::slice::from_ref(&name));
+    // The event stream is renewed every 10 s at most.
+    cap.tally_until_drained(&mut tally, std::slice::from_ref(&name), Duration::from_secs(30));
+    assert!(cap.stats()["daemon"]["listings"].as_u64().unwrap() > listings, "drained before the renewal");
+    let report = tally.report(&name, STDOUT, 1000);
+    assert!(report.exact() && report.received == 1000, "{report:?}");
+    proxy.unfreeze();
+}
