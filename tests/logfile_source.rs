@@ -346,8 +346,9 @@ fn renewals_while_behind_a_busy_log_lose_nothing() {
 fn a_stopped_container_whose_die_event_was_missed_is_finished_by_its_file_reader() {
     // No event reaches the capture once the container is read (the event
     // stream frozen, new subscriptions held): only the file reader's idle
-    // check (read_timeout) can find it stopped. Its renewals (1 s) each
-    // began a new idle spell, so it was never asked: not drained in 20 s.
+    // check (read_timeout, 5 s) can find it stopped. Its renewals (1 s)
+    // each began a new idle spell, so it was never asked: not drained in
+    // 20 s.
     let proxy = common::proxy::Proxy::start();
     let mut c = Containers::new("lfnodie");
     let name = c.name("w");
@@ -355,7 +356,7 @@ fn a_stopped_container_whose_die_event_was_missed_is_finished_by_its_file_reader
     config["docker_host"] = json!(proxy.docker_host());
     config["rotation_interval"] = json!("1s");
     config["rotation_jitter"] = json!(0);
-    config["read_timeout"] = json!("3s");
+    config["read_timeout"] = json!("5s");
     let cap = Capture::start(&config);
     c.run("w", &[], "seq 1 1000; exec sleep 600");
     let mut tally = Tally::default();
