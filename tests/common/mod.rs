@@ -38,7 +38,6 @@ pub fn engine_host() -> &'static str {
     &Engine::under_test().host
 }
 
-
 /// `config` aimed at the engine under test unless it names a `docker_host`.
 pub fn on_engine_under_test(config: &serde_json::Value) -> serde_json::Value {
     let mut config = config.clone();
