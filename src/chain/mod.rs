@@ -75,9 +75,17 @@ impl LineChain {
     }
 
     /// Reading resumes just after the last entry `position` passed (not
-    /// before it, as a start by time does): see `Dedup::count_on_from`.
+    /// before it, as a start by time does): nothing is a replay, see
+    /// `Dedup::count_on_from`.
     pub fn resuming_after(mut self, position: &Position) -> LineChain {
         self.dedup.count_on_from(position);
+        self
+    }
+
+    /// A log file read in its own order from a start point: an entry is
+    /// a replay if `position` had passed it now (see `Dedup::replaying`).
+    pub fn replaying_up_to(mut self, position: &Position) -> LineChain {
+        self.dedup.replaying(position);
         self
     }
 
@@ -230,5 +238,34 @@ mod tests {
             let texts: Vec<&[u8]> = lines.iter().map(|l| &l.message[..]).collect();
             assert_eq!(texts, [&b"1"[..], b"a", b"2", b"b", b"3", b"4", b"c"], "{options:?}");
         }
+    }
+
+    #[test]
+    fn a_file_read_in_order_keeps_a_line_stamped_far_before_the_other_stream() {
+        // In a log file the order is the daemon's: an entry after the start
+        // point is a replay only if the position had passed it when this
+        // reading began. Judged against marks lifted during the reading, a
+        // stderr line stamped 150 ms before the stdout line written just
+        // before it (its copier stalled between stamp and write) was taken
+        // for passed and lost.
+        let inverted = 150 * 1_000_000;
+        let log = vec![
+            out(Stream::Stdout, S, b"1\n"),
+            out(Stream::Stdout, S + inverted, b"2\n"),
+            out(Stream::Stderr, S + 1, b"e1\n"),
+            out(Stream::Stdout, S + inverted + 1, b"3\n"),
+        ];
+        let file = || chain(1 << 20, PieceRule::Newline, false, false);
+        let mut position = Position::starting_at(0);
+        let lines = feed(&mut file().replaying_up_to(&position), &mut position, &log);
+        let texts: Vec<&[u8]> = lines.iter().map(|l| &l.message[..]).collect();
+        assert_eq!(texts, [&b"1"[..], b"2", b"e1", b"3"]);
+        // Read again from the start: all of it was passed.
+        assert!(feed(&mut file().replaying_up_to(&position), &mut position, &log).is_empty());
+        // At a cursor, nothing after it was passed, however it is stamped.
+        let mut position = Position::starting_at(0);
+        feed(&mut file(), &mut position, &log[..2]);
+        let lines = feed(&mut file().resuming_after(&position), &mut position, &log[2..]);
+        assert_eq!(lines.iter().map(|l| &l.message[..]).collect::<Vec<_>>(), [&b"e1"[..], b"3"]);
     }
 }

@@ -54,9 +54,11 @@ impl Follower {
                 return Err(Error::io(format!("the files of {} kept moving", dir.live_path().display()), e));
             }
         };
-        let since_ns = match start {
-            Start::Since(ts) | Start::Cursor { since_ns: ts, .. } => ts,
-            Start::End => i64::MIN,
+        let since_ns = match (start, point.opened) {
+            // Everything after the cursor is new, however it is stamped
+            // (the other stream's entries may be stamped later).
+            (_, Opened::AtCursor) | (Start::End, _) => i64::MIN,
+            (Start::Since(ts) | Start::Cursor { since_ns: ts, .. }, _) => ts,
         };
         let (current, rest) = files;
         let mut follower = Follower::new(dir, config, watch, since_ns, current, rest);

@@ -48,10 +48,12 @@ impl Reader {
         at_cursor: bool,
         mut drain: bool,
     ) -> Result<FileEnd, Cancelled> {
-        let mut chain = LineChain::new(self.file_chain_options(source.format));
-        if at_cursor {
-            chain = chain.resuming_after(&state.position);
-        }
+        let chain = LineChain::new(self.file_chain_options(source.format));
+        // Read in the file's order: a replay is only what was passed before.
+        let mut chain = match at_cursor {
+            true => chain.resuming_after(&state.position),
+            false => chain.replaying_up_to(&state.position),
+        };
         let mut lines = Vec::new();
         let mut last_data = *self.file_data_at.get_or_insert_with(Instant::now);
         loop {
