@@ -298,9 +298,10 @@ fn renewals_while_behind_a_busy_log_lose_nothing() {
     // share a stamp (conmon stamps a whole read of its pipe with one): it
     // must count on from the stream's marks there. Re-counting from the
     // cursor took the entries after it for ones already passed: 14 and 184
-    // of these 200,000 lines lost on Podman, silently. (Docker's json-file
-    // stamps are distinct here, but equal ones on a coarse clock lose the
-    // same way: once, one stderr line in 200,000 in CI.)
+    // of these 200,000 lines lost on Podman, silently. Docker's json-file
+    // stamps were distinct here; it lost one stderr line of 200,000 once
+    // in CI, not reproduced (a line stamped long before the other
+    // stream's line before it: chain::tests, the inverted-stamp test).
     let mut c = Containers::new("lfrenew");
     let name = c.name("w");
     let mut config = file_config(&c);
