@@ -1,6 +1,7 @@
 //! The log-file source through the whole capture, against the real
-//! dockerd: containers read from their json-file logs (stats say `file`)
-//! arrive exactly as through the API — both streams interleaved, TTY,
+//! dockerd (json-file) and Podman (k8s-file; the podman nextest profile
+//! says which tests it leaves out and why): containers read from their
+//! log files (stats say `file`) arrive exactly as through the API — both streams interleaved, TTY,
 //! 40,000-character lines, rotated and compressed files, a capture
 //! restarted from its position file — and a container moves to the API
 //! and back when its file becomes unreadable and readable again, without
@@ -72,7 +73,12 @@ fn both_streams_interleaved_arrive_exactly_from_the_file() {
     let api = docker(&["logs", "-t", &name]);
     let last = api.lines().last().unwrap_or("");
     let api_ns = log_capturer::timestamp::parse_rfc3339(last.split(' ').next().unwrap().as_bytes());
-    assert_eq!(api_ns, tally.stamps[&(name.clone(), STDOUT)].last().copied(), "{api}");
+    let mut file_ns = tally.stamps[&(name.clone(), STDOUT)].last().copied();
+    if Engine::under_test().is_podman() {
+        // Its API sends whole seconds (README, "Engine differences").
+        file_ns = file_ns.map(|ns| ns - ns.rem_euclid(1_000_000_000));
+    }
+    assert_eq!(api_ns, file_ns, "{last}");
     let stats = cap.container_stats(&name).unwrap();
     assert_eq!(stats["source"], "file");
     assert_eq!(stats["requests"], 0, "no logs request for a file-read container: {stats}");
@@ -146,9 +152,16 @@ fn a_capture_restarted_from_its_position_file_reads_on_exactly() {
     config["checkpoint_path"] = json!(dir.join("positions.json"));
     config["checkpoint_interval"] = json!("100ms");
     config["rotation_interval"] = json!("1s");
+    // Rotating on Docker. Podman's k8s-file is never rotated: its
+    // `max-size` truncates the log, losing what was not read yet.
+    let opts: &[&str] = if Engine::under_test().is_podman() {
+        &[]
+    } else {
+        &["--log-opt", "max-size=100k", "--log-opt", "max-file=50"]
+    };
     c.run(
         "w",
-        &["--log-opt", "max-size=100k", "--log-opt", "max-file=50"],
+        opts,
         "i=0; while [ $i -lt 6000 ]; do i=$((i+1)); echo $i; echo $i >&2; [ $((i % 200)) -eq 0 ] && sleep 0.2; done; exec sleep 600",
     );
     let mut first = Vec::new();
@@ -157,9 +170,7 @@ fn a_capture_restarted_from_its_position_file_reads_on_exactly() {
     assert_eq!(cap.container_stats(&name).unwrap()["source"], "file");
     assert_eq!(cap.stop(), CAPTURE_OK);
     drop(cap);
-    wait_until(Duration::from_secs(60), "the writer to move on", || {
-        logged_up_to(&name, 400) >= 4000
-    });
+    wait_until(Duration::from_secs(60), "the writer to move on", || logged_up_to(&name, 400) >= 4000);
     let cap = Capture::start(&config);
     let mut second = Vec::new();
     cap.collect_until(&mut second, Duration::from_secs(90), "the rest", |r| {
@@ -279,4 +290,173 @@ fn a_container_renewing_its_file_often_is_drained_at_its_die_event() {
     c.run("w", &[], "seq 1 40000 & seq 1 40000 >&2; wait");
     let mut tally = Tally::default();
     both_streams_exactly(&cap, &mut tally, &name, 40000, Duration::from_secs(20));
+}
+
+#[test]
+fn renewals_while_behind_a_busy_log_lose_nothing() {
+    // A renewal resumes at the file cursor, in the middle of entries that
+    // share a stamp (conmon stamps a whole read of its pipe with one): it
+    // must count on from the stream's marks there. Re-counting from the
+    // cursor took the entries after it for ones already passed: 14 and 184
+    // of these 200,000 lines lost on Podman, silently. Docker's json-file
+    // stamps were distinct here; it lost one stderr line of 200,000 once
+    // in CI, not reproduced (a line stamped long before the other
+    // stream's line before it: chain::tests, the inverted-stamp test).
+    let mut c = Containers::new("lfrenew");
+    let name = c.name("w");
+    let mut config = file_config(&c);
+    config["rotation_interval"] = json!("1s");
+    config["rotation_jitter"] = json!(0);
+    // Behind: a small queue, and no polling while the writer writes.
+    config["queue_max_records"] = json!(1000);
+    let cap = Capture::start(&config);
+    let n = 100_000;
+    // It stays running: a stopped container is drained, never renewed.
+    c.run("w", &[], &format!("seq 1 {n} & seq 1 {n} >&2; wait; echo done; exec sleep 600"));
+    wait_until(Duration::from_secs(120), "the writer to finish", || {
+        // Podman's `logs` fails on a line still being written: not yet.
+        // The whole log: tens of thousands of the other stream's lines may
+        // be logged after `done` (dockerd copies each stream on its own).
+        let out = docker_cmd().args(["logs", &name]).output().expect("run docker");
+        out.stdout.ends_with(b"\ndone\n")
+    });
+    // Then taken slowly (at most 25,000 lines/s: a pace, not a wait), so
+    // the reader renews its file every second while behind; until every
+    // line came, or nothing more does (the reader caught up: lost lines).
+    let mut tally = Tally::default();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut empty_polls = 0;
+    while !(tally.has(&name, STDOUT, n) && tally.has(&name, STDERR, n)) && empty_polls < 10 {
+        assert!(std::time::Instant::now() < deadline, "timed out: {:?}", tally.report(&name, STDOUT, n));
+        let recs = cap.poll(500, 100).unwrap();
+        empty_polls = if recs.is_empty() { empty_polls + 1 } else { 0 };
+        tally.add(recs);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stats = cap.container_stats(&name).unwrap();
+    c.kill(std::slice::from_ref(&name));
+    cap.tally_until_drained(&mut tally, std::slice::from_ref(&name), Duration::from_secs(60));
+    for stream in [STDOUT, STDERR] {
+        let report = tally.report(&name, stream, n);
+        assert!(report.exact() && report.received == n as usize, "stream {stream}: {report:?}");
+    }
+    assert!(stats["rotations"].as_u64() >= Some(3), "too few renewals while behind: {stats}");
+    assert_eq!(stats["source"], "file", "{stats}");
+}
+
+#[test]
+fn a_stopped_container_whose_die_event_was_missed_is_finished_by_its_file_reader() {
+    // No event reaches the capture once the container is read (the event
+    // stream frozen, new subscriptions held): only the file reader's idle
+    // check (read_timeout, 5 s) can find it stopped. Its renewals (1 s)
+    // each began a new idle spell, so it was never asked: not drained in
+    // 20 s.
+    let proxy = common::proxy::Proxy::start();
+    let mut c = Containers::new("lfnodie");
+    let name = c.name("w");
+    let mut config = file_config(&c);
+    config["docker_host"] = json!(proxy.docker_host());
+    config["rotation_interval"] = json!("1s");
+    config["rotation_jitter"] = json!(0);
+    config["read_timeout"] = json!("5s");
+    let cap = Capture::start(&config);
+    c.run("w", &[], "seq 1 1000; exec sleep 600");
+    let mut tally = Tally::default();
+    cap.tally_until(&mut tally, Duration::from_secs(60), "every line", |t| t.has(&name, STDOUT, 1000));
+    assert!(proxy.freeze(common::proxy::Target::Events) > 0, "no event stream to freeze");
+    proxy.hold_requests(common::proxy::Target::Events, Duration::from_secs(120));
+    c.kill(std::slice::from_ref(&name));
+    cap.tally_until_drained(&mut tally, std::slice::from_ref(&name), Duration::from_secs(20));
+    let report = tally.report(&name, STDOUT, 1000);
+    assert!(report.exact() && report.received == 1000, "{report:?}");
+    let stats = cap.container_stats(&name).unwrap();
+    assert!(stats["rotations"].as_u64() >= Some(3), "it did not renew while idle: {stats}");
+    proxy.clear_hold();
+    proxy.unfreeze();
+}
+
+#[test]
+fn a_file_reader_is_told_of_a_stop_the_event_stream_missed() {
+    // The event stream stops forwarding (a daemon that drops events, a
+    // stalled connection); its renewal subscribes again, which replays
+    // nothing, and lists: the listing must tell the file reader that its
+    // container stopped. Before, it waited for read_timeout (120 s here).
+    let proxy = common::proxy::Proxy::start();
+    let mut c = Containers::new("lflistdie");
+    let name = c.name("w");
+    let mut config = file_config(&c);
+    config["docker_host"] = json!(proxy.docker_host());
+    config["rotation_interval"] = json!("1s");
+    config["read_timeout"] = json!("120s");
+    let cap = Capture::start(&config);
+    c.run("w", &[], "seq 1 1000; exec sleep 600");
+    let mut tally = Tally::default();
+    cap.tally_until(&mut tally, Duration::from_secs(60), "every line", |t| t.has(&name, STDOUT, 1000));
+    let listings = cap.stats()["daemon"]["listings"].as_u64().unwrap();
+    assert!(proxy.freeze(common::proxy::Target::Events) > 0, "no event stream to freeze");
+    c.kill(std::slice::from_ref(&name));
+    // The event stream is renewed every 10 s at most.
+    cap.tally_until_drained(&mut tally, std::slice::from_ref(&name), Duration::from_secs(30));
+    assert!(cap.stats()["daemon"]["listings"].as_u64().unwrap() > listings, "drained before the renewal");
+    let report = tally.report(&name, STDOUT, 1000);
+    assert!(report.exact() && report.received == 1000, "{report:?}");
+    proxy.unfreeze();
+}
+
+/// The gaps a capture logged, as (after, before) stamps in ns.
+fn logged_gaps(lines: &Mutex<Vec<String>>) -> Vec<(i64, i64)> {
+    let field = |line: &str, key: &str| {
+        let at = line.find(&format!(" {key}="))? + key.len() + 2;
+        let value = line[at..].split(' ').next()?;
+        log_capturer::timestamp::parse_rfc3339(value.as_bytes())
+    };
+    let lines = lines.lock().unwrap();
+    lines
+        .iter()
+        .filter(|l| l.contains("rotated away"))
+        .filter_map(|l| Some((field(l, "after")?, field(l, "before")?)))
+        .collect()
+}
+
+#[test]
+fn a_burst_over_a_small_max_size_loses_nothing_silently() {
+    // 40,000 lines at once into a 64 KiB log: Docker rotates it (the
+    // reader may fall behind by more than the one rotated file kept),
+    // Podman's conmon replaces it each time (only the live file is kept).
+    // What the daemon deleted before it was read is lost; every lost line
+    // must lie between two delivered ones whose stamps a reported gap
+    // spans. Measured: Podman's file 36,187–38,746 lines, the rest within
+    // 1–2 reported gaps; Docker's (20.10 keeps the one rotated file) all
+    // 40,000. Through Podman's API (`log_source: api`) 906 lines came and
+    // 39,094 were lost without a gap: this test fails there.
+    let mut c = Containers::new("lfburst");
+    let name = c.name("w");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let mut config = file_config(&c);
+    config["log_level"] = json!("warn");
+    let cap = Capture::start_with_log_lines(&config, lines.clone());
+    let n = 40_000;
+    c.run("w", &["--log-opt", "max-size=64k"], &format!("sleep 1; seq 1 {n}"));
+    let mut tally = Tally::default();
+    cap.tally_until_drained(&mut tally, std::slice::from_ref(&name), Duration::from_secs(120));
+    let report = tally.report(&name, STDOUT, n);
+    assert_eq!((report.repeated, report.out_of_order), (0, 0), "{report:?}");
+    let gaps = logged_gaps(&lines);
+    let (numbers, stamps) = (tally.lines(&name, STDOUT), &tally.stamps[&(name.clone(), STDOUT)]);
+    let mut silent = Vec::new();
+    for pair in 0..=numbers.len() {
+        // Each run of missing numbers, between two delivered lines (or the
+        // log's ends: what is known of them is the gap's own bounds).
+        let (from, to) = (pair.checked_sub(1).map_or(0, |i| numbers[i]), numbers.get(pair).copied().unwrap_or(n + 1));
+        if to == from + 1 {
+            continue;
+        }
+        let (after, before) =
+            (pair.checked_sub(1).map_or(i64::MIN, |i| stamps[i]), stamps.get(pair).copied().unwrap_or(i64::MAX));
+        if !gaps.iter().any(|&(a, b)| a <= before && b >= after) {
+            silent.push((from + 1, to - 1));
+        }
+    }
+    assert!(silent.is_empty(), "lost without a gap: {silent:?}; gaps {gaps:?}; {report:?}");
+    eprintln!("{report:?}, {} gaps", gaps.len());
 }

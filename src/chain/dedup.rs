@@ -1,17 +1,32 @@
 //! De-duplication against the position: a reopened stream replays what was
 //! already passed, and a 20.10 daemon may re-send a line within one stream;
-//! only entries past the stream's watermark go on.
-//!
-//! A log file read on from just after the last entry read needs no stamps:
-//! everything after it is new, whatever its stamp. That delivers the lines
-//! a host clock stepped back stamps before lines already read (#12), which
-//! a comparison of stamps takes for replays.
+//! only entries past the stream's watermark go on. A log file read in its
+//! own order is judged against the marks as they were when its reading
+//! began, or not at all after a cursor: that also delivers the lines a host
+//! clock stepped back stamps before lines already read (#12), which a
+//! comparison of stamps takes for replays.
 
 use bytes::Bytes;
 
 use super::PieceRule;
 use crate::frame::{Entry, Stream};
-use crate::position::Position;
+use crate::position::{Position, Watermark};
+
+/// What an entry is judged a replay (already passed) against.
+#[derive(Debug, Clone, Copy)]
+enum Replays {
+    /// The position's marks as they are: a daemon's stream, replaying a
+    /// window from `since` (a connection's entries only move the marks
+    /// past what is before them).
+    Marks,
+    /// The marks when the reading began: a log file read in its own order
+    /// from a start point. The marks move on while it is read, and one
+    /// stream's lifts another's (`Assembler::lift_others`); an entry after
+    /// them in the file is no replay however it is stamped.
+    AtStart([Watermark; 3]),
+    /// None: the reading resumed just after the last entry passed.
+    Nothing,
+}
 
 /// Per-connection duplicate filter: counts entries per stream at the same
 /// timestamp to compare them with the watermark's count.
@@ -24,8 +39,7 @@ pub struct Dedup {
     /// what ends a line.
     resend_rule: bool,
     pieces: PieceRule,
-    /// Reading resumed just after the last entry read: all is new.
-    after_last_read: bool,
+    replays: Replays,
 }
 
 impl Default for Dedup {
@@ -38,18 +52,26 @@ impl Dedup {
     /// With `resend_rule`, an entry repeating the line just ended on its
     /// stream, stamp and bytes, is a re-send (see `check_entry`).
     pub fn new(resend_rule: bool, pieces: PieceRule) -> Dedup {
-        Dedup { seen: [(0, 0); 3], last_complete: [None, None, None], resend_rule, pieces, after_last_read: false }
+        Dedup { seen: [(0, 0); 3], last_complete: [None, None, None], resend_rule, pieces, replays: Replays::Marks }
     }
 
-    /// Reading resumes just after the last entry read (a log file's cursor,
-    /// with no line half read): every entry is new, and counts at a
-    /// watermark's stamp go on from its count (the stream's last entry
-    /// read is the one it counts; a writer may stamp many alike).
-    pub fn resume_after_last_read(&mut self, position: &Position) {
+    /// Reading resumes just after the last entry passed (a file cursor):
+    /// nothing that follows is a replay, and entries are counted on from
+    /// the position's marks (the next entry stamped like a mark is the one
+    /// after the `count` passed there). Counting from 1 took it for one
+    /// passed: conmon stamps a whole read of its pipe with one stamp, so a
+    /// cursor often lands among equal stamps.
+    pub fn count_on_from(&mut self, position: &Position) {
         for (seen, mark) in self.seen.iter_mut().zip(position.marks) {
             *seen = (mark.ts_ns, mark.count);
         }
-        self.after_last_read = true;
+        self.replays = Replays::Nothing;
+    }
+
+    /// A log file read in its own order from a start point: an entry is a
+    /// replay if `position` has passed it now, at the start.
+    pub fn replaying(&mut self, position: &Position) {
+        self.replays = Replays::AtStart(position.marks);
     }
 
     /// Returns the entry's index (from 1) among this stream's entries at its
@@ -63,9 +85,13 @@ impl Dedup {
         }
         seen.1 += 1;
         let k = seen.1;
-        let mark = position.marks[i];
+        let mark = match &self.replays {
+            Replays::Marks => position.marks[i],
+            Replays::AtStart(marks) => marks[i],
+            Replays::Nothing => return (k, true),
+        };
         let new = ts_ns > mark.ts_ns || (ts_ns == mark.ts_ns && k > mark.count);
-        (k, new || self.after_last_read)
+        (k, new)
     }
 
     /// Like `check`, and also drops an entry that repeats, stamp and bytes,

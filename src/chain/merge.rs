@@ -1,8 +1,8 @@
 //! Partial-line merging: the daemon splits long output into pieces
-//! (Docker: 16 KiB, all with the line's stamp; Podman: 8 KiB, each with its
-//! own); they are joined back into lines per stream, cut at
-//! `max_line_bytes` on a UTF-8 boundary, and the position advances past
-//! every entry that became a line or was skipped.
+//! (Docker: 16 KiB, all with the line's stamp; Podman: wherever a read of
+//! its pipe ended, each with its own); they are joined back into lines per
+//! stream, cut at `max_line_bytes` on a UTF-8 boundary, and the position
+//! advances past every entry that became a line or was skipped.
 
 use bytes::{Bytes, BytesMut};
 

@@ -74,6 +74,21 @@ impl LineChain {
         }
     }
 
+    /// Reading resumes just after the last entry `position` passed (not
+    /// before it, as a start by time does): nothing is a replay, see
+    /// `Dedup::count_on_from`.
+    pub fn resuming_after(mut self, position: &Position) -> LineChain {
+        self.dedup.count_on_from(position);
+        self
+    }
+
+    /// A log file read in its own order from a start point: an entry is
+    /// a replay if `position` had passed it now (see `Dedup::replaying`).
+    pub fn replaying_up_to(mut self, position: &Position) -> LineChain {
+        self.dedup.replaying(position);
+        self
+    }
+
     /// One entry in; the lines it completes go to `out`.
     #[inline]
     pub fn push(&mut self, position: &mut Position, entry: Entry, out: &mut Vec<Line>) {
@@ -82,12 +97,6 @@ impl LineChain {
         if new {
             self.merge.accept(position, entry, k, out);
         }
-    }
-
-    /// Reading resumes just after the last entry read (see
-    /// `Dedup::resume_after_last_read`).
-    pub fn resume_after_last_read(&mut self, position: &Position) {
-        self.dedup.resume_after_last_read(position);
     }
 
     /// The log is over for good (the container stopped): lines still
@@ -196,9 +205,7 @@ mod tests {
         // By stamps, both look passed.
         assert!(feed(&mut docker(), &mut position.clone(), &stepped).is_empty());
         // Just after the last entry read, both are new; c counts on from b.
-        let mut resumed = docker();
-        resumed.resume_after_last_read(&position);
-        let lines = feed(&mut resumed, &mut position, &stepped);
+        let lines = feed(&mut docker().resuming_after(&position), &mut position, &stepped);
         assert_eq!(lines.iter().map(|l| &l.message[..]).collect::<Vec<_>>(), [&b"c"[..], b"d"]);
         assert_eq!(position.marks[0], Watermark { ts_ns: S + SECOND, count: 2 });
     }
@@ -223,5 +230,60 @@ mod tests {
         // piece a line, the newline an empty one.
         let mut docker = chain(1 << 20, PieceRule::default(), true, true);
         assert_eq!(feed(&mut docker, &mut Position::starting_at(0), &entries).len(), 4);
+    }
+
+    #[test]
+    fn a_resume_just_after_the_last_entry_counts_on_among_equal_stamps() {
+        // A file cursor resumes just after the last entry passed, here the
+        // second of four stderr lines sharing one stamp (conmon stamps a
+        // whole read of its pipe; json-file on a coarse clock) with stdout
+        // between them. Counted from 1 again, the third and fourth were
+        // taken for the two passed.
+        let log: Vec<Entry> = vec![
+            out(Stream::Stderr, S, b"1\n"),
+            out(Stream::Stdout, S, b"a\n"),
+            out(Stream::Stderr, S, b"2\n"),
+            out(Stream::Stdout, S, b"b\n"),
+            out(Stream::Stderr, S, b"3\n"),
+            out(Stream::Stderr, S, b"4\n"),
+            out(Stream::Stdout, S + 1, b"c\n"),
+        ];
+        for options in [(PieceRule::Newline, false, false), (PieceRule::default(), true, false)] {
+            let new = || chain(1 << 20, options.0, options.1, options.2);
+            let mut position = Position::starting_at(0);
+            let mut lines = feed(&mut new(), &mut position, &log[..3]);
+            lines.extend(feed(&mut new().resuming_after(&position), &mut position, &log[3..]));
+            let texts: Vec<&[u8]> = lines.iter().map(|l| &l.message[..]).collect();
+            assert_eq!(texts, [&b"1"[..], b"a", b"2", b"b", b"3", b"4", b"c"], "{options:?}");
+        }
+    }
+
+    #[test]
+    fn a_file_read_in_order_keeps_a_line_stamped_far_before_the_other_stream() {
+        // In a log file the order is the daemon's: an entry after the start
+        // point is a replay only if the position had passed it when this
+        // reading began. Judged against marks lifted during the reading, a
+        // stderr line stamped 150 ms before the stdout line written just
+        // before it (its copier stalled between stamp and write) was taken
+        // for passed and lost.
+        let inverted = 150 * 1_000_000;
+        let log = vec![
+            out(Stream::Stdout, S, b"1\n"),
+            out(Stream::Stdout, S + inverted, b"2\n"),
+            out(Stream::Stderr, S + 1, b"e1\n"),
+            out(Stream::Stdout, S + inverted + 1, b"3\n"),
+        ];
+        let file = || chain(1 << 20, PieceRule::Newline, false, false);
+        let mut position = Position::starting_at(0);
+        let lines = feed(&mut file().replaying_up_to(&position), &mut position, &log);
+        let texts: Vec<&[u8]> = lines.iter().map(|l| &l.message[..]).collect();
+        assert_eq!(texts, [&b"1"[..], b"2", b"e1", b"3"]);
+        // Read again from the start: all of it was passed.
+        assert!(feed(&mut file().replaying_up_to(&position), &mut position, &log).is_empty());
+        // At a cursor, nothing after it was passed, however it is stamped.
+        let mut position = Position::starting_at(0);
+        feed(&mut file(), &mut position, &log[..2]);
+        let lines = feed(&mut file().resuming_after(&position), &mut position, &log[2..]);
+        assert_eq!(lines.iter().map(|l| &l.message[..]).collect::<Vec<_>>(), [&b"e1"[..], b"3"]);
     }
 }

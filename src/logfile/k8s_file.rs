@@ -10,9 +10,11 @@
 //! - The stamp is the local time with a numeric offset and always 9
 //!   fraction digits; every line of one read of the pipe shares it.
 //! - `F` ends a line: the text is the container's bytes up to and including
-//!   its `\n`. `P` is a piece (a read of 8 KiB without a newline, or the
-//!   rest at the end of output): conmon adds a `\n` that is not the
-//!   container's, so the payload is the text without it.
+//!   its `\n`. `P` is a piece: what one read of the pipe (at most 8 KiB)
+//!   held after its last newline, so of any size (2 bytes seen in a burst,
+//!   `tests/fixtures/logfile/k8s-burst.log`), or the rest at the end of
+//!   output. Conmon adds a `\n` that is not the container's, so the
+//!   payload is the text without it; only an `F` ends the line.
 //! - The text is written raw: no escaping, invalid UTF-8 kept as it is.
 //!
 //! The CRI format allows several `:`-separated tags; only the first, `P`

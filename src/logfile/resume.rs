@@ -55,7 +55,8 @@ impl Follower {
             }
         };
         let since_ns = match (start, point.opened) {
-            // Everything after the cursor is new, whatever its stamp.
+            // Everything after the cursor is new, however it is stamped
+            // (the other stream's entries may be stamped later).
             (_, Opened::AtCursor) | (Start::End, _) => i64::MIN,
             (Start::Since(ts) | Start::Cursor { since_ns: ts, .. }, _) => ts,
         };

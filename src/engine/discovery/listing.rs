@@ -1,6 +1,7 @@
 //! What discovery makes of a listing (at the first subscription, and after
 //! every gap in the event stream): readers for running containers and for
-//! those born during the gap, forgetting those gone meanwhile.
+//! those born during the gap, forgetting those gone meanwhile, and telling
+//! readers of containers that stopped meanwhile.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering::Relaxed;
@@ -77,8 +78,16 @@ impl Discovery {
                 }
             }
             // It may have restarted during the gap; the reader checks again
-            // when its stream ends.
-            Some(Slot::Reading(r)) => r.restart_pending |= running,
+            // when its stream ends. Stopped: its `die` may have been lost
+            // with the gap (a subscription replays nothing), and a file
+            // reader learns of the end only from it, or after `read_timeout`
+            // idle: it is told now (an API stream ends by itself).
+            Some(Slot::Reading(r)) => {
+                r.restart_pending |= running;
+                if !is_running(c) && !first {
+                    let _ = self.shared.died.send(c.id.clone());
+                }
+            }
             // Stopped and drained: it may have run again (and stopped again)
             // while events were missed; its reader looks (an inspect) and
             // reads only what is new.

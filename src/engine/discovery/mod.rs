@@ -274,9 +274,14 @@ impl Discovery {
             }
             Some(Lifecycle::Destroy) => self.on_destroyed(&id),
             // A dying container's API reader sees its stream end and drains
-            // it; a file reader is told (none listening is fine).
+            // it; a file reader is told (none listening is fine). Only the
+            // containers read: others' deaths (a busy host's hundreds) would
+            // make every reader's receiver lag, and a lagging reader asks
+            // the daemon (an inspect each).
             Some(Lifecycle::Die) => {
-                let _ = self.shared.died.send(id);
+                if matches!(self.slots.get(&id), Some(Slot::Reading(_))) {
+                    let _ = self.shared.died.send(id);
+                }
             }
             None => {}
         }

@@ -7,7 +7,9 @@
 //! last run left, when no line is half read), and de-duplication drops
 //! what was passed, so a container moves between file and API without
 //! loss or repeat. A renewal (the rotation interval) reopens the file from
-//! its path, which checks the path again.
+//! its path, which checks the path again, and resumes at the cursor,
+//! counting on from the position's marks (entries just after a cursor
+//! often share the stamp of the last one passed).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -82,7 +84,7 @@ impl Reader {
         };
         let at_cursor = opened == Opened::AtCursor;
         self.file_opened(state, &source, opened, reason);
-        let end = match self.read_file(state, &mut source, drain, at_cursor).await {
+        let end = match self.read_file(state, &mut source, at_cursor, drain).await {
             Ok(end) => end,
             Err(Cancelled) => return FileEnd::Exit(ReaderExit::Cancelled),
         };

@@ -22,9 +22,6 @@ use crate::frame::{Entry, Stream, PIECE_BYTES};
 use crate::logfile::{Batch, Format, NoticeKind, ReadState};
 use crate::timestamp::unix_now_ns;
 
-/// Conmon's pieces (k8s-file `P` lines) are 8 KiB.
-const K8S_PIECE_BYTES: usize = 8192;
-
 /// What ended a wait for more.
 enum Wake {
     /// Read again.
@@ -42,23 +39,26 @@ enum Wake {
 }
 
 impl Reader {
-    /// Reads the open file until it is renewed, unreadable or ends.
+    /// Reads the open file until it is renewed, unreadable or ends;
+    /// `at_cursor`: it was opened just after the last entry passed.
     pub(super) async fn read_file(
         &mut self,
         state: &mut ContainerState,
         source: &mut FileSource,
-        mut drain: bool,
         at_cursor: bool,
+        mut drain: bool,
     ) -> Result<FileEnd, Cancelled> {
-        let mut chain = LineChain::new(self.file_chain_options(source.format));
-        if at_cursor {
-            chain.resume_after_last_read(&state.position);
+        let chain = LineChain::new(self.file_chain_options(source.format));
+        // Read in the file's order: a replay is only what was passed before.
+        let mut chain = if at_cursor {
             state.tracked.progress.file_order_held(std::time::Instant::now());
+            chain.resuming_after(&state.position)
         } else {
             self.file_order_lost(state);
-        }
+            chain.replaying_up_to(&state.position)
+        };
         let mut lines = Vec::new();
-        let mut last_data = Instant::now();
+        let mut last_data = *self.file_data_at.get_or_insert_with(Instant::now);
         loop {
             if !drain && Instant::now() >= state.next_rotation {
                 return Ok(FileEnd::Rotation);
@@ -69,6 +69,7 @@ impl Reader {
             };
             if !batch.entries.is_empty() {
                 last_data = Instant::now();
+                self.file_data_at = Some(last_data);
             }
             let Batch { entries, notices, cursor, state: read_state, .. } = batch;
             let mut notices = notices.into_iter().peekable();
@@ -116,6 +117,7 @@ impl Reader {
             if Instant::now() >= last_data + self.shared.config.read_timeout {
                 // Asked once per idle spell.
                 last_data = Instant::now();
+                self.file_data_at = Some(last_data);
             }
         }
     }
@@ -213,23 +215,33 @@ impl Reader {
         }
     }
 
-    /// The chain of a file: its pieces are the format's, and no line is
-    /// ever sent twice.
+    /// The chain of a file, with the configuration's merging and limit.
     fn file_chain_options(&self, format: Format) -> ChainOptions {
-        let pieces = match format {
-            Format::JsonFile => PieceRule::NewlineOrShorterThan(PIECE_BYTES),
-            Format::K8sFile => PieceRule::NewlineOrShorterThan(K8S_PIECE_BYTES),
-        };
         let config = &self.shared.config;
-        ChainOptions {
-            merge: config.auto_partial_merge,
-            max_line_bytes: config.max_line_bytes,
-            pieces,
-            // json-file stamps every piece with its line's stamp; conmon
-            // stamps each piece when it reads it.
-            pieces_share_stamp: format == Format::JsonFile,
-            resends_last_line: false,
-        }
+        file_chain_options(format, config.auto_partial_merge, config.max_line_bytes)
+    }
+}
+
+/// The chain of a file: its pieces are the format's, and no line is ever
+/// sent twice.
+fn file_chain_options(format: Format, merge: bool, max_line_bytes: usize) -> ChainOptions {
+    let pieces = match format {
+        // A json-file piece is 16 KiB; only the last of output left
+        // without a newline is shorter.
+        Format::JsonFile => PieceRule::NewlineOrShorterThan(PIECE_BYTES),
+        // A `P` piece is whatever one read of conmon's pipe held after its
+        // last newline: any size (2 and 41 bytes in tests/fixtures/logfile/
+        // k8s-burst.log), so only the `F` line's newline ends a line.
+        Format::K8sFile => PieceRule::Newline,
+    };
+    ChainOptions {
+        merge,
+        max_line_bytes,
+        pieces,
+        // json-file stamps every piece with its line's stamp; conmon
+        // stamps each piece when it reads it.
+        pieces_share_stamp: format == Format::JsonFile,
+        resends_last_line: false,
     }
 }
 
@@ -250,6 +262,55 @@ async fn died_event(died: &mut broadcast::Receiver<String>, id: &str) -> bool {
             Ok(_) => {}
             Err(RecvError::Lagged(_)) => return false,
             Err(RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::chain::Line;
+    use crate::logfile::{k8s_file, stamp::Stamps};
+    use crate::position::Position;
+
+    /// The lines of a k8s-file as the file source's chain makes them.
+    fn k8s_lines(file: &[u8]) -> Vec<Line> {
+        let file = Bytes::copy_from_slice(file);
+        let mut chain = LineChain::new(file_chain_options(Format::K8sFile, true, 1 << 20));
+        let (mut position, mut stamps, mut lines) = (Position::starting_at(0), Stamps::default(), Vec::new());
+        let mut start = 0;
+        while let Some(len) = memchr::memchr(b'\n', &file[start..]) {
+            let entry = k8s_file::parse_line(&file.slice(start..start + len + 1), &mut stamps).unwrap();
+            chain.push(&mut position, entry, &mut lines);
+            start += len + 1;
+        }
+        lines
+    }
+
+    #[test]
+    fn short_k8s_file_pieces_are_joined_up_to_their_full_line() {
+        // Recorded from conmon 2.1.6 in a burst (tests/fixtures/logfile/
+        // README.md): one read of each pipe ended inside a line, leaving
+        // `P` pieces of 41 (stdout) and 2 (stderr) bytes, their `F` rest
+        // 184 and 79 lines further on.
+        let file = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/logfile/k8s-burst.log"));
+        let lines = k8s_lines(file);
+        for (stream, first, last, text) in [
+            (Stream::Stdout, 311, 399, "0123456789abcdefghijklmnopqrstuvwxyz0123456789"),
+            (Stream::Stderr, 178, 367, "0123456789abcdefghijklmnopqrstuvwxyz"),
+        ] {
+            let prefix = if stream == Stream::Stdout { "burst" } else { "err" };
+            let got: Vec<String> = lines
+                .iter()
+                .filter(|l| l.stream == stream)
+                .map(|l| String::from_utf8_lossy(&l.message).into_owned())
+                .collect();
+            let want: Vec<String> = (first..=last).map(|n| format!("{prefix}-{n}-{text}")).collect();
+            let wrong: Vec<&String> = got.iter().filter(|l| !want.contains(l)).collect();
+            assert!(got == want, "{stream:?}: {} lines for {}, not written: {wrong:?}", got.len(), want.len());
+            assert!(lines.iter().all(|l| l.flags == 0), "a line flagged partial");
         }
     }
 }

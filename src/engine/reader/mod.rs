@@ -115,6 +115,11 @@ pub struct Reader {
     /// The `die` events, heard from the reader's start: a file reader
     /// that renews its file must not miss one between two runs.
     died: broadcast::Receiver<String>,
+    /// When the log file last gave entries (or was last asked about):
+    /// kept across renewals, or a renewal more often than `read_timeout`
+    /// kept a stopped container whose `die` was missed from ever being
+    /// asked about.
+    file_data_at: Option<tokio::time::Instant>,
 }
 
 impl Reader {
@@ -122,7 +127,7 @@ impl Reader {
         let shutdown = shared.shutdown.clone();
         let backoff = Backoff::new(shared.config.retry_backoff, shared.config.retry_backoff_max, &id);
         let died = shared.died.subscribe();
-        Reader { shared, shutdown, id, backoff, read_log: false, starting: None, died }
+        Reader { shared, shutdown, id, backoff, read_log: false, starting: None, died, file_data_at: None }
     }
 
     /// Runs until the container is drained, gone, unreadable or the capture
