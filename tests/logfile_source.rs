@@ -226,7 +226,8 @@ fn a_file_that_becomes_unreadable_hands_over_to_the_api_and_back() {
         "include_containers": [c.prefix], "since": "all", "log_source": "auto",
         "log_path_prefix": prefix.dir, "rotation_interval": "1s", "rotation_jitter": 0,
     });
-    let cap = Capture::start(&config);
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let cap = Capture::start_with_log_lines(&config, lines.clone());
     let mut tally = Tally::default();
     wait_source(&cap, &mut tally, &name, "file");
     prefix.set_readable(false);
@@ -241,13 +242,28 @@ fn a_file_that_becomes_unreadable_hands_over_to_the_api_and_back() {
         t.has(&name, STDOUT, 5000) && t.has(&name, STDERR, 5000)
     });
     tally.add(cap.poll(100_000, 300).unwrap());
-    for stream in [STDOUT, STDERR] {
-        let report = tally.report(&name, stream, 5000);
-        assert!(report.exact() && report.received == 5000, "stream {stream}: {report:?}");
-    }
     let stats = cap.container_stats(&name).unwrap();
     assert!(stats["requests"].as_u64().unwrap() > 0, "the API was never asked: {stats}");
-    assert_eq!(stats["gaps"]["count"], 0, "{stats}");
+    if !Engine::under_test().is_podman() {
+        for stream in [STDOUT, STDERR] {
+            let report = tally.report(&name, stream, 5000);
+            assert!(report.exact() && report.received == 5000, "stream {stream}: {report:?}");
+        }
+        assert_eq!(stats["gaps"]["count"], 0, "{stats}");
+        return;
+    }
+    // Podman's API stamps whole seconds: which of the lines of the file's
+    // last second came after its position it cannot say. Those may be
+    // lost at the hand-over to the API, within the one gap reported; the
+    // way back to the file is exact.
+    let gaps = logged_gaps(&lines);
+    assert!(gaps.len() <= 1 && stats["gaps"]["count"].as_u64() <= Some(1), "{gaps:?} {stats}");
+    for stream in [STDOUT, STDERR] {
+        let report = tally.report(&name, stream, 5000);
+        assert_eq!((report.repeated, report.out_of_order), (0, 0), "stream {stream}: {report:?}");
+        let silent = silent_losses(&tally, &name, stream, 5000, &gaps);
+        assert!(silent.is_empty(), "stream {stream} lost without a gap: {silent:?}; gaps {gaps:?}; {report:?}");
+    }
 }
 
 #[test]
@@ -413,7 +429,7 @@ fn logged_gaps(lines: &Mutex<Vec<String>>) -> Vec<(i64, i64)> {
     let lines = lines.lock().unwrap();
     lines
         .iter()
-        .filter(|l| l.contains("rotated away"))
+        .filter(|l| l.contains("rotated away") || l.contains("took over from the log file"))
         .filter_map(|l| Some((field(l, "after")?, field(l, "before")?)))
         .collect()
 }
@@ -442,11 +458,18 @@ fn a_burst_over_a_small_max_size_loses_nothing_silently() {
     let report = tally.report(&name, STDOUT, n);
     assert_eq!((report.repeated, report.out_of_order), (0, 0), "{report:?}");
     let gaps = logged_gaps(&lines);
-    let (numbers, stamps) = (tally.lines(&name, STDOUT), &tally.stamps[&(name.clone(), STDOUT)]);
+    let silent = silent_losses(&tally, &name, STDOUT, n, &gaps);
+    assert!(silent.is_empty(), "lost without a gap: {silent:?}; gaps {gaps:?}; {report:?}");
+    eprintln!("{report:?}, {} gaps", gaps.len());
+}
+
+/// The runs of `1..=n` missing from a stream that no reported gap spans:
+/// each run lies between two delivered lines (or the log's ends: what is
+/// known of them is the gap's own bounds), whose stamps a gap must span.
+fn silent_losses(tally: &Tally, name: &str, stream: u32, n: u64, gaps: &[(i64, i64)]) -> Vec<(u64, u64)> {
+    let (numbers, stamps) = (tally.lines(name, stream), &tally.stamps[&(name.to_string(), stream)]);
     let mut silent = Vec::new();
     for pair in 0..=numbers.len() {
-        // Each run of missing numbers, between two delivered lines (or the
-        // log's ends: what is known of them is the gap's own bounds).
         let (from, to) = (pair.checked_sub(1).map_or(0, |i| numbers[i]), numbers.get(pair).copied().unwrap_or(n + 1));
         if to == from + 1 {
             continue;
@@ -457,6 +480,5 @@ fn a_burst_over_a_small_max_size_loses_nothing_silently() {
             silent.push((from + 1, to - 1));
         }
     }
-    assert!(silent.is_empty(), "lost without a gap: {silent:?}; gaps {gaps:?}; {report:?}");
-    eprintln!("{report:?}, {} gaps", gaps.len());
+    silent
 }

@@ -12,6 +12,8 @@ use super::PieceRule;
 use crate::frame::{Entry, Stream};
 use crate::position::{Position, Watermark};
 
+const SECOND_NS: i64 = 1_000_000_000;
+
 /// What an entry is judged a replay (already passed) against.
 #[derive(Debug, Clone, Copy)]
 enum Replays {
@@ -40,6 +42,9 @@ pub struct Dedup {
     resend_rule: bool,
     pieces: PieceRule,
     replays: Replays,
+    /// Per stream: the whole second of the last entry and how many of the
+    /// stream's entries came in it (see `check`).
+    in_second: [(i64, u32); 3],
 }
 
 impl Default for Dedup {
@@ -52,7 +57,14 @@ impl Dedup {
     /// With `resend_rule`, an entry repeating the line just ended on its
     /// stream, stamp and bytes, is a re-send (see `check_entry`).
     pub fn new(resend_rule: bool, pieces: PieceRule) -> Dedup {
-        Dedup { seen: [(0, 0); 3], last_complete: [None, None, None], resend_rule, pieces, replays: Replays::Marks }
+        Dedup {
+            seen: [(0, 0); 3],
+            last_complete: [None, None, None],
+            resend_rule,
+            pieces,
+            replays: Replays::Marks,
+            in_second: [(0, 0); 3],
+        }
     }
 
     /// Reading resumes just after the last entry passed (a file cursor):
@@ -87,11 +99,35 @@ impl Dedup {
         let k = seen.1;
         let mark = match &self.replays {
             Replays::Marks => position.marks[i],
-            Replays::AtStart(marks) => marks[i],
+            Replays::AtStart(marks) => {
+                let mark = marks[i];
+                let (second, nth) = self.count_in_second(i, ts_ns);
+                if mark.ts_ns % SECOND_NS == 0 {
+                    return (k, second > mark.ts_ns || (second == mark.ts_ns && nth > mark.count));
+                }
+                mark
+            }
             Replays::Nothing => return (k, true),
         };
         let new = ts_ns > mark.ts_ns || (ts_ns == mark.ts_ns && k > mark.count);
         (k, new)
+    }
+
+    /// Counts the entry among its stream's entries in its whole second.
+    /// A mark stamped in whole seconds (Podman's API) counts a stream's
+    /// entries of that second, which a file read from before it counts
+    /// alike: its entries are in time order, so the `count` first of that
+    /// second are the ones passed (with a mark read from a file instead,
+    /// the entries stamped exactly on the second are that second's first).
+    #[inline]
+    fn count_in_second(&mut self, i: usize, ts_ns: i64) -> (i64, u32) {
+        let second = ts_ns - ts_ns.rem_euclid(SECOND_NS);
+        let slot = &mut self.in_second[i];
+        if slot.0 != second {
+            *slot = (second, 0);
+        }
+        slot.1 += 1;
+        *slot
     }
 
     /// Like `check`, and also drops an entry that repeats, stamp and bytes,

@@ -211,6 +211,27 @@ mod tests {
     }
 
     #[test]
+    fn a_file_read_after_podman_s_api_counts_the_api_s_whole_second() {
+        // Podman's API stamps whole seconds: "1" and "2" came as the first
+        // two stdout entries of second S. Its file stamps the same entries
+        // in nanoseconds; read from before S, "1" and "2" are passed, "3"
+        // (the third of S) and "4" are not.
+        let api = [out(Stream::Stdout, S, b"1\n"), out(Stream::Stdout, S, b"2\n")];
+        let file: Vec<Entry> = [(S - 300_000_000, b"0\n"), (S + 1, b"1\n"), (S + 2, b"2\n"), (S + 3, b"3\n")]
+            .into_iter()
+            .chain([(S + SECOND + 5, b"4\n")])
+            .map(|(ts, text)| out(Stream::Stdout, ts, text))
+            .collect();
+        let mut position = Position::starting_at(S - 500_000_000);
+        position.advance(0, S - 300_000_000, 1);
+        assert_eq!(feed(&mut podman(1 << 20), &mut position, &api).len(), 2);
+        let lines = feed(&mut podman(1 << 20).replaying_up_to(&position), &mut position, &file);
+        assert_eq!(lines.iter().map(|l| &l.message[..]).collect::<Vec<_>>(), [&b"3"[..], b"4"]);
+        // And a later read from the file's own marks passes them all.
+        assert!(feed(&mut podman(1 << 20).replaying_up_to(&position), &mut position, &file).is_empty());
+    }
+
+    #[test]
     fn recorded_podman_pieces_make_the_line_whole() {
         // tests/fixtures/podman/logs-long-ts: a 9,000-byte line as conmon's
         // 8,192-byte piece, the rest, and the newline alone.

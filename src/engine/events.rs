@@ -49,6 +49,44 @@ impl DriverUnreadable<'_> {
     }
 }
 
+/// The API took over reading from the log file, and its stamps are whole
+/// seconds (Podman): the entries of the position's second that came after
+/// it cannot be told from those before it, and are taken as read.
+pub struct TakeOverGap<'a> {
+    pub meta: &'a ContainerMeta,
+    /// The position's stamp.
+    pub after_ns: i64,
+    /// The end of its second.
+    pub before_ns: i64,
+}
+
+impl TakeOverGap<'_> {
+    pub fn emit(&self, log: &Logger, stats: &ContainerStats) {
+        let span = (self.after_ns, self.before_ns);
+        let why = (
+            "the API took over from the log file with stamps of whole seconds",
+            "The API took over from the log file; its stamps are whole seconds: lines of the position's second after it may be lost.",
+        );
+        emit_gap(self.meta, span, why, log, stats);
+    }
+}
+
+/// Counts a gap over `span` (stats, metric) and logs it, saying why:
+/// `(in the stats' message, the log line)`.
+fn emit_gap(meta: &ContainerMeta, span: (i64, i64), why: (&str, &str), log: &Logger, stats: &ContainerStats) {
+    let (after, before) = (format_rfc3339(span.0), format_rfc3339(span.1));
+    stats.gap(span.0, span.1, format!("{}: lines stamped between {after} and {before} may be lost", why.0));
+    log.warn(
+        why.1,
+        &[
+            ("container_id", &meta.short_id()),
+            ("container_name", &meta.name_str()),
+            ("after", &after),
+            ("before", &before),
+        ],
+    );
+}
+
 /// The log no longer holds entries the reader had passed: the daemon
 /// deleted them (a rotated log file) with whatever followed them that was
 /// not read yet.
@@ -62,19 +100,11 @@ pub struct LogGap<'a> {
 
 impl LogGap<'_> {
     pub fn emit(&self, log: &Logger, stats: &ContainerStats) {
-        let (after, before) = (format_rfc3339(self.after_ns), format_rfc3339(self.before_ns));
-        let message =
-            format!("log rotated away before it was read: lines stamped between {after} and {before} may be lost");
-        stats.gap(self.after_ns, self.before_ns, message);
-        log.warn(
+        let why = (
+            "log rotated away before it was read",
             "Log rotated away before it was read: lines in between may be lost.",
-            &[
-                ("container_id", &self.meta.short_id()),
-                ("container_name", &self.meta.name_str()),
-                ("after", &after),
-                ("before", &before),
-            ],
         );
+        emit_gap(self.meta, (self.after_ns, self.before_ns), why, log, stats);
     }
 }
 

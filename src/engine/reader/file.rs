@@ -20,8 +20,7 @@ use super::file_source::FileSource;
 use super::state::ContainerState;
 use super::{Reader, ReaderExit};
 use crate::config::LogSource;
-use crate::docker::EngineKind;
-use crate::engine::events::{FileRefused, LogGap, ReadingFile};
+use crate::engine::events::{FileRefused, LogGap, ReadingFile, TakeOverGap};
 use crate::engine::kinds::{ReadSource, ReopenReason};
 use crate::engine::progress::ReaderState;
 use crate::engine::shutdown::Cancelled;
@@ -50,20 +49,13 @@ impl From<Cancelled> for FileEnd {
 
 impl Reader {
     /// The file is to be tried: `file`; or `auto` for a driver whose file
-    /// this library reads, when no early API stream is open already. Not
-    /// `auto` on Podman: its API stamps whole seconds, so a container moved
-    /// between its file and its API could lose lines at the move (`file`
-    /// still reads its files).
+    /// this library reads, when no early API stream is open already.
     pub(super) fn file_wanted(&self, state: &ContainerState, early: bool) -> bool {
         match self.shared.config.log_source {
             LogSource::Api => false,
             LogSource::File => true,
             LogSource::Auto => {
-                let podman = self.shared.daemon.profile().daemon.kind == EngineKind::Podman;
-                !early
-                    && !podman
-                    && state.log_path.is_some()
-                    && matches!(state.meta.log_driver.as_str(), "json-file" | "k8s-file")
+                !early && state.log_path.is_some() && matches!(state.meta.log_driver.as_str(), "json-file" | "k8s-file")
             }
         }
     }
@@ -177,8 +169,31 @@ impl Reader {
         }
         state.file_cursor = None;
         self.file_order_lost(state);
+        if !forced && state.tracked.progress.source() == ReadSource::File {
+            self.coarse_take_over(state);
+        }
         state.tracked.progress.set_source(ReadSource::Api);
         forced.then_some(ReaderExit::Unreadable(message))
+    }
+
+    /// The API takes over from the file. Where its stamps are whole seconds
+    /// (Podman) it cannot say which of the entries of a mark's second came
+    /// after the mark (a file's, in nanoseconds): they are taken as read,
+    /// and reported as a gap up to the end of that second.
+    fn coarse_take_over(&self, state: &ContainerState) {
+        let resolution = self.shared.daemon.profile().stamp_resolution_ns;
+        if resolution <= 1 {
+            return;
+        }
+        let streams = state.streams(self.shared.config.streams);
+        let within = streams.iter().map(|s| state.position.marks[s.index()]).filter(|m| m.ts_ns % resolution != 0);
+        let spans: Vec<(i64, i64)> =
+            within.map(|m| (m.ts_ns, m.ts_ns - m.ts_ns.rem_euclid(resolution) + resolution)).collect();
+        let (Some(after_ns), Some(before_ns)) = (spans.iter().map(|s| s.0).min(), spans.iter().map(|s| s.1).max())
+        else {
+            return;
+        };
+        TakeOverGap { meta: &state.meta, after_ns, before_ns }.emit(&self.shared.log, &state.tracked.stats);
     }
 }
 
