@@ -99,14 +99,14 @@ impl Dedup {
         let k = seen.1;
         let mark = match &self.replays {
             Replays::Marks => position.marks[i],
-            Replays::AtStart(marks) => {
+            // The marks stay as they were: only a mark on a whole second
+            // needs the count within a second.
+            Replays::AtStart(marks) if marks[i].ts_ns % SECOND_NS == 0 => {
                 let mark = marks[i];
                 let (second, nth) = self.count_in_second(i, ts_ns);
-                if mark.ts_ns % SECOND_NS == 0 {
-                    return (k, second > mark.ts_ns || (second == mark.ts_ns && nth > mark.count));
-                }
-                mark
+                return (k, second > mark.ts_ns || (second == mark.ts_ns && nth > mark.count));
             }
+            Replays::AtStart(marks) => marks[i],
             Replays::Nothing => return (k, true),
         };
         let new = ts_ns > mark.ts_ns || (ts_ns == mark.ts_ns && k > mark.count);

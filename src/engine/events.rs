@@ -130,11 +130,11 @@ pub struct ClockBehind<'a> {
 
 impl ClockBehind<'_> {
     pub fn emit(&self, log: &Logger, stats: &ContainerStats) {
-        let (after, newest) = (format_rfc3339(self.after_ns), format_rfc3339(self.newest_ns));
         let behind = format!("{:.3}", (self.newest_ns - self.now_ns) as f64 / 1e9);
         if self.delivered {
             return self.emit_delivered(log, stats, &behind);
         }
+        let (after, newest) = (format_rfc3339(self.after_ns), format_rfc3339(self.newest_ns));
         let message = format!(
             "host clock is {behind} s behind a line already read (stamped {newest}): lines written until it gets there are stamped before it and may be lost"
         );

@@ -64,9 +64,9 @@ pub struct Progress {
     held_lines: AtomicU32,
     /// Where the log is read from (a `ReadSource`).
     source: AtomicU8,
-    /// Since when the log file has been read in its own order throughout,
-    /// every stream past its last delivered entry (`None`: not so now):
-    /// lines a clock stepped back stamps early are then delivered.
+    /// Since when the log file has been read on from its cursor at every
+    /// renewal (`None`: a read started by time, or the API, since): lines
+    /// a clock stepped back stamps early are then delivered.
     file_order_since: Mutex<Option<Instant>>,
 }
 
@@ -94,18 +94,16 @@ impl Progress {
 
     pub fn set_source(&self, source: ReadSource) {
         self.source.store(source as u8, Relaxed);
-        if source == ReadSource::Api {
-            self.file_order_lost();
-        }
     }
 
-    /// The file is read in its order from `now` on, if it was not already.
+    /// A read resumed at the cursor at `now`: the file is read in its order
+    /// from then on, if it was not already.
     pub fn file_order_held(&self, now: Instant) {
         self.file_order_since.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(now);
     }
 
-    /// Reading started again by time (or from the API): stamps decide what
-    /// is new until every stream is past its last delivered entry.
+    /// Reading started again by time, or the API took over: stamps decide
+    /// what is new until a read resumes at the cursor again.
     pub fn file_order_lost(&self) {
         *self.file_order_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }

@@ -186,13 +186,11 @@ impl Reader {
             return;
         }
         let streams = state.streams(self.shared.config.streams);
-        let within = streams.iter().map(|s| state.position.marks[s.index()]).filter(|m| m.ts_ns % resolution != 0);
-        let spans: Vec<(i64, i64)> =
-            within.map(|m| (m.ts_ns, m.ts_ns - m.ts_ns.rem_euclid(resolution) + resolution)).collect();
-        let (Some(after_ns), Some(before_ns)) = (spans.iter().map(|s| s.0).min(), spans.iter().map(|s| s.1).max())
-        else {
+        let within = || streams.iter().map(|s| state.position.marks[s.index()].ts_ns).filter(|ts| ts % resolution != 0);
+        let (Some(after_ns), Some(last_ns)) = (within().min(), within().max()) else {
             return;
         };
+        let before_ns = last_ns - last_ns.rem_euclid(resolution) + resolution;
         TakeOverGap { meta: &state.meta, after_ns, before_ns }.emit(&self.shared.log, &state.tracked.stats);
     }
 }
